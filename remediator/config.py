@@ -1,0 +1,185 @@
+"""Settings: one strict tree, loaded from `config/remediator.yaml` (or `REMEDIATOR_CONFIG`).
+
+Grouped by stage. Unknown keys are errors, so a typo fails at start-up instead of
+silently keeping a default. Secrets are never written in the file itself: they are
+references to environment variables or files, resolved once at start-up and kept
+out of every log line and repr.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from remediator.durations import parse_duration
+from remediator.errors import ConfigError
+
+CONFIG_ENV = "REMEDIATOR_CONFIG"
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
+def _seconds(v: Any) -> float:
+    return parse_duration(v)
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret lives: an environment variable or a file (mounted Kubernetes Secret)."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
+        return self
+
+    def resolve(self) -> str | None:
+        """The secret, or None when the variable is unset. A named file that is missing is an error."""
+        if self.env is not None:
+            value = os.environ.get(self.env, "").strip()
+            return value or None
+        assert self.file is not None
+        try:
+            value = self.file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"secret file {str(self.file)!r}: {e.strerror}") from e
+        return value or None
+
+    def describe(self) -> str:
+        return f"env {self.env}" if self.env else f"file {self.file}"
+
+
+class ApiToken(SecretRef):
+    """A named token for the override API; the name is what the audit trail shows."""
+
+    name: str
+    scope: Literal["read", "admin"] = "read"
+
+
+class AuthSettings(_Strict):
+    webhook_token: SecretRef | None = SecretRef(env="REMEDIATOR_WEBHOOK_TOKEN")
+    """Bearer token Alertmanager sends (http_config.authorization). Unset: bind 127.0.0.1 only."""
+    api_tokens: tuple[ApiToken, ...] = (
+        ApiToken(name="admin", scope="admin", env="REMEDIATOR_ADMIN_TOKEN"),
+        ApiToken(name="reader", scope="read", env="REMEDIATOR_READ_TOKEN"),
+    )
+    """Override API tokens. Admin endpoints need a token even on 127.0.0.1."""
+
+
+class HttpSettings(_Strict):
+    listen: str = DEFAULT_LISTEN
+    """Loopback by default: a fresh install is not reachable from the network until a token is set."""
+    insecure: bool = False
+    """Allow binding beyond loopback with no webhook token. Only for trusted networks."""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Alertmanager payloads with max_alerts unset can be large; 1 MiB holds ~1,000 alerts."""
+    handler_timeout: Seconds = 10.0
+    """Below Alertmanager's default group_interval (5m) so a stuck write answers 503, which it retries."""
+
+
+class JournalSettings(_Strict):
+    path: Path = Path("data/remediator.sqlite")
+    """Relative paths are resolved against the working directory. Put it on a volume in containers."""
+    synchronous: Literal["full", "normal"] = "full"
+    """`full` fsyncs every group commit: an acknowledged alert survives a power cut. Group commit amortizes it."""
+    max_pending_writes: int = Field(default=2000, ge=1)
+    """Requests waiting for the group commit. Beyond it the webhook answers 503 (Alertmanager retries)."""
+    max_backlog_payloads: int = Field(default=1_000_000, ge=1)
+    """Accepted but unprocessed payloads on disk. Beyond it: 503, so a storm cannot fill the disk."""
+    batch_size: int = Field(default=256, ge=1)
+    """Payloads processed per engine transaction."""
+
+
+class KubeSettings(_Strict):
+    mode: Literal["auto", "incluster", "kubeconfig", "none"] = "auto"
+    """auto: in-cluster if the service account is mounted, else kubeconfig if present, else none (dry-run)."""
+    kubeconfig: Path | None = None
+    context: str | None = None
+    call_timeout: Seconds = 10.0
+    """Every API call is bounded: kubernetes-asyncio has no default timeout."""
+
+
+class GuardSettings(_Strict):
+    dry_run: bool = False
+    """Global dry-run: decide and record plans, change nothing."""
+    cooldown: Seconds = 900.0
+    """Longer than a typical rollout, so the last fix is judged before acting again."""
+    allowed_namespaces: tuple[str, ...] = ()
+    """Empty: every namespace not denied."""
+    denied_namespaces: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
+    """The cluster's own namespaces are never remediated unless removed from this list."""
+
+
+class LogSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Strict):
+    http: HttpSettings = HttpSettings()
+    auth: AuthSettings = AuthSettings()
+    journal: JournalSettings = JournalSettings()
+    kubernetes: KubeSettings = KubeSettings()
+    guards: GuardSettings = GuardSettings()
+    log: LogSettings = LogSettings()
+    rules: tuple[Path, ...] = (Path("rules"),)
+    """Rule files or directories. Relative to the working directory."""
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Settings from `path` (None: built-in defaults). Errors name the file and the key."""
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from e
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config must be a mapping of sections")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{path}: {loc}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from e
+
+
+def config_path(flag: str | None) -> Path | None:
+    """The config file: the --config flag, else $REMEDIATOR_CONFIG, else config/remediator.yaml if present."""
+    if flag:
+        return Path(flag)
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    default = Path("config/remediator.yaml")
+    return default if default.exists() else None
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"listen address {listen!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")

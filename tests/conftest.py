@@ -1,0 +1,31 @@
+"""Fixtures shared by every test package: paths to the repo and the shared fixtures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return SHARED_FIXTURES
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail any test that leaves asyncio tasks running: the daemon must stop cleanly."""
+    yield
+    await asyncio.sleep(0)
+    leaked = [t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()]
+    assert not leaked, f"tasks left running: {[t.get_name() for t in leaked]}"
