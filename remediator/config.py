@@ -93,7 +93,7 @@ class JournalSettings(_Strict):
     path: Path = Path("data/remediator.sqlite")
     """Relative paths are resolved against the working directory. Put it on a volume in containers."""
     synchronous: Literal["full", "normal"] = "full"
-    """`full` fsyncs every group commit: an acknowledged alert survives a power cut. Group commit amortizes it."""
+    """`full` fsyncs every group commit, so an acknowledged alert survives a power cut."""
     max_pending_writes: int = Field(default=2000, ge=1)
     """Requests waiting for the group commit. Beyond it the webhook answers 503 (Alertmanager retries)."""
     max_backlog_payloads: int = Field(default=1_000_000, ge=1)
