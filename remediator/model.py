@@ -80,7 +80,14 @@ class Outcome(enum.StrEnum):
     RESOLVED = "resolved"
     CONDITION_FALSE = "condition_false"
     INVALID_TARGET = "invalid_target"
-    INTERRUPTED = "interrupted"
+    OUTSIDE_ALLOWED_NAMESPACES = "outside_allowed_namespaces"
+    TARGET_OPTED_OUT = "target_opted_out"
+    RATE_LIMITED = "rate_limited"
+    BREAKER_OPEN = "breaker_open"
+    PAUSED = "paused"
+    STALE_ALERT = "stale_alert"
+    NEEDS_APPROVAL = "needs_approval"
+    NOT_CONFIRMED = "not_confirmed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +118,7 @@ class ExecutionStatus(enum.StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     PLANNED = "planned"  # dry-run: the plan was recorded, nothing changed
+    SKIPPED = "skipped"  # the precondition did not hold (NotApplicableError): nothing changed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,47 @@
+"""Errors as JSON `{"error": ..., "detail": ...}` with the right 4xx, never a traceback.
+
+aiohttp raises its own HTTP exceptions (413 for a body over the limit, 404, 405):
+the middleware renders those the same way, and turns a handler timeout into 503
+(Alertmanager and PagerDuty retry 5xx; a 504 would be retried too, but 503 says
+"come back", which is what we mean).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from remediator.logs import get_logger
+
+log = get_logger("remediator.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(
+    status: int, error: str, detail: Any = None, *, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status, headers=headers)
+
+
+def make_error_middleware(*, timeout_s: float) -> Any:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await handler(request)
+        except web.HTTPException as e:
+            if e.status < 400:
+                raise
+            reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+            if e.status == 413:
+                reason = f"request body too large (limit {request.app._client_max_size} bytes)"
+            return error_response(e.status, reason)
+        except TimeoutError:
+            log.warning("request timed out", path=request.path, timeout_s=timeout_s)
+            return error_response(503, "timed out; retry later", headers={"Retry-After": "5"})
+
+    return errors

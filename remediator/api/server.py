@@ -1,0 +1,22 @@
+"""Builds the aiohttp application from an ApiState."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from remediator.api import health, webhooks
+from remediator.api.errors import make_error_middleware
+from remediator.api.state import STATE, ApiState
+
+
+def build_web_app(state: ApiState) -> web.Application:
+    app = web.Application(
+        client_max_size=state.settings.http.max_body_bytes,
+        middlewares=[make_error_middleware(timeout_s=state.settings.http.handler_timeout)],
+    )
+    app[STATE] = state
+    app.router.add_post("/webhook/alertmanager", webhooks.alertmanager_webhook)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    return app

@@ -1,0 +1,35 @@
+"""What the HTTP handlers may reach, typed, behind one `web.AppKey`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from remediator.clock import Clock
+from remediator.config import Settings
+from remediator.engine import Processor
+from remediator.engine.mode import Mode
+from remediator.metrics import Metrics
+from remediator.rules import RuleSet
+from remediator.store import Journal
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiState:
+    settings: Settings
+    journal: Journal
+    metrics: Metrics
+    processor: Processor
+    mode: Mode
+    clock: Clock
+    rules: Callable[[], RuleSet]
+    webhook_token: str | None
+    """Resolved once at start-up; never logged."""
+    api_tokens: dict[str, tuple[str, str]]
+    """token value -> (name, scope)."""
+    kube_ready: Callable[[], bool]
+
+
+STATE = web.AppKey("remediator_state", ApiState)

@@ -1,0 +1,154 @@
+"""The `remediator` command: one entry point, subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from remediator import __version__
+from remediator.api import build_web_app
+from remediator.app import open_app
+from remediator.config import Settings, config_path, is_loopback, load_settings, parse_listen
+from remediator.errors import ConfigError, RuleLoadError
+from remediator.logs import configure_logging, get_logger
+from remediator.rules import load_rules
+
+log = get_logger("remediator")
+
+EXAMPLES = {
+    "serve": "example:\n  REMEDIATOR_WEBHOOK_TOKEN=s3cret remediator serve --config config/remediator.yaml "
+    "--listen 0.0.0.0:8080",
+    "check": "example:\n  remediator check rules/          # exit status 1 and file:line for every error",
+}
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(config_path(getattr(args, "config", None)))
+    http = settings.http
+    if getattr(args, "listen", None):
+        http = http.model_copy(update={"listen": args.listen})
+    if getattr(args, "insecure", False):
+        http = http.model_copy(update={"insecure": True})
+    rules = tuple(Path(p) for p in args.rules) if getattr(args, "rules", None) else settings.rules
+    return settings.model_copy(update={"http": http, "rules": rules})
+
+
+def bind_address(settings: Settings, *, webhook_token: str | None) -> tuple[str, int]:
+    """Where to listen. Without a webhook token only loopback, unless `insecure` says otherwise."""
+    host, port = parse_listen(settings.http.listen)
+    if webhook_token is None and not is_loopback(host):
+        if not settings.http.insecure:
+            log.warning(
+                "no webhook token configured: listening on 127.0.0.1 only; set REMEDIATOR_WEBHOOK_TOKEN "
+                "(or pass --insecure) to listen on another address",
+                requested=settings.http.listen,
+            )
+            return "127.0.0.1", port
+        log.warning("insecure: no webhook token and listening beyond loopback", listen=settings.http.listen)
+    elif webhook_token is None:
+        log.warning("no webhook token configured: webhooks are unauthenticated (loopback only)")
+    return host, port
+
+
+async def serve(settings: Settings) -> None:
+    async with open_app(settings) as app:
+        host, port = bind_address(settings, webhook_token=app.webhook_token)
+        runner = web.AppRunner(build_web_app(app.api_state()), handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            log.info("listening", address=f"{host}:{port}")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(level=settings.log.level, fmt=settings.log.format)
+    try:
+        asyncio.run(serve(settings))
+    except (ConfigError, OSError) as e:
+        log.error("cannot start", error=str(e))
+        print(f"remediator: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 1
+    paths = [Path(p) for p in args.paths] if args.paths else list(settings.rules)
+    try:
+        rules = load_rules(paths)
+    except RuleLoadError as e:
+        for err in e.errors:
+            print(err, file=sys.stderr)
+        print(f"{len(e.errors)} error(s)", file=sys.stderr)
+        return 1
+    files = sorted({r.source_path for r in rules})
+    print(f"ok: {len(rules)} rules in {len(files)} file(s)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="remediator",
+        description="Alert-driven auto-remediation: Alertmanager and PagerDuty alerts -> YAML rules -> guarded "
+        "Kubernetes actions.",
+        epilog="example:\n  remediator serve\n  remediator check rules/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"remediator {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser(
+        "serve",
+        help="run the daemon",
+        description="Run the daemon: webhook receivers, engine, metrics.",
+        epilog=EXAMPLES["serve"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("--config", help="config file (default: $REMEDIATOR_CONFIG, else config/remediator.yaml)")
+    s.add_argument(
+        "--rules", action="append", help="rule file or directory (repeatable; overrides the config)"
+    )
+    s.add_argument("--listen", help="HOST:PORT to listen on (overrides http.listen)")
+    s.add_argument(
+        "--insecure", action="store_true", help="allow listening beyond loopback without a webhook token"
+    )
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser(
+        "check",
+        help="validate the config and rule files",
+        description="Validate the config and rule files; print every error as file:line: message.",
+        epilog=EXAMPLES["check"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("paths", nargs="*", help="rule files or directories (default: the config's `rules`)")
+    c.add_argument("--config", help="config file to validate too")
+    c.set_defaults(func=cmd_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The seams of the decision path: guards and the executor, implemented downstream and injected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from remediator.model import ActionSpec, Alert, Decision, ExecutionId, Outcome, RuleName, Target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """What a rule would do for an alert, before the guards have their say."""
+
+    alert: Alert
+    rule: RuleName
+    target: Target
+    actions: tuple[ActionSpec, ...]
+    dry_run: bool
+    dry_run_reason: str = ""
+    cooldown_s: float | None = None
+    """The rule's own cooldown, or None for the global default."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """A guard's denial: the outcome to record and a reason a human can act on."""
+
+    outcome: Outcome
+    reason: str
+
+
+class Guard(Protocol):
+    """One link of the guard chain. The first denial ends the chain and is recorded."""
+
+    name: str
+
+    async def check(self, proposal: Proposal) -> Verdict | None:
+        """None lets the proposal through. Must not change state: a later guard may still deny."""
+        ...
+
+    def record(self, decision: Decision) -> None:
+        """The proposal was decided as acting: take it into account for the next ones."""
+        ...
+
+
+class Executor(Protocol):
+    def submit(self, execution_id: ExecutionId, decision: Decision) -> None:
+        """Run the decision's actions off the decision path; the executor journals the outcome."""
+        ...

@@ -1,0 +1,65 @@
+"""After a crash: executions left queued or running are marked interrupted and decided again.
+
+Never replayed blindly. A running execution may already have changed the
+cluster, so the guards (which count it, from the journal) decide again for the
+same alert and rule; a queued one changed nothing and is simply re-decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from remediator.engine.decide import Decider
+from remediator.engine.protocols import Executor
+from remediator.logs import get_logger
+from remediator.metrics import Metrics
+from remediator.model import Decision, Outcome
+from remediator.rules import RuleSet
+from remediator.store import Journal
+
+log = get_logger("remediator.engine")
+
+
+async def recover_interrupted(
+    *, journal: Journal, decider: Decider, rules: RuleSet, executor: Executor, metrics: Metrics
+) -> list[Decision]:
+    interrupted = await journal.interrupt_unfinished()
+    decisions: list[tuple[int | None, Decision]] = []
+    for ex in interrupted:
+        was = "running" if ex.started else "queued"
+        log.warning(
+            "execution interrupted by a restart",
+            execution_id=ex.execution_id,
+            rule=ex.rule,
+            target=ex.target,
+            was=was,
+        )
+        alert = await journal.get_alert(ex.alert_id) if ex.alert_id is not None else None
+        rule = rules.get(ex.rule)
+        if alert is None or rule is None:
+            log.warning(
+                "interrupted execution not re-evaluated: its alert or rule is gone",
+                execution_id=ex.execution_id,
+                rule=ex.rule,
+            )
+            continue
+        d = await decider.decide_rule(alert, rule)
+        prefix = f"re-evaluated after execution #{ex.execution_id} was interrupted while {was}: "
+        decisions.append((ex.alert_id, replace(d, reason=prefix + d.reason)))
+    if not decisions:
+        return []
+    recorded = await journal.record_decisions([(aid, d) for aid, d in decisions])  # type: ignore[misc]
+    for (_, d), (_, execution_id) in zip(decisions, recorded, strict=True):
+        action = "+".join(a.kind for a in d.actions)
+        metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
+        log.info(
+            "decided",
+            alert=d.alert.fingerprint,
+            rule=d.rule,
+            target=d.target.key if d.target else None,
+            outcome=d.outcome.value,
+            reason=d.reason,
+        )
+        if execution_id is not None and d.outcome in (Outcome.ACT, Outcome.DRY_RUN):
+            executor.submit(execution_id, d)
+    return [d for _, d in decisions]

@@ -1,0 +1,59 @@
+"""Cooldown per rule and target: after acting, wait before acting again.
+
+Long enough for the last fix to show whether it worked. Keyed by mode too, so a
+dry-run rehearsal never blocks the real action once dry-run is switched off.
+Wall time (persisted) because a cooldown must outlive a restart: the state is
+rebuilt from the journal's acting decisions at start-up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from remediator.clock import Clock
+from remediator.durations import format_duration
+from remediator.engine import Proposal, Verdict
+from remediator.model import Decision, Outcome
+
+_Key = tuple[str, str, bool]
+
+
+class CooldownGuard:
+    name = "cooldown"
+
+    def __init__(self, *, default_s: float, clock: Clock) -> None:
+        self._default_s = default_s
+        self._clock = clock
+        self._last: dict[_Key, datetime] = {}
+
+    def load(self, acts: list[tuple[str, str, bool, datetime]]) -> None:
+        """Rebuild from the journal: (rule, target key, dry_run, decided_at), oldest first."""
+        for rule, target, dry_run, at in acts:
+            self._last[(rule, target, dry_run)] = at
+
+    async def check(self, proposal: Proposal) -> Verdict | None:
+        last = self._last.get((proposal.rule, proposal.target.key, proposal.dry_run))
+        if last is None:
+            return None
+        cooldown = proposal.cooldown_s if proposal.cooldown_s is not None else self._default_s
+        elapsed = (self._clock.now() - last).total_seconds()
+        if elapsed >= cooldown:
+            return None
+        return Verdict(
+            outcome=Outcome.COOLDOWN,
+            reason=(
+                f"cooldown: {'dry-run ' if proposal.dry_run else ''}acted on {proposal.target.key} "
+                f"{format_duration(max(elapsed, 0))} ago, cooldown {format_duration(cooldown)}"
+            ),
+        )
+
+    def record(self, decision: Decision) -> None:
+        if decision.target is not None:
+            self._last[(decision.rule, decision.target.key, decision.dry_run)] = decision.decided_at
+            if len(self._last) > 100_000:
+                self._prune()
+
+    def _prune(self) -> None:
+        """Bound memory in a storm over many targets: entries older than a day cannot deny anything."""
+        horizon = self._clock.now() - timedelta(days=1)
+        self._last = {k: v for k, v in self._last.items() if v >= horizon}

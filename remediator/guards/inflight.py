@@ -1,0 +1,40 @@
+"""One action at a time per target, across all rules.
+
+Two rules acting on one Deployment at once (a restart racing a rollback) is how
+automation makes an incident worse. The executor releases the target when its
+execution ends, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+from remediator.engine import Proposal, Verdict
+from remediator.model import Decision, Outcome
+
+_Key = tuple[str, bool]
+
+
+class InFlightGuard:
+    name = "in_flight"
+
+    def __init__(self) -> None:
+        self._busy: dict[_Key, str] = {}
+
+    async def check(self, proposal: Proposal) -> Verdict | None:
+        holder = self._busy.get((proposal.target.key, proposal.dry_run))
+        if holder is None:
+            return None
+        return Verdict(
+            outcome=Outcome.IN_FLIGHT,
+            reason=f"in flight: rule {holder!r} is already acting on {proposal.target.key}",
+        )
+
+    def record(self, decision: Decision) -> None:
+        if decision.target is not None:
+            self._busy[(decision.target.key, decision.dry_run)] = decision.rule
+
+    def release(self, decision: Decision) -> None:
+        if decision.target is not None:
+            self._busy.pop((decision.target.key, decision.dry_run), None)
+
+    def busy(self) -> int:
+        return len(self._busy)

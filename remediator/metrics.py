@@ -1,0 +1,122 @@
+"""remediator's own Prometheus metrics, on an injected registry.
+
+The names are a contract: the shipped Grafana dashboard and alert rules use them.
+Labels are closed sets (source, status, outcome, action, route, rule names from
+the rule files); never an alert fingerprint or a pod name.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from remediator import __version__
+from remediator.model import ACTION_KINDS, Outcome
+
+ACTION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+REMEDIATE_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+WEBHOOK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.alerts_received = Counter(
+            "remediator_alerts_received_total",
+            "Alerts received, by source and status.",
+            ["source", "status"],
+            registry=r,
+        )
+        self.rule_matches = Counter(
+            "remediator_rule_matches_total", "Alerts matched, by rule.", ["rule"], registry=r
+        )
+        self.decisions = Counter(
+            "remediator_decisions_total",
+            "Decisions, by rule, action and outcome (act, dry_run or a skip reason).",
+            ["rule", "action", "outcome"],
+            registry=r,
+        )
+        self.executions = Counter(
+            "remediator_executions_total",
+            "Action executions finished, by action and status.",
+            ["action", "status"],
+            registry=r,
+        )
+        self.action_duration = Histogram(
+            "remediator_action_duration_seconds",
+            "Time to execute an action, retries included.",
+            ["action"],
+            buckets=ACTION_BUCKETS,
+            registry=r,
+        )
+        self.time_to_remediate = Histogram(
+            "remediator_time_to_remediate_seconds",
+            "From the alert's start to a verified remediation.",
+            buckets=REMEDIATE_BUCKETS,
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "remediator_circuit_breaker_state",
+            "Circuit breakers per rule: 0 closed, 1 half-open, 2 open.",
+            ["rule"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "remediator_queue_depth",
+            "Accepted payloads waiting to be processed (the journal backlog).",
+            registry=r,
+        )
+        self.webhook_duration = Histogram(
+            "remediator_webhook_request_duration_seconds",
+            "Webhook handling time, journal write included.",
+            ["route"],
+            buckets=WEBHOOK_BUCKETS,
+            registry=r,
+        )
+        self.webhook_requests = Counter(
+            "remediator_webhook_requests_total",
+            "Webhook requests by route and HTTP status code.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.journal_errors = Counter(
+            "remediator_journal_errors_total",
+            "Journal writes that failed (the webhook answered 503).",
+            registry=r,
+        )
+        self.rules_loaded = Gauge("remediator_rules_loaded", "Rules in the active rule set.", registry=r)
+        self.config_reloads = Counter(
+            "remediator_config_reload_total", "Rule and config reloads, by result.", ["result"], registry=r
+        )
+        self.escalations = Counter(
+            "remediator_escalations_total",
+            "Escalations to humans, by destination and result.",
+            ["to", "result"],
+            registry=r,
+        )
+        self.paused = Gauge("remediator_paused", "1 while automation is paused globally.", registry=r)
+        self.dry_run = Gauge("remediator_dry_run", "1 while every action runs as dry-run.", registry=r)
+        self.build_info = Gauge("remediator_build_info", "Build information.", ["version"], registry=r)
+        self.last_alert = Gauge(
+            "remediator_last_alert_received_timestamp_seconds",
+            "When the last alert was received (Unix time).",
+            registry=r,
+        )
+        self.build_info.labels(version=__version__).set(1)
+        for source in ("alertmanager", "pagerduty"):
+            for status in ("firing", "resolved"):
+                self.alerts_received.labels(source=source, status=status)
+        for route in ("alertmanager", "pagerduty"):
+            self.webhook_duration.labels(route=route)
+        for result in ("success", "failure"):
+            self.config_reloads.labels(result=result)
+        for action in ACTION_KINDS:
+            self.action_duration.labels(action=action)
+
+    def declare_rule(self, rule: str, actions: tuple[str, ...]) -> None:
+        """Pre-create a rule's series so dashboards show zeros, not gaps, before the first alert."""
+        self.rule_matches.labels(rule=rule)
+        self.breaker_state.labels(rule=rule).set(0)
+        for action in actions:
+            for outcome in (Outcome.ACT, Outcome.DRY_RUN):
+                self.decisions.labels(rule=rule, action=action, outcome=outcome.value)

@@ -1,0 +1,83 @@
+"""Alertmanager webhook payloads, version 4.
+
+`validate` runs on the request path: the body must be JSON, version "4", and
+shaped like Alertmanager's `notify/webhook.Message`; anything else is a 400
+(Alertmanager drops 4xx answers, which is right for a payload that will never
+parse). Unknown extra fields are accepted: Alertmanager adds fields over
+releases (`notification_reason` in 0.32, `routeLabels` in 0.34).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from remediator.model import Alert, PayloadId
+from remediator.receivers.errors import PayloadError, describe_validation_error
+
+# Go's zero time: Alertmanager's `endsAt` for an alert that is still firing.
+_GO_ZERO_YEAR = 1
+
+
+class AmAlert(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: AwareDatetime
+    endsAt: AwareDatetime | None = None
+    generatorURL: str = ""
+    fingerprint: str = ""
+
+
+class AmPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["4"]
+    groupKey: str
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    truncatedAlerts: int = 0
+    alerts: list[AmAlert]
+
+
+def validate(body: bytes) -> AmPayload:
+    """Parse and check one webhook body. Raises PayloadError with a one-line reason."""
+    try:
+        return AmPayload.model_validate_json(body)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise PayloadError(f"malformed JSON: {first['msg']}") from None
+        if first["loc"] == ("version",) and first["type"] == "literal_error":
+            got = first.get("input")
+            raise PayloadError(f"unsupported webhook version {got!r}: remediator reads version '4'") from None
+        if first["type"] == "model_type" and not first["loc"]:
+            raise PayloadError("invalid Alertmanager payload: the body must be a JSON object") from None
+        raise PayloadError(describe_validation_error(e, what="Alertmanager payload")) from None
+
+
+def _fingerprint(labels: dict[str, str]) -> str:
+    """Stand-in when a sender omits the fingerprint: stable for the label set, like Alertmanager's."""
+    h = hashlib.sha256("\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items())).encode())
+    return h.hexdigest()[:16]
+
+
+def normalize(payload: AmPayload, *, payload_id: PayloadId | None = None) -> list[Alert]:
+    return [
+        Alert(
+            source="alertmanager",
+            fingerprint=a.fingerprint or _fingerprint(a.labels),
+            status=a.status,
+            labels=a.labels,
+            annotations=a.annotations,
+            starts_at=a.startsAt,
+            ends_at=a.endsAt if a.endsAt is not None and a.endsAt.year > _GO_ZERO_YEAR else None,
+            generator_url=a.generatorURL,
+            payload_id=payload_id,
+        )
+        for a in payload.alerts
+    ]

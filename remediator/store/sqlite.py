@@ -1,0 +1,575 @@
+"""The embedded journal: SQLite in WAL mode through aiosqlite.
+
+One writer task owns every write. Webhook payloads queued while a transaction is
+being committed share the next one (group commit), so with `synchronous=FULL`
+N concurrent webhooks cost one fsync, not N. Ids are assigned here, not by
+SQLite, because this process is the journal's only writer; that keeps batch
+inserts to one `executemany` each. A second connection serves reads: WAL lets
+them run while the writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+
+from remediator.clock import SYSTEM_CLOCK, Clock
+from remediator.model import (
+    Alert,
+    AlertId,
+    Decision,
+    DecisionId,
+    ExecutionId,
+    ExecutionStatus,
+    Outcome,
+    PayloadId,
+    Source,
+)
+from remediator.store.protocol import (
+    ExecutionRecord,
+    ExecutionUpdate,
+    InterruptedExecution,
+    JournalOverloaded,
+    JournalUnavailable,
+    RecordedBatch,
+    StoredPayload,
+)
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payloads (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL, received_at REAL NOT NULL,
+    body BLOB NOT NULL, processed_at REAL
+);
+CREATE INDEX IF NOT EXISTS payloads_pending ON payloads(id) WHERE processed_at IS NULL;
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, payload_id INTEGER, source TEXT NOT NULL, fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL, labels TEXT NOT NULL,
+    annotations TEXT NOT NULL, generator_url TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts(fingerprint);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY, alert_id INTEGER, rule TEXT NOT NULL, target TEXT, actions TEXT NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT NOT NULL, dry_run INTEGER NOT NULL, decided_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_rule_target ON decisions(rule, target, decided_at);
+CREATE TABLE IF NOT EXISTS executions (
+    id INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL, alert_id INTEGER, rule TEXT NOT NULL,
+    target TEXT NOT NULL, actions TEXT NOT NULL, dry_run INTEGER NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, error TEXT, changes TEXT NOT NULL DEFAULT '[]',
+    summary TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, started_at REAL, finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS executions_status ON executions(status);
+CREATE INDEX IF NOT EXISTS executions_created ON executions(created_at);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
+);
+"""
+
+_UNFINISHED = (ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value)
+_MAX_OPS_PER_COMMIT = 512
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt is not None else None
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+
+@dataclass
+class _Accept:
+    source: Source
+    body: bytes
+    received_at: float
+    future: asyncio.Future[PayloadId]
+
+
+@dataclass
+class _Job:
+    fn: Callable[[aiosqlite.Connection], Awaitable[Any]]
+    future: asyncio.Future[Any]
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+class SqliteJournal:
+    def __init__(
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        *,
+        max_pending: int,
+        max_backlog: int,
+        clock: Clock,
+    ) -> None:
+        self._w = writer
+        self._r = reader
+        self._clock = clock
+        self._max_pending = max_pending
+        self._max_backlog = max_backlog
+        self._queue: asyncio.Queue[_Accept | _Job | None] = asyncio.Queue()
+        self._new_payloads = asyncio.Event()
+        self._backlog = 0
+        self._next: dict[str, int] = {}
+        self.commits = 0
+        """Transactions committed; with `accepted` it shows the group-commit effect."""
+        self.accepted = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        path: Path,
+        *,
+        synchronous: str = "full",
+        max_pending: int = 2000,
+        max_backlog: int = 1_000_000,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> AsyncIterator[SqliteJournal]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            await writer.execute("PRAGMA busy_timeout=5000")
+            await writer.executescript(SCHEMA)
+            reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        except BaseException:
+            await writer.close()
+            raise
+        journal = cls(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
+        try:
+            await journal._load_counters()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(journal._writer_loop(), name="journal-writer")
+                try:
+                    yield journal
+                finally:
+                    # Writes queued before the close are committed: what was acknowledged is on disk.
+                    journal._queue.put_nowait(None)
+        finally:
+            await reader.close()
+            await writer.close()
+
+    async def _load_counters(self) -> None:
+        for table in ("payloads", "alerts", "decisions", "executions", "audit"):
+            rows = await self._r.execute_fetchall(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+            self._next[table] = int(next(iter(rows))[0]) + 1
+        rows = await self._r.execute_fetchall("SELECT COUNT(*) FROM payloads WHERE processed_at IS NULL")
+        self._backlog = int(next(iter(rows))[0])
+        if self._backlog:
+            self._new_payloads.set()
+
+    def _take_ids(self, table: str, n: int) -> int:
+        first = self._next[table]
+        self._next[table] = first + n
+        return first
+
+    # -- the writer --------------------------------------------------------------------------------
+
+    async def _writer_loop(self) -> None:
+        """Take everything queued (up to a bound) into one transaction; stop at the close sentinel."""
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            ops = [first]
+            closing = False
+            while len(ops) < _MAX_OPS_PER_COMMIT and not self._queue.empty():
+                op = self._queue.get_nowait()
+                if op is None:
+                    closing = True
+                    break
+                ops.append(op)
+            await self._commit(ops)
+            if closing:
+                return
+
+    async def _commit(self, ops: list[_Accept | _Job]) -> None:
+        saved = dict(self._next)
+        accepts = [op for op in ops if isinstance(op, _Accept)]
+        results: list[tuple[asyncio.Future[Any], Any]] = []
+        try:
+            await self._w.execute("BEGIN IMMEDIATE")
+            if accepts:
+                first = self._take_ids("payloads", len(accepts))
+                rows = [(first + i, a.source, a.received_at, a.body) for i, a in enumerate(accepts)]
+                await self._w.executemany(
+                    "INSERT INTO payloads(id, source, received_at, body) VALUES (?, ?, ?, ?)", rows
+                )
+                results.extend((a.future, PayloadId(first + i)) for i, a in enumerate(accepts))
+            for op in ops:
+                if isinstance(op, _Job):
+                    results.append(await self._run_job(op))
+            await self._w.execute("COMMIT")
+        except Exception as e:
+            self._next = saved
+            with contextlib.suppress(Exception):
+                await self._w.execute("ROLLBACK")
+            err = JournalUnavailable(f"journal write failed: {e}")
+            for op in ops:
+                if not op.future.done():
+                    op.future.set_exception(err)
+            return
+        self.commits += 1
+        if accepts:
+            self.accepted += len(accepts)
+            self._backlog += len(accepts)
+            self._new_payloads.set()
+        for op in ops:
+            if isinstance(op, _Job):
+                for hook in op.after_commit:
+                    hook()
+        for fut, value in results:
+            if isinstance(value, BaseException):
+                if not fut.done():
+                    fut.set_exception(value)
+            elif not fut.done():
+                fut.set_result(value)
+
+    async def _run_job(self, job: _Job) -> tuple[asyncio.Future[Any], Any]:
+        """Each job in its own savepoint: one failing job must not roll back the others' payloads."""
+        await self._w.execute("SAVEPOINT job")
+        saved = dict(self._next)
+        try:
+            value = await job.fn(self._w)
+        except Exception as e:
+            self._next = saved
+            await self._w.execute("ROLLBACK TO job")
+            await self._w.execute("RELEASE job")
+            job.after_commit.clear()
+            return job.future, e
+        await self._w.execute("RELEASE job")
+        return job.future, value
+
+    async def _submit(
+        self,
+        fn: Callable[[aiosqlite.Connection], Awaitable[T]],
+        *,
+        after_commit: Callable[[], None] | None = None,
+    ) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(fn, fut, [after_commit] if after_commit else []))
+        return await fut
+
+    # -- intake ------------------------------------------------------------------------------------
+
+    async def accept(self, source: Source, body: bytes) -> PayloadId:
+        if self._queue.qsize() >= self._max_pending:
+            raise JournalOverloaded(f"{self._queue.qsize()} journal writes waiting (max {self._max_pending})")
+        if self._backlog >= self._max_backlog:
+            raise JournalOverloaded(
+                f"backlog of {self._backlog} unprocessed payloads (max {self._max_backlog})"
+            )
+        fut: asyncio.Future[PayloadId] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut))
+        return await fut
+
+    def backlog(self) -> int:
+        return self._backlog
+
+    async def wait_for_payloads(self, timeout_s: float) -> None:
+        if self._backlog:
+            return
+        self._new_payloads.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._new_payloads.wait()
+
+    async def pending_payloads(self, limit: int) -> list[StoredPayload]:
+        rows = await self._r.execute_fetchall(
+            "SELECT id, source, received_at, body FROM payloads WHERE processed_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [
+            StoredPayload(
+                id=PayloadId(r[0]),
+                source=cast(Source, r[1]),
+                received_at=datetime.fromtimestamp(r[2], UTC),
+                body=bytes(r[3]),
+            )
+            for r in rows
+        ]
+
+    # -- processing results ------------------------------------------------------------------------
+
+    async def record_batch(
+        self,
+        *,
+        payload_ids: Sequence[PayloadId],
+        alerts: Sequence[Alert],
+        decisions: Sequence[tuple[int, Decision]],
+    ) -> RecordedBatch:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> RecordedBatch:
+            first_alert = self._take_ids("alerts", len(alerts))
+            await db.executemany(
+                "INSERT INTO alerts(id, payload_id, source, fingerprint, status, starts_at, ends_at, labels,"
+                " annotations, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        first_alert + i,
+                        a.payload_id,
+                        a.source,
+                        a.fingerprint,
+                        a.status,
+                        a.starts_at.timestamp(),
+                        _ts(a.ends_at),
+                        json.dumps(dict(a.labels)),
+                        json.dumps(dict(a.annotations)),
+                        a.generator_url,
+                    )
+                    for i, a in enumerate(alerts)
+                ],
+            )
+            alert_ids = tuple(AlertId(first_alert + i) for i in range(len(alerts)))
+            decision_ids, execution_ids = await self._insert_decisions(
+                db, [(alert_ids[i], d) for i, d in decisions], now
+            )
+            await db.executemany(
+                "UPDATE payloads SET processed_at = ? WHERE id = ?", [(now, pid) for pid in payload_ids]
+            )
+            return RecordedBatch(alert_ids=alert_ids, decision_ids=decision_ids, execution_ids=execution_ids)
+
+        def processed() -> None:
+            self._backlog -= len(payload_ids)
+
+        return await self._submit(job, after_commit=processed)
+
+    async def _insert_decisions(
+        self, db: aiosqlite.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float
+    ) -> tuple[tuple[DecisionId, ...], dict[int, ExecutionId]]:
+        first = self._take_ids("decisions", len(decisions))
+        rows = []
+        executions = []
+        execution_ids: dict[int, ExecutionId] = {}
+        for i, (alert_id, d) in enumerate(decisions):
+            actions = "+".join(a.kind for a in d.actions)
+            target = d.target.key if d.target else None
+            rows.append(
+                (
+                    first + i,
+                    alert_id,
+                    d.rule,
+                    target,
+                    actions,
+                    d.outcome.value,
+                    d.reason,
+                    int(d.dry_run),
+                    d.decided_at.timestamp(),
+                )
+            )
+            if d.acts and d.target is not None:
+                eid = self._take_ids("executions", 1)
+                execution_ids[i] = ExecutionId(eid)
+                executions.append(
+                    (
+                        eid,
+                        first + i,
+                        alert_id,
+                        d.rule,
+                        target,
+                        actions,
+                        int(d.dry_run),
+                        ExecutionStatus.PENDING.value,
+                        now,
+                    )
+                )
+        await db.executemany(
+            "INSERT INTO decisions(id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        if executions:
+            await db.executemany(
+                "INSERT INTO executions(id, decision_id, alert_id, rule, target, actions, dry_run, status,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                executions,
+            )
+        return tuple(DecisionId(first + i) for i in range(len(decisions))), execution_ids
+
+    async def record_decisions(
+        self, decisions: Sequence[tuple[AlertId | None, Decision]]
+    ) -> list[tuple[DecisionId, ExecutionId | None]]:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> list[tuple[DecisionId, ExecutionId | None]]:
+            ids, executions = await self._insert_decisions(db, decisions, now)
+            return [(did, executions.get(i)) for i, did in enumerate(ids)]
+
+        return await self._submit(job)
+
+    async def start_execution(self, execution_id: ExecutionId) -> None:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "UPDATE executions SET status = ?, started_at = ? WHERE id = ?",
+                (ExecutionStatus.RUNNING.value, now, execution_id),
+            )
+
+        await self._submit(job)
+
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+        now = self._clock.now().timestamp()
+        changes = json.dumps(
+            [{"path": c.path, "before": c.before, "after": c.after} for c in update.changes], default=str
+        )
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "UPDATE executions SET status = ?, attempts = ?, error = ?, changes = ?, summary = ?,"
+                " finished_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (
+                    update.status.value,
+                    update.attempts,
+                    update.error,
+                    changes,
+                    update.summary,
+                    now,
+                    now,
+                    execution_id,
+                ),
+            )
+
+        await self._submit(job)
+
+    async def interrupt_unfinished(self) -> list[InterruptedExecution]:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> list[InterruptedExecution]:
+            rows = await db.execute_fetchall(
+                "SELECT id, decision_id, alert_id, rule, target, started_at FROM executions"
+                " WHERE status IN (?, ?) ORDER BY id",
+                _UNFINISHED,
+            )
+            await db.execute(
+                "UPDATE executions SET status = ?, finished_at = ?,"
+                " error = 'interrupted: the daemon stopped while this execution was '"
+                " || CASE WHEN started_at IS NULL THEN 'queued' ELSE 'running' END"
+                " WHERE status IN (?, ?)",
+                (ExecutionStatus.INTERRUPTED.value, now, *_UNFINISHED),
+            )
+            return [
+                InterruptedExecution(
+                    execution_id=ExecutionId(r[0]),
+                    decision_id=DecisionId(r[1]),
+                    alert_id=AlertId(r[2]) if r[2] is not None else None,
+                    rule=r[3],
+                    target=r[4],
+                    started=r[5] is not None,
+                )
+                for r in rows
+            ]
+
+        return await self._submit(job)
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    async def recent_acts(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
+        # A queued execution that never started changed nothing, so it does not hold a cooldown.
+        rows = await self._r.execute_fetchall(
+            "SELECT e.rule, e.target, e.dry_run, d.decided_at FROM executions e"
+            " JOIN decisions d ON d.id = e.decision_id"
+            " WHERE d.decided_at >= ? AND NOT (e.status = ? AND e.started_at IS NULL) ORDER BY d.decided_at",
+            (since.timestamp(), ExecutionStatus.INTERRUPTED.value),
+        )
+        return [(r[0], r[1], bool(r[2]), datetime.fromtimestamp(r[3], UTC)) for r in rows]
+
+    async def get_alert(self, alert_id: AlertId) -> Alert | None:
+        rows = list(
+            await self._r.execute_fetchall(
+                "SELECT payload_id, source, fingerprint, status, starts_at, ends_at, labels, annotations,"
+                " generator_url FROM alerts WHERE id = ?",
+                (alert_id,),
+            )
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Alert(
+            payload_id=PayloadId(r[0]) if r[0] is not None else None,
+            source=r[1],
+            fingerprint=r[2],
+            status=r[3],
+            starts_at=datetime.fromtimestamp(r[4], UTC),
+            ends_at=_dt(r[5]),
+            labels=json.loads(r[6]),
+            annotations=json.loads(r[7]),
+            generator_url=r[8],
+        )
+
+    async def executions(
+        self,
+        *,
+        rule: str | None = None,
+        target: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[ExecutionRecord]:
+        where, args = [], []
+        for column, value in (("e.rule", rule), ("e.target", target), ("e.status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = (
+            "SELECT e.id, e.decision_id, e.alert_id, e.rule, e.target, e.actions, e.dry_run, e.status,"
+            " e.attempts, e.error, e.changes, e.summary, d.reason, e.created_at, e.started_at, e.finished_at"
+            " FROM executions e JOIN decisions d ON d.id = e.decision_id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY e.id DESC LIMIT ?"
+        )
+        rows = await self._r.execute_fetchall(sql, (*args, limit))
+        return [
+            ExecutionRecord(
+                id=ExecutionId(r[0]),
+                decision_id=DecisionId(r[1]),
+                alert_id=AlertId(r[2]) if r[2] else None,
+                rule=r[3],
+                target=r[4],
+                actions=r[5],
+                dry_run=bool(r[6]),
+                status=ExecutionStatus(r[7]),
+                attempts=r[8],
+                error=r[9],
+                changes=json.loads(r[10]),
+                summary=r[11],
+                reason=r[12],
+                created_at=datetime.fromtimestamp(r[13], UTC),
+                started_at=_dt(r[14]),
+                finished_at=_dt(r[15]),
+            )
+            for r in rows
+        ]
+
+    async def decisions(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._r.execute_fetchall(
+            "SELECT id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at FROM decisions"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        keys = ("id", "alert_id", "rule", "target", "actions", "outcome", "reason", "dry_run", "decided_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def decision_counts(self) -> dict[str, int]:
+        rows = await self._r.execute_fetchall("SELECT outcome, COUNT(*) FROM decisions GROUP BY outcome")
+        return {Outcome(r[0]).value: int(r[1]) for r in rows}
+
+    async def count(self, table: str) -> int:
+        if table not in self._next:
+            raise ValueError(f"unknown journal table {table!r}")
+        rows = await self._r.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
+        return int(next(iter(rows))[0])
