@@ -99,8 +99,14 @@ def _resolve_tokens(settings: Settings) -> tuple[str | None, dict[str, tuple[str
 
 @contextlib.asynccontextmanager
 async def open_app(
-    settings: Settings, *, clock: Clock = SYSTEM_CLOCK, registry: CollectorRegistry | None = None
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    registry: CollectorRegistry | None = None,
+    process: bool = True,
 ) -> AsyncIterator[Application]:
+    """Open every resource and start processing. `process=False` only accepts into the journal
+    (intake-only: what a crash between the 2xx and the processing leaves behind)."""
     rules = load_rules(list(settings.rules))
     metrics = Metrics(registry)
     webhook_token, tokens = _resolve_tokens(settings)
@@ -131,8 +137,8 @@ async def open_app(
             NamespaceGuard(
                 allowed=settings.guards.allowed_namespaces, denied=settings.guards.denied_namespaces
             ),
+            cooldown,  # before in_flight: a repeat of the same alert is a cooldown skip, however fast it comes
             inflight,
-            cooldown,
         ]
         runner = ActionRunner(
             journal=journal,
@@ -178,8 +184,9 @@ async def open_app(
             journal=journal, decider=decider, rules=rules, executor=runner, metrics=metrics
         )
         tg = await stack.enter_async_context(asyncio.TaskGroup())
-        task = tg.create_task(processor.run(), name="processor")
-        stack.callback(task.cancel)
+        if process:
+            task = tg.create_task(processor.run(), name="processor")
+            stack.callback(task.cancel)
         log.info(
             "remediator started",
             rules=len(rules),

@@ -107,8 +107,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="remediator",
-        description="Alert-driven auto-remediation: Alertmanager and PagerDuty alerts -> YAML rules -> guarded "
-        "Kubernetes actions.",
+        description="Alert-driven auto-remediation: Alertmanager and PagerDuty alerts -> YAML rules -> "
+        "guarded Kubernetes actions.",
         epilog="example:\n  remediator serve\n  remediator check rules/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -9,6 +9,7 @@ replayed blindly. Transient errors are retried by the rule's retry policy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -130,9 +131,7 @@ class ActionRunner:
         for spec in decision.actions:
             try:
                 result, used = await call_with_retries(
-                    lambda spec=spec: kube.execute(spec, target),
-                    policy=self._retry,
-                    clock=self._clock,  # type: ignore[misc]
+                    functools.partial(kube.execute, spec, target), policy=self._retry, clock=self._clock
                 )
             except NotApplicableError as e:
                 return _update(ExecutionStatus.SKIPPED, results, attempts=attempts + 1, error=str(e))

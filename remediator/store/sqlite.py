@@ -290,7 +290,8 @@ class SqliteJournal:
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         rows = await self._r.execute_fetchall(
-            "SELECT id, source, received_at, body FROM payloads WHERE processed_at IS NULL ORDER BY id LIMIT ?",
+            "SELECT id, source, received_at, body FROM payloads"
+            " WHERE processed_at IS NULL ORDER BY id LIMIT ?",
             (limit,),
         )
         return [
