@@ -83,6 +83,8 @@ class HttpSettings(_Strict):
     """Loopback by default: a fresh install is not reachable from the network until a token is set."""
     insecure: bool = False
     """Allow binding beyond loopback with no webhook token. Only for trusted networks."""
+    public_url: str | None = None
+    """How humans reach this daemon's API (links in escalations and notifications)."""
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     """Alertmanager payloads with max_alerts unset can be large; 1 MiB holds ~1,000 alerts."""
     handler_timeout: Seconds = 10.0
@@ -122,6 +124,38 @@ class GuardSettings(_Strict):
     """The cluster's own namespaces are never remediated unless removed from this list."""
 
 
+class PagerDutySettings(_Strict):
+    webhook_secrets: tuple[SecretRef, ...] = (SecretRef(env="PAGERDUTY_WEBHOOK_SECRET"),)
+    """V3 webhook signing secrets; list two while rotating. None resolved: /webhook/pagerduty answers 401."""
+    routing_key: SecretRef | None = SecretRef(env="PAGERDUTY_ROUTING_KEY")
+    """Events API v2 integration key for `escalate: {to: pagerduty}`. Never logged."""
+    events_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
+class AlertmanagerSettings(_Strict):
+    url: str | None = None
+    """Alertmanager's base URL (http://alertmanager:9093) for `silence` steps. None: silences are skipped."""
+
+
+class PrometheusSettings(_Strict):
+    url: str | None = None
+    """Prometheus' base URL for `confirm` and PromQL verification. None: rules that need it skip (`not_confirmed`)."""
+    timeout: Seconds = 5.0
+
+
+class NotifyChannel(_Strict):
+    kind: Literal["slack", "webhook"]
+    """slack: a Slack-compatible incoming webhook; webhook: generic JSON POST."""
+    url: SecretRef
+    """Incoming-webhook URLs embed a secret, so they are references like tokens."""
+
+
+class NotifySettings(_Strict):
+    channels: dict[str, NotifyChannel] = Field(default_factory=dict)
+    templates_dir: Path | None = None
+    """Overrides for the shipped message templates (same file names)."""
+
+
 class LogSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -133,6 +167,10 @@ class Settings(_Strict):
     journal: JournalSettings = JournalSettings()
     kubernetes: KubeSettings = KubeSettings()
     guards: GuardSettings = GuardSettings()
+    pagerduty: PagerDutySettings = PagerDutySettings()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    notify: NotifySettings = NotifySettings()
     log: LogSettings = LogSettings()
     rules: tuple[Path, ...] = (Path("rules"),)
     """Rule files or directories. Relative to the working directory."""

@@ -29,7 +29,9 @@ class ApiState:
     """Resolved once at start-up; never logged."""
     api_tokens: dict[str, tuple[str, str]]
     """token value -> (name, scope)."""
-    kube_ready: Callable[[], bool]
+    pagerduty_secrets: tuple[str, ...] = ()
+    """Resolved PagerDuty webhook signing secrets (several while rotating); never logged."""
+    kube_ready: Callable[[], bool] = lambda: False
 
 
 STATE = web.AppKey("remediator_state", ApiState)
