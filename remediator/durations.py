@@ -1,33 +1,72 @@
-"""Duration strings as SREs write them in YAML: `500ms`, `30s`, `15m`, `1h30m`, `2d`."""
+"""Duration strings as SREs write them in YAML: `500ms`, `30s`, `15m`, `1h30m`, `2d`, `1s..30s` ranges.
+
+One grammar for the settings file and the rule files, so a cooldown reads the same in both.
+Exact values (`Fraction`) where thresholds compare without float noise; float seconds elsewhere.
+"""
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+UNIT_SECONDS: dict[str, Fraction] = {
+    "ms": Fraction(1, 1000),
+    "s": Fraction(1),
+    "m": Fraction(60),
+    "h": Fraction(3600),
+    "d": Fraction(86400),
+}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_BARE = re.compile(r"\d+(?:\.\d+)?")
+_HINT = "a duration like '30s', '15m' or '1h30m'"
 
 
-def parse_duration(text: str | float | int) -> float:
-    """Seconds in `text`; a bare number is seconds. Raises ValueError with the offending text."""
-    if isinstance(text, bool):
-        raise ValueError(f"duration {text!r} is not a duration")
-    if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError(f"duration {text!r} is negative")
-        return float(text)
+def parse_duration_exact(text: str) -> Fraction:
+    """Exact seconds in a unit-bearing duration string (`1h30m`); no bare numbers.
+
+    Raises ValueError naming the text.
+    """
     s = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", s):
-        return float(s)
-    pos, total = 0, 0.0
+    pos, total = 0, Fraction(0)
     for m in _PART.finditer(s):
         if m.start() != pos:
             break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
+        total += Fraction(m.group(1)) * UNIT_SECONDS[m.group(2)]
         pos = m.end()
-    if pos != len(s) or not s:
-        raise ValueError(f"duration {text!r} is not a duration like '30s', '15m' or '1h30m'")
+    if not s or pos != len(s):
+        raise ValueError(f"{text!r} is not {_HINT}")
     return total
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in `value`: a duration string, or a bare non-negative number of seconds.
+
+    YAML hands us ints for `cooldown: 0` and strings for `cooldown: 15m`; booleans are
+    rejected because `cooldown: yes` is a typo, not a duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not {_HINT}")
+    if isinstance(value, int | float):
+        if value < 0 or value != value:  # negative or NaN
+            raise ValueError(f"duration {value!r} must be a non-negative number of seconds")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not {_HINT}")
+    s = value.strip()
+    if _BARE.fullmatch(s):
+        return float(s)
+    return float(parse_duration_exact(s))
+
+
+def parse_duration_range(value: object) -> tuple[float, float]:
+    """`MIN..MAX` (e.g. retry backoff `1s..30s`) as seconds; MIN must not exceed MAX."""
+    if not isinstance(value, str) or ".." not in value:
+        raise ValueError(f"{value!r} is not a range like '1s..30s'")
+    low_text, _, high_text = value.partition("..")
+    low, high = parse_duration(low_text), parse_duration(high_text)
+    if low > high:
+        raise ValueError(f"range {value!r}: minimum is greater than maximum")
+    return low, high
 
 
 def format_duration(seconds: float) -> str:

@@ -1,0 +1,278 @@
+"""The compiled `Rule`: what the engine holds for each rule, frozen and ready to evaluate.
+
+`compile_rule` turns a validated `RuleModel` (schema.py) into a `Rule` whose matchers,
+condition and templates are parsed once at load time, and whose durations are float seconds.
+Per-alert work is then only lookups: `matches`, `check_condition`, `render_target`,
+`render_actions`, none of which raises for bad alert input; they return reasons instead.
+
+Action params after compilation (`Rule.actions[i].params`, plain dicts, every key present).
+Keys are the ones written in the rule file (as `ActionSpec` promises); durations are float
+seconds:
+
+* rollout_restart: `{"unless_rolled_out_within": float | None}`
+* rollout_undo: `{"only_if_rolled_out_within": float | None, "to_revision": int | None}`
+* scale: `{"to": int | None, "by": int | None, "factor": float | None, "min": int,
+  "max": int | None, "allow_zero": bool}`; exactly one of to/by/factor is set; `min` defaults
+  to 1 (0 with allow_zero); `max` is always set when the action can grow the workload.
+* set_env: `{"name": str, "value": str, "container": str | None}` (None: the first container)
+* delete_pod: `{"selector": str | None, "pod": str | None, "max": int}`; at most one of
+  selector/pod; neither means the target workload's own pods (its selector).
+
+String params may hold `{{ labels.x }}` templates: `Rule.actions` keeps them as written (for
+audit and `rules show`), and `Rule.render_actions(alert)` gives the concrete, validated values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from remediator.model import ActionSpec, Alert, AlertStatus, RuleName, Target
+from remediator.rules.matchers import Matcher, parse_matcher
+from remediator.rules.schema import ActionModel, RuleModel
+from remediator.rules.templates import (
+    RenderError,
+    TargetTemplate,
+    Template,
+    is_dns1123_subdomain,
+    is_env_var_name,
+    label_selector_problem,
+    render_target,
+)
+from remediator.rules.thresholds import ConditionResult, Threshold, parse_threshold
+
+RuleStatus = Literal["firing", "resolved", "any"]
+
+_NO_CONDITION = ConditionResult(True, "no condition")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaxActions:
+    count: int
+    per_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerPolicy:
+    failures: int
+    reset_after_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    attempts: int
+    """Total attempts, the first included."""
+    backoff_min_s: float | None = None
+    backoff_max_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleGuards:
+    """The rule's guard overrides; None everywhere means: use the global default from settings."""
+
+    cooldown_s: float | None = None
+    max_actions: MaxActions | None = None
+    breaker: BreakerPolicy | None = None
+    retry: RetryPolicy | None = None
+    approval: bool | None = None
+    dry_run: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifySpec:
+    rollout_complete_within_s: float | None = None
+    resolved_within_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfirmSpec:
+    """Re-check in Prometheus before acting; evaluated by a later stage, validated here."""
+
+    query: Template
+    when: Threshold
+    on_unreachable: Literal["skip", "act"] = "skip"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUp:
+    """One `on_failure` step (escalate, notify, webhook) with its params as written."""
+
+    kind: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """One loaded rule. Immutable; equality is by value, hashing by name and source position."""
+
+    name: RuleName
+    description: str
+    severity: str
+    source_path: Path
+    source_line: int
+    matchers: tuple[Matcher, ...]
+    condition: Threshold | None
+    status: RuleStatus
+    target: TargetTemplate
+    actions: tuple[ActionSpec, ...]
+    guards: RuleGuards
+    verify: VerifySpec | None
+    on_failure: tuple[FollowUp, ...]
+    confirm: ConfirmSpec | None
+    enabled: bool = True
+
+    def __hash__(self) -> int:
+        # Params are dicts (unhashable); a name is unique in a rule set, the position disambiguates reloads.
+        return hash((self.name, self.source_path, self.source_line))
+
+    @property
+    def source(self) -> str:
+        """`path:line`, for messages and the API."""
+        return f"{self.source_path}:{self.source_line}"
+
+    def matches(self, alert: Alert) -> bool:
+        """All matchers hold for the alert's labels (missing label == "")."""
+        labels = alert.labels
+        return all(m.matches(labels) for m in self.matchers)
+
+    def triggers_on(self, status: AlertStatus) -> bool:
+        """Whether an alert with this status should run the actions (`status:` in the rule)."""
+        return self.status == "any" or self.status == status
+
+    def check_condition(self, alert: Alert) -> ConditionResult:
+        """The `when:` threshold; holds trivially when the rule has none. Never raises."""
+        if self.condition is None:
+            return _NO_CONDITION
+        return self.condition.evaluate(alert)
+
+    def render_target(self, alert: Alert) -> Target | str:
+        """The concrete target, or the reason there is none (missing label, invalid name)."""
+        return render_target(self.target, alert)
+
+    def render_actions(self, alert: Alert) -> tuple[ActionSpec, ...] | str:
+        """The actions with templates filled in and validated, or the reason they cannot be."""
+        rendered: list[ActionSpec] = []
+        for i, spec in enumerate(self.actions):
+            params = dict(spec.params)
+            for key in _TEMPLATED.get(spec.kind, ()):
+                source = params.get(key)
+                if source is None:
+                    continue
+                value = Template.parse(source).render(alert)
+                if isinstance(value, RenderError):
+                    return f"action {i} ({spec.kind}) {key}: {value.reason}"
+                problem = _check_rendered(spec.kind, key, value)
+                if problem:
+                    return f"action {i} ({spec.kind}) {key}: {problem}"
+                params[key] = value
+            rendered.append(ActionSpec(kind=spec.kind, params=params))
+        return tuple(rendered)
+
+
+# Which params of each action kind may hold templates (validated again after rendering).
+_TEMPLATED: dict[str, tuple[str, ...]] = {"set_env": ("name", "value"), "delete_pod": ("selector", "pod")}
+
+
+def _check_rendered(kind: str, key: str, value: str) -> str | None:
+    if kind == "set_env" and key == "name" and not is_env_var_name(value):
+        return f"rendered {value!r} is not a valid environment variable name"
+    if kind == "delete_pod" and key == "pod" and not is_dns1123_subdomain(value):
+        return f"rendered {value!r} is not a valid pod name"
+    if kind == "delete_pod" and key == "selector" and (problem := label_selector_problem(value)):
+        return f"rendered selector {value!r}: {problem}"
+    return None
+
+
+def compile_rule(model: RuleModel, *, source_path: Path, source_line: int) -> Rule:
+    """Build the frozen Rule from a validated model. Parsing cannot fail here: schema.py checked it."""
+    g = model.guards
+    guards = RuleGuards(
+        cooldown_s=g.cooldown,
+        max_actions=MaxActions(count=g.max_actions.count, per_s=g.max_actions.per) if g.max_actions else None,
+        breaker=(
+            BreakerPolicy(failures=g.circuit_breaker.failures, reset_after_s=g.circuit_breaker.reset_after)
+            if g.circuit_breaker
+            else None
+        ),
+        retry=(
+            RetryPolicy(
+                attempts=g.retry.attempts,
+                backoff_min_s=g.retry.backoff[0] if g.retry.backoff else None,
+                backoff_max_s=g.retry.backoff[1] if g.retry.backoff else None,
+            )
+            if g.retry
+            else None
+        ),
+        approval=g.approval,
+        dry_run=g.dry_run,
+    )
+    confirm = None
+    if model.confirm is not None:
+        confirm = ConfirmSpec(
+            query=Template.parse(model.confirm.query),
+            when=parse_threshold(model.confirm.when),
+            on_unreachable=model.confirm.on_unreachable,
+        )
+    verify = None
+    if model.verify is not None:
+        verify = VerifySpec(
+            rollout_complete_within_s=model.verify.rollout_complete_within,
+            resolved_within_s=model.verify.resolved_within,
+        )
+    return Rule(
+        name=RuleName(model.name),
+        description=model.description,
+        severity=model.severity,
+        source_path=source_path,
+        source_line=source_line,
+        matchers=tuple(parse_matcher(m) for m in model.match),
+        condition=parse_threshold(model.when) if model.when is not None else None,
+        status=model.status,
+        target=TargetTemplate(
+            kind=model.target.kind,
+            namespace=Template.parse(model.target.namespace),
+            name=Template.parse(model.target.name),
+        ),
+        actions=tuple(_compile_action(a) for a in model.actions),
+        guards=guards,
+        verify=verify,
+        on_failure=tuple(FollowUp(kind=f.kind, params=dict(getattr(f, f.kind))) for f in model.on_failure),
+        confirm=confirm,
+        enabled=model.enabled,
+    )
+
+
+def _compile_action(action: ActionModel) -> ActionSpec:
+    if action.rollout_restart is not None:
+        p = action.rollout_restart
+        return ActionSpec(
+            kind="rollout_restart", params={"unless_rolled_out_within": p.unless_rolled_out_within}
+        )
+    if action.rollout_undo is not None:
+        u = action.rollout_undo
+        return ActionSpec(
+            kind="rollout_undo",
+            params={"only_if_rolled_out_within": u.only_if_rolled_out_within, "to_revision": u.to_revision},
+        )
+    if action.scale is not None:
+        s = action.scale
+        default_min = 0 if s.allow_zero else 1
+        return ActionSpec(
+            kind="scale",
+            params={
+                "to": s.to,
+                "by": s.by,
+                "factor": s.factor,
+                "min": s.min if s.min is not None else default_min,
+                "max": s.max,
+                "allow_zero": s.allow_zero,
+            },
+        )
+    if action.set_env is not None:
+        e = action.set_env
+        return ActionSpec(kind="set_env", params={"name": e.name, "value": e.value, "container": e.container})
+    d = action.delete_pod
+    assert d is not None
+    return ActionSpec(kind="delete_pod", params={"selector": d.selector, "pod": d.pod, "max": d.max})
