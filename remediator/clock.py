@@ -1,13 +1,16 @@
 """Time, injected.
 
-Guards persist wall time (`now`, UTC) so cooldowns survive restarts, and use the
-loop's `monotonic` for in-process windows. Tests pass a `FakeClock` to run
-minutes of simulated time in milliseconds.
+Guards persist wall time (`now`, UTC) so cooldowns survive restarts, and use
+`monotonic` for in-process windows. Everything that waits (retry backoff,
+verification polls) waits through `sleep`, so tests can run minutes of
+simulated time in milliseconds with a `FakeClock`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -36,11 +39,22 @@ SYSTEM_CLOCK = SystemClock()
 
 
 class FakeClock:
-    """A clock that moves only when told to; `sleep` advances it instead of waiting."""
+    """A clock that moves only when told to.
 
-    def __init__(self, start: datetime | None = None) -> None:
+    `autojump=True` (unit tests of one waiter, e.g. retries): `sleep` advances the clock
+    at once. `autojump=False` (scenarios with several waiters): `sleep` waits until
+    `advance`/`run` moves the clock past its deadline, so waiters wake in time order and
+    events the test injects in between (a resolved alert) land at the right simulated time.
+    """
+
+    def __init__(self, start: datetime | None = None, *, autojump: bool = True) -> None:
         self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
         self._mono = 0.0
+        self._autojump = autojump
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self.slept: list[float] = []
+        """Every sleep requested, in order: tests assert backoff spacing with it."""
 
     def now(self) -> datetime:
         return self._now
@@ -51,7 +65,33 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
         self._mono += seconds
+        while self._sleepers and self._sleepers[0][0] <= self._mono:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
 
     async def sleep(self, seconds: float) -> None:
-        self.advance(max(seconds, 0.0))
-        await asyncio.sleep(0)
+        seconds = max(seconds, 0.0)
+        self.slept.append(seconds)
+        if self._autojump:
+            self.advance(seconds)
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
+        await fut
+
+    async def run(self, seconds: float, *, settle_s: float = 0.005) -> None:
+        """Advance `seconds` of simulated time, waking sleepers in order and letting real I/O
+        (HTTP to the fake API server, journal writes) settle between steps."""
+        end = self._mono + seconds
+        while True:
+            await asyncio.sleep(settle_s)
+            upcoming = [d for d, _, f in self._sleepers if not f.done()]
+            step_to = min(upcoming) if upcoming else end
+            if step_to > end:
+                step_to = end
+            self.advance(step_to - self._mono)
+            if self._mono >= end:
+                await asyncio.sleep(settle_s)
+                return
