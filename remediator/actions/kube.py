@@ -256,7 +256,7 @@ class KubeActions:
 
     async def _prepare(self, spec: ActionSpec, target: Target) -> _Plan:
         if spec.kind == "rollout_restart":
-            return await self._prepare_restart(target)
+            return await self._prepare_restart(spec.params, target)
         if spec.kind == "rollout_undo":
             return await self._prepare_undo(spec.params, target)
         if spec.kind == "scale":
@@ -269,13 +269,30 @@ class KubeActions:
 
     # -- rollout_restart --------------------------------------------------------------------------------
 
-    async def _prepare_restart(self, target: Target) -> _Plan:
-        """kubectl rollout restart: stamp the pod template so the controller rolls every pod."""
+    async def _prepare_restart(self, params: Mapping[str, Any], target: Target) -> _Plan:
+        """kubectl rollout restart: stamp the pod template so the controller rolls every pod.
+
+        `unless_rolled_out_within` (Deployments) leaves a fresh rollout alone: after a recent
+        deploy the runbook says roll back, and a restart would only roll the bad version again.
+        """
         obj = await self._read(target)
         if target.kind == "Deployment" and get(obj, "spec", "paused"):
             raise PermanentActionError(
                 f"{target.key}: can't restart paused deployment (run rollout resume first)"
             )
+        unless_s = opt_float(params, "unless_rolled_out_within")
+        if unless_s is not None and target.kind == "Deployment":
+            owned = await self._owned_replica_sets(target, obj)
+            if owned:
+                newest = max(owned, key=revision)
+                created = parse_time(get(newest, "metadata", "creationTimestamp"))
+                if created is not None:
+                    age_s = max(0.0, (self._clock.now() - created).total_seconds())
+                    if age_s <= unless_s:
+                        raise NotApplicableError(
+                            f"rolled out {format_duration(float(int(age_s)))} ago, within "
+                            f"{format_duration(unless_s)}: a restart would roll the new version again"
+                        )
         now = rfc3339(self._clock.now())
         before = get(obj, "spec", "template", "metadata", "annotations", RESTARTED_AT)
         if before == now:

@@ -833,3 +833,20 @@ def test_label_selector_formats_expressions() -> None:
         ],
     }
     assert label_selector(selector) == "app=x,tier=web,env in (canary,prod),!legacy"
+
+
+async def test_restart_leaves_a_fresh_rollout_alone(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    now = clock.now()
+    fake_kube.add_deployment(
+        "shop", "fresh", image="app:v2", revisions=["app:v1"], rolled_out_at=now - timedelta(minutes=10)
+    )
+    fake_kube.add_deployment(
+        "shop", "stale", image="app:v2", revisions=["app:v1"], rolled_out_at=now - timedelta(hours=5)
+    )
+    spec = ActionSpec(kind="rollout_restart", params={"unless_rolled_out_within": 7200.0})
+    with pytest.raises(NotApplicableError, match="within 2h"):
+        await kube_actions.execute(spec, Target(kind="Deployment", namespace="shop", name="fresh"))
+    await kube_actions.execute(spec, Target(kind="Deployment", namespace="shop", name="stale"))
+    assert [w.path.rsplit("/", 1)[-1] for w in fake_kube.writes if w.method == "PATCH"] == ["stale"]
