@@ -137,7 +137,7 @@ async def open_app(
             NamespaceGuard(
                 allowed=settings.guards.allowed_namespaces, denied=settings.guards.denied_namespaces
             ),
-            cooldown,  # before in_flight: a repeat of the same alert is a cooldown skip, however fast it comes
+            cooldown,  # before in_flight: a repeat of the same alert is a cooldown skip, however fast
             inflight,
         ]
         runner = ActionRunner(

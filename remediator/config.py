@@ -139,7 +139,7 @@ class AlertmanagerSettings(_Strict):
 
 class PrometheusSettings(_Strict):
     url: str | None = None
-    """Prometheus' base URL for `confirm` and PromQL verification. None: rules that need it skip (`not_confirmed`)."""
+    """Prometheus base URL for `confirm` and PromQL verification. None: such rules skip (`not_confirmed`)."""
     timeout: Seconds = 5.0
 
 

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from remediator.api import build_web_app
 from remediator.app import Application, open_app
-from remediator.config import HttpSettings, JournalSettings, Settings
+from remediator.config import HttpSettings, Settings
 from remediator.testing.fake_kube import FakeKubeServer
 from tests.scenarios.conftest import auth, fixture_body, metric
 
