@@ -70,6 +70,17 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 CREATE INDEX IF NOT EXISTS executions_status ON executions(status);
 CREATE INDEX IF NOT EXISTS executions_created ON executions(created_at);
+CREATE TABLE IF NOT EXISTS approvals (
+    id INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL, alert_id INTEGER, rule TEXT NOT NULL,
+    target TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,
+    decided_by TEXT, decided_at REAL, note TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
+CREATE TABLE IF NOT EXISTS escalations (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, rule TEXT NOT NULL, target TEXT NOT NULL, dest TEXT NOT NULL,
+    kind TEXT NOT NULL, dedup_key TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+    error TEXT, execution_id INTEGER, summary TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL
 );
@@ -111,7 +122,9 @@ class SqliteJournal:
         max_pending: int,
         max_backlog: int,
         clock: Clock,
+        approval_expiry_s: float = 3600.0,
     ) -> None:
+        self._approval_expiry_s = approval_expiry_s
         self._w = writer
         self._r = reader
         self._clock = clock
@@ -137,6 +150,7 @@ class SqliteJournal:
         max_pending: int = 2000,
         max_backlog: int = 1_000_000,
         clock: Clock = SYSTEM_CLOCK,
+        approval_expiry_s: float = 3600.0,
     ) -> AsyncIterator[SqliteJournal]:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(path, isolation_level=None)
@@ -149,7 +163,14 @@ class SqliteJournal:
         except BaseException:
             await writer.close()
             raise
-        journal = cls(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
+        journal = cls(
+            writer,
+            reader,
+            max_pending=max_pending,
+            max_backlog=max_backlog,
+            clock=clock,
+            approval_expiry_s=approval_expiry_s,
+        )
         try:
             await journal._load_counters()
             async with asyncio.TaskGroup() as tg:
@@ -164,7 +185,7 @@ class SqliteJournal:
             await writer.close()
 
     async def _load_counters(self) -> None:
-        for table in ("payloads", "alerts", "decisions", "executions", "audit"):
+        for table in ("payloads", "alerts", "decisions", "executions", "audit", "approvals", "escalations"):
             rows = await self._r.execute_fetchall(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
             self._next[table] = int(next(iter(rows))[0]) + 1
         rows = await self._r.execute_fetchall("SELECT COUNT(*) FROM payloads WHERE processed_at IS NULL")
@@ -356,6 +377,7 @@ class SqliteJournal:
         first = self._take_ids("decisions", len(decisions))
         rows = []
         executions = []
+        approvals: list[tuple[Any, ...]] = []
         execution_ids: dict[int, ExecutionId] = {}
         for i, (alert_id, d) in enumerate(decisions):
             actions = "+".join(a.kind for a in d.actions)
@@ -399,6 +421,13 @@ class SqliteJournal:
                 "INSERT INTO executions(id, decision_id, alert_id, rule, target, actions, dry_run, status,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 executions,
+            )
+        if approvals:
+            await db.executemany(
+                "INSERT INTO approvals(id, decision_id, alert_id, rule, target, status, created_at,"
+                " expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                approvals,
             )
         return tuple(DecisionId(first + i) for i in range(len(decisions))), execution_ids
 
@@ -574,3 +603,169 @@ class SqliteJournal:
             raise ValueError(f"unknown journal table {table!r}")
         rows = await self._r.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
         return int(next(iter(rows))[0])
+
+    async def execution_outcomes(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
+        """(rule, target, succeeded, finished_at) of real executions that ended either way, oldest first:
+        the circuit breaker's history."""
+        rows = await self._r.execute_fetchall(
+            "SELECT rule, target, status, finished_at FROM executions"
+            " WHERE dry_run = 0 AND status IN (?, ?) AND finished_at >= ? ORDER BY finished_at, id",
+            (ExecutionStatus.SUCCEEDED.value, ExecutionStatus.FAILED.value, since.timestamp()),
+        )
+        return [
+            (r[0], r[1], r[2] == ExecutionStatus.SUCCEEDED.value, datetime.fromtimestamp(r[3], UTC))
+            for r in rows
+        ]
+
+    # -- approvals, escalations, audit -------------------------------------------------------------
+
+    async def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        await self.expire_approvals()
+        sql = (
+            "SELECT a.id, a.decision_id, a.alert_id, a.rule, a.target, a.status, a.created_at, a.expires_at,"
+            " a.decided_by, a.decided_at, a.note, d.reason, d.actions FROM approvals a"
+            " JOIN decisions d ON d.id = a.decision_id"
+        )
+        args: tuple[Any, ...] = ()
+        if status is not None:
+            sql += " WHERE a.status = ?"
+            args = (status,)
+        rows = await self._r.execute_fetchall(sql + " ORDER BY a.id DESC LIMIT ?", (*args, limit))
+        keys = (
+            "id",
+            "decision_id",
+            "alert_id",
+            "rule",
+            "target",
+            "status",
+            "created_at",
+            "expires_at",
+            "decided_by",
+            "decided_at",
+            "note",
+            "reason",
+            "actions",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def get_approval(self, approval_id: int) -> dict[str, Any] | None:
+        await self.expire_approvals()
+        rows = [a for a in await self.approvals(limit=1_000_000) if a["id"] == approval_id]
+        return rows[0] if rows else None
+
+    async def decide_approval(self, approval_id: int, *, status: str, by: str, note: str) -> bool:
+        """pending -> approved/rejected, once. False if it was not pending (already decided or expired)."""
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(
+                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, note = ?"
+                " WHERE id = ? AND status = 'pending' AND expires_at > ?",
+                (status, by, now, note, approval_id, now),
+            )
+            return bool(cur.rowcount)
+
+        return await self._submit(job)
+
+    async def expire_approvals(self) -> int:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> int:
+            cur = await db.execute(
+                "UPDATE approvals SET status = 'expired', decided_at = ?"
+                " WHERE status = 'pending' AND expires_at <= ?",
+                (now, now),
+            )
+            return int(cur.rowcount)
+
+        return await self._submit(job)
+
+    async def record_escalation(
+        self,
+        *,
+        rule: str,
+        target: str,
+        dest: str,
+        kind: str,
+        dedup_key: str,
+        status: str,
+        attempts: int,
+        error: str | None,
+        execution_id: int | None,
+        summary: str,
+    ) -> None:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO escalations(id, at, rule, target, dest, kind, dedup_key, status, attempts,"
+                " error,"
+                " execution_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self._take_ids("escalations", 1),
+                    now,
+                    rule,
+                    target,
+                    dest,
+                    kind,
+                    dedup_key,
+                    status,
+                    attempts,
+                    error,
+                    execution_id,
+                    summary,
+                ),
+            )
+
+        await self._submit(job)
+
+    async def escalations(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._r.execute_fetchall(
+            "SELECT id, at, rule, target, dest, kind, dedup_key, status, attempts, error, execution_id,"
+            " summary"
+            " FROM escalations ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        keys = (
+            "id",
+            "at",
+            "rule",
+            "target",
+            "dest",
+            "kind",
+            "dedup_key",
+            "status",
+            "attempts",
+            "error",
+            "execution_id",
+            "summary",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def record_audit(self, *, actor: str, action: str, detail: dict[str, Any]) -> int:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> int:
+            aid = self._take_ids("audit", 1)
+            await db.execute(
+                "INSERT INTO audit(id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+                (aid, now, actor, action, json.dumps(detail, default=str)),
+            )
+            return aid
+
+        return await self._submit(job)
+
+    async def audit(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._r.execute_fetchall(
+            "SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [
+            {
+                "id": r[0],
+                "at": datetime.fromtimestamp(r[1], UTC).isoformat(),
+                "actor": r[2],
+                "action": r[3],
+                "detail": json.loads(r[4]),
+            }
+            for r in rows
+        ]
