@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 from prometheus_client import CollectorRegistry
 
+from remediator.actions.escalation import Escalator
 from remediator.actions.kube import KubeActions, open_kube
+from remediator.actions.notify import Notifier, resolve_channels
+from remediator.actions.pagerduty import PagerDutyEvents
 from remediator.actions.retry import RetryPolicy
 from remediator.actions.runner import ActionRunner
+from remediator.actions.verify import Verifier
 from remediator.api import ApiState
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.config import Settings
@@ -26,14 +31,25 @@ from remediator.engine import Decider, Guard, Processor
 from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
 from remediator.engine.recovery import recover_interrupted
+from remediator.engine.resolutions import ResolutionBoard
+from remediator.guards.approval import ApprovalGuard
+from remediator.guards.breaker import CircuitBreaker
+from remediator.guards.concurrency import ConcurrencyGuard
 from remediator.guards.cooldown import CooldownGuard
+from remediator.guards.dedup import DedupGuard
+from remediator.guards.freshness import FreshnessGuard
 from remediator.guards.inflight import InFlightGuard
 from remediator.guards.namespaces import NamespaceGuard
+from remediator.guards.paused import PausedGuard
+from remediator.guards.prometheus import PrometheusClient
+from remediator.guards.ratelimit import RateLimitGuard
+from remediator.guards.target import TargetGuard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, PayloadId
-from remediator.receivers import alertmanager
-from remediator.rules import RuleSet, load_rules
+from remediator.model import Alert, Decision, ExecutionStatus, PayloadId
+from remediator.receivers import alertmanager, pagerduty
+from remediator.rules import Rule, RuleSet, load_rules
+from remediator.store import ExecutionUpdate
 from remediator.store.sqlite import SqliteJournal
 
 log = get_logger("remediator")
@@ -43,7 +59,14 @@ def _normalize_alertmanager(body: bytes, payload_id: PayloadId) -> list[Alert]:
     return alertmanager.normalize(alertmanager.validate(body), payload_id=payload_id)
 
 
-NORMALIZERS: dict[str, Normalizer] = {"alertmanager": _normalize_alertmanager}
+def _normalize_pagerduty(body: bytes, payload_id: PayloadId) -> list[Alert]:
+    return pagerduty.normalize(pagerduty.validate(body), payload_id=payload_id)
+
+
+NORMALIZERS: dict[str, Normalizer] = {
+    "alertmanager": _normalize_alertmanager,
+    "pagerduty": _normalize_pagerduty,
+}
 
 
 @dataclass(kw_only=True)
@@ -60,8 +83,11 @@ class Application:
     runner: ActionRunner
     inflight: InFlightGuard
     cooldown: CooldownGuard
+    breaker: CircuitBreaker
+    escalator: Escalator
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     webhook_token: str | None = None
+    pagerduty_secrets: tuple[str, ...] = ()
 
     def api_state(self) -> ApiState:
         return ApiState(
@@ -74,7 +100,9 @@ class Application:
             rules=lambda: self.rules,
             webhook_token=self.webhook_token,
             api_tokens=self.tokens,
+            pagerduty_secrets=self.pagerduty_secrets,
             kube_ready=lambda: self.kube is not None,
+            before_scrape=self.breaker.refresh_metrics,
         )
 
     async def drained(self, timeout_s: float = 10.0) -> None:
@@ -83,7 +111,8 @@ class Application:
             while True:
                 await self.processor.drained(timeout_s)
                 await self.runner.idle()
-                if self.journal.backlog() == 0:
+                await self.escalator.idle()
+                if self.journal.backlog() == 0 and self.runner.running() == 0:
                     return
 
 
@@ -110,6 +139,8 @@ async def open_app(
     rules = load_rules(list(settings.rules))
     metrics = Metrics(registry)
     webhook_token, tokens = _resolve_tokens(settings)
+    pd_secrets = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
+    g = settings.guards
     async with contextlib.AsyncExitStack() as stack:
         j = settings.journal
         journal = await stack.enter_async_context(
@@ -119,10 +150,12 @@ async def open_app(
                 max_pending=j.max_pending_writes,
                 max_backlog=j.max_backlog_payloads,
                 clock=clock,
+                approval_expiry_s=g.approval_expiry,
             )
         )
         kube = await stack.enter_async_context(open_kube(settings.kubernetes, clock=clock))
-        mode = Mode(dry_run=settings.guards.dry_run)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        mode = Mode(dry_run=g.dry_run)
         if kube is None:
             mode.no_cluster = (
                 "kubernetes.mode is none"
@@ -130,26 +163,118 @@ async def open_app(
                 else "no cluster reachable at start-up"
             )
             log.warning("kubernetes unavailable: every action runs as dry-run", reason=mode.no_cluster)
+        retry = RetryPolicy(
+            attempts=g.retry.attempts,
+            backoff_min_s=g.retry.backoff_min,
+            backoff_max_s=g.retry.backoff_max,
+            deadline_s=g.retry.deadline,
+        )
+        app_ref: list[Application] = []
+
+        def rule_named(name: str) -> Rule | None:
+            return app_ref[0].rules.get(name) if app_ref else rules.get(name)
+
+        routing_key = settings.pagerduty.routing_key.resolve() if settings.pagerduty.routing_key else None
+        pagerduty = (
+            PagerDutyEvents(
+                session=session,
+                routing_key=routing_key,
+                url=settings.pagerduty.events_url,
+                clock=clock,
+                retry=retry,
+            )
+            if routing_key
+            else None
+        )
+        channels = resolve_channels(settings.notify)
+        notifier = (
+            Notifier(
+                session=session,
+                channels=channels,
+                templates_dir=settings.notify.templates_dir,
+                clock=clock,
+                retry=retry,
+            )
+            if channels
+            else None
+        )
+        escalator = Escalator(
+            journal=journal,
+            metrics=metrics,
+            clock=clock,
+            session=session,
+            pagerduty=pagerduty,
+            notifier=notifier,
+            retry=retry,
+            public_url=settings.http.public_url,
+        )
+        stack.push_async_callback(escalator.aclose)
+        prometheus = (
+            PrometheusClient(
+                session=session, base_url=settings.prometheus.url, timeout_s=settings.prometheus.timeout
+            )
+            if settings.prometheus.url
+            else None
+        )
+        resolutions = ResolutionBoard()
+        since = clock.now() - timedelta(days=1)
+        recent = await journal.recent_acts(since)
+
+        def breaker_opened(decision: Decision, reason: str) -> None:
+            escalator.escalate(decision, rule_named(decision.rule), reason=reason, execution_id=None)
+
         inflight = InFlightGuard()
-        cooldown = CooldownGuard(default_s=settings.guards.cooldown, clock=clock)
-        cooldown.load(await journal.recent_acts(clock.now() - timedelta(days=1)))
+        cooldown = CooldownGuard(default_s=g.cooldown, clock=clock)
+        cooldown.load(recent)
+        dedup = DedupGuard(default_cooldown_s=g.cooldown, clock=clock)
+        ratelimit = RateLimitGuard(settings=g, clock=clock)
+        ratelimit.load(recent)
+        breaker = CircuitBreaker(
+            settings=g.circuit_breaker, clock=clock, metrics=metrics, on_open=breaker_opened
+        )
+        breaker.load(await journal.execution_outcomes(since), rule_named)
+        concurrency = ConcurrencyGuard(
+            max_global=g.max_in_flight, max_per_namespace=g.max_in_flight_per_namespace
+        )
+        # Cheap, in-memory checks first; checks that ask Prometheus or the cluster only for what is left.
         guards: list[Guard] = [
-            NamespaceGuard(
-                allowed=settings.guards.allowed_namespaces, denied=settings.guards.denied_namespaces
-            ),
+            PausedGuard(mode=mode, clock=clock),
+            NamespaceGuard(allowed=g.allowed_namespaces, denied=g.denied_namespaces),
+            dedup,
             cooldown,  # before in_flight: a repeat of the same alert is a cooldown skip, however fast
             inflight,
+            ratelimit,
+            breaker,
+            concurrency,
+            FreshnessGuard(prometheus=prometheus, max_alert_age_s=g.max_alert_age, clock=clock),
+            TargetGuard(kube=kube),
+            ApprovalGuard(),
         ]
+
+        def finished(decision: Decision, update: ExecutionUpdate) -> None:
+            inflight.release(decision)
+            concurrency.release(decision)
+            if update.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+                breaker.result(
+                    decision,
+                    ok=update.status is ExecutionStatus.SUCCEEDED,
+                    rule=rule_named(decision.rule),
+                    error=update.error or "",
+                )
+
         runner = ActionRunner(
             journal=journal,
             kube=kube,
             metrics=metrics,
             clock=clock,
-            retry=RetryPolicy(),
-            on_finished=[inflight.release],
+            retry=retry,
+            rules=rule_named,
+            verifier=Verifier(kube=kube, resolutions=resolutions, clock=clock, poll_s=g.verify_poll_interval),
+            escalator=escalator,
+            max_pods_per_delete=g.max_pods_per_delete,
+            on_finished=[finished],
         )
         stack.push_async_callback(runner.aclose)
-        app_ref: list[Application] = []
         decider = Decider(rules=lambda: app_ref[0].rules, guards=guards, mode=mode, clock=clock)
         processor = Processor(
             journal=journal,
@@ -158,6 +283,8 @@ async def open_app(
             metrics=metrics,
             normalizers=NORMALIZERS,
             batch_size=j.batch_size,
+            resolutions=resolutions,
+            on_resolved=escalator.resolved,
         )
         app = Application(
             settings=settings,
@@ -172,14 +299,18 @@ async def open_app(
             runner=runner,
             inflight=inflight,
             cooldown=cooldown,
+            breaker=breaker,
+            escalator=escalator,
             tokens=tokens,
             webhook_token=webhook_token,
+            pagerduty_secrets=pd_secrets,
         )
         app_ref.append(app)
         metrics.rules_loaded.set(len(rules))
         metrics.dry_run.set(1 if mode.dry_run or mode.no_cluster else 0)
         for rule in rules:
             metrics.declare_rule(rule.name, tuple(a.kind for a in rule.actions))
+        breaker.refresh_metrics()
         await recover_interrupted(
             journal=journal, decider=decider, rules=rules, executor=runner, metrics=metrics
         )

@@ -113,6 +113,28 @@ class KubeSettings(_Strict):
     """Every API call is bounded: kubernetes-asyncio has no default timeout."""
 
 
+class WindowLimit(_Strict):
+    """At most `count` actions in any window of `per`."""
+
+    count: int = Field(ge=1)
+    per: Seconds
+
+
+class BreakerSettings(_Strict):
+    failures: int = Field(default=3, ge=1)
+    """Consecutive failed or unverified executions that open the breaker for a rule and target."""
+    reset_after: Seconds = 1800.0
+    """Open this long, then half-open: one probe decides between closed and open again."""
+
+
+class RetrySettings(_Strict):
+    attempts: int = Field(default=4, ge=1)
+    backoff_min: Seconds = 1.0
+    backoff_max: Seconds = 30.0
+    deadline: Seconds = 120.0
+    """No action keeps retrying past this, whatever the attempts left."""
+
+
 class GuardSettings(_Strict):
     dry_run: bool = False
     """Global dry-run: decide and record plans, change nothing."""
@@ -122,6 +144,24 @@ class GuardSettings(_Strict):
     """Empty: every namespace not denied."""
     denied_namespaces: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
     """The cluster's own namespaces are never remediated unless removed from this list."""
+    max_actions_per_target: WindowLimit | None = WindowLimit(count=3, per=3600)
+    """Per rule and target. A rule's `guards.max_actions` overrides it."""
+    max_actions_per_rule: WindowLimit | None = WindowLimit(count=10, per=3600)
+    max_actions_global: WindowLimit | None = WindowLimit(count=30, per=3600)
+    storm_brake: WindowLimit | None = WindowLimit(count=10, per=60)
+    """Actions per minute across all rules: when alerts storm, automation slows down, not up."""
+    circuit_breaker: BreakerSettings = BreakerSettings()
+    retry: RetrySettings = RetrySettings()
+    max_in_flight: int = Field(default=10, ge=1)
+    """Executions running at once across the cluster."""
+    max_in_flight_per_namespace: int = Field(default=3, ge=1)
+    max_pods_per_delete: int = Field(default=3, ge=1)
+    """A rule's delete_pod `max` is clamped to this."""
+    max_alert_age: Seconds = 3600.0
+    """Older alerts act only if the rule's `confirm` query says the problem still holds."""
+    approval_expiry: Seconds = 3600.0
+    """A pending approval not decided within this expires (recorded, nothing done)."""
+    verify_poll_interval: Seconds = 5.0
 
 
 class PagerDutySettings(_Strict):

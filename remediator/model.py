@@ -88,6 +88,9 @@ class Outcome(enum.StrEnum):
     STALE_ALERT = "stale_alert"
     NEEDS_APPROVAL = "needs_approval"
     NOT_CONFIRMED = "not_confirmed"
+    DUPLICATE = "duplicate"
+    CONCURRENCY_LIMITED = "concurrency_limited"
+    NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

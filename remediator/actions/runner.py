@@ -3,7 +3,9 @@
 Dry-run decisions record a plan (the diff `execute` would apply, read from the
 live cluster when there is one). Real ones are marked running before the first
 call, so a crash mid-action shows as interrupted and is decided again, never
-replayed blindly. Transient errors are retried by the rule's retry policy.
+replayed blindly. Transient errors are retried by the rule's retry policy; a
+success is then verified as the rule asks. Failures (and unverified successes)
+feed the circuit breaker and run the rule's `on_failure` steps.
 """
 
 from __future__ import annotations
@@ -12,19 +14,26 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
 
 import structlog
 
+from remediator.actions.escalation import Escalator
 from remediator.actions.kube import KubeActions, static_plan
 from remediator.actions.retry import RetryPolicy, call_with_retries
+from remediator.actions.verify import Verifier
 from remediator.clock import Clock
 from remediator.errors import NotApplicableError, PermanentActionError, TransientActionError
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import ActionResult, Change, Decision, ExecutionId, ExecutionStatus
+from remediator.model import ActionResult, ActionSpec, Change, Decision, ExecutionId, ExecutionStatus
+from remediator.rules import Rule
 from remediator.store import ExecutionUpdate, Journal
 
 log = get_logger("remediator.actions")
+
+Finished = Callable[[Decision, ExecutionUpdate], None]
 
 
 class ActionRunner:
@@ -36,13 +45,21 @@ class ActionRunner:
         metrics: Metrics,
         clock: Clock,
         retry: RetryPolicy,
-        on_finished: Sequence[Callable[[Decision], None]] = (),
+        rules: Callable[[str], Rule | None] = lambda name: None,
+        verifier: Verifier | None = None,
+        escalator: Escalator | None = None,
+        max_pods_per_delete: int = 3,
+        on_finished: Sequence[Finished] = (),
     ) -> None:
         self._journal = journal
         self._kube = kube
         self._metrics = metrics
         self._clock = clock
         self._retry = retry
+        self._rules = rules
+        self._verifier = verifier
+        self._escalator = escalator
+        self._max_pods = max_pods_per_delete
         self._on_finished = list(on_finished)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -70,6 +87,23 @@ class ActionRunner:
         if pending:
             await asyncio.wait(pending)
 
+    def _policy(self, rule: Rule | None) -> RetryPolicy:
+        own = rule.guards.retry if rule is not None else None
+        if own is None:
+            return self._retry
+        return replace(
+            self._retry,
+            attempts=own.attempts,
+            backoff_min_s=own.backoff_min_s if own.backoff_min_s is not None else self._retry.backoff_min_s,
+            backoff_max_s=own.backoff_max_s if own.backoff_max_s is not None else self._retry.backoff_max_s,
+        )
+
+    def _clamp(self, spec: ActionSpec) -> ActionSpec:
+        """The blast-radius cap on pods per delete applies whatever the rule asks."""
+        if spec.kind == "delete_pod" and int(spec.params.get("max") or 1) > self._max_pods:
+            return replace(spec, params={**spec.params, "max": self._max_pods})
+        return spec
+
     async def _run(self, execution_id: ExecutionId, decision: Decision) -> None:
         assert decision.target is not None
         structlog.contextvars.bind_contextvars(
@@ -78,23 +112,25 @@ class ActionRunner:
             alert=decision.alert.fingerprint,
             target=decision.target.key,
         )
+        rule = self._rules(decision.rule)
         action = "+".join(a.kind for a in decision.actions)
         started = time.perf_counter()
+        started_at = self._clock.now()
         try:
-            update = (
-                await self._plan(decision)
-                if decision.dry_run
-                else await self._execute(execution_id, decision)
-            )
+            if decision.dry_run:
+                update = await self._plan(decision)
+            else:
+                update = await self._execute(execution_id, decision, rule)
+                if update.status is ExecutionStatus.SUCCEEDED and self._verifier is not None:
+                    update = await self._verify(decision, rule, update, started_at)
         except asyncio.CancelledError:
             raise  # left running in the journal: start-up marks it interrupted and decides again
         except Exception as e:  # a bug must not kill the daemon: journal it as a failure and say so
             log.exception("execution failed with an internal error")
             update = ExecutionUpdate(status=ExecutionStatus.FAILED, error=f"internal error: {e!r}")
-        finally:
-            for hook in self._on_finished:
-                hook(decision)
         await self._journal.finish_execution(execution_id, update)
+        for hook in self._on_finished:
+            hook(decision, update)
         self._metrics.executions.labels(action=action, status=update.status.value).inc()
         if not decision.dry_run:
             self._metrics.action_duration.labels(action=action).observe(time.perf_counter() - started)
@@ -106,14 +142,33 @@ class ActionRunner:
             summary=update.summary,
             error=update.error,
         )
+        if update.status is ExecutionStatus.FAILED and not decision.dry_run and self._escalator is not None:
+            self._escalator.escalate(
+                decision, rule, reason=update.error or "failed", execution_id=execution_id
+            )
+
+    async def _verify(
+        self, decision: Decision, rule: Rule | None, update: ExecutionUpdate, started_at: datetime
+    ) -> ExecutionUpdate:
+        assert self._verifier is not None
+        result = await self._verifier.verify(decision, rule, started_at=started_at)
+        if result is None:
+            return update
+        if not result.ok:
+            return replace(update, status=ExecutionStatus.FAILED, error=result.detail)
+        self._metrics.time_to_remediate.observe(
+            max(0.0, (self._clock.now() - decision.alert.starts_at).total_seconds())
+        )
+        return replace(update, summary=f"{update.summary}; {result.detail}")
 
     async def _plan(self, decision: Decision) -> ExecutionUpdate:
         assert decision.target is not None
         results: list[ActionResult] = []
         try:
             for spec in decision.actions:
+                spec = self._clamp(spec)
                 if self._kube is None:
-                    results.append(static_plan(spec, decision.target))
+                    results.append(static_plan(spec, decision.target, now=self._clock.now()))
                 else:
                     results.append(await self._kube.plan(spec, decision.target))
         except NotApplicableError as e:
@@ -122,16 +177,21 @@ class ActionRunner:
             return _update(ExecutionStatus.FAILED, results, error=f"plan failed: {e}")
         return _update(ExecutionStatus.PLANNED, results)
 
-    async def _execute(self, execution_id: ExecutionId, decision: Decision) -> ExecutionUpdate:
+    async def _execute(
+        self, execution_id: ExecutionId, decision: Decision, rule: Rule | None
+    ) -> ExecutionUpdate:
         assert decision.target is not None and self._kube is not None
         kube, target = self._kube, decision.target
+        policy = self._policy(rule)
         await self._journal.start_execution(execution_id)
         results: list[ActionResult] = []
         attempts = 0
         for spec in decision.actions:
             try:
                 result, used = await call_with_retries(
-                    functools.partial(kube.execute, spec, target), policy=self._retry, clock=self._clock
+                    functools.partial(kube.execute, self._clamp(spec), target),
+                    policy=policy,
+                    clock=self._clock,
                 )
             except NotApplicableError as e:
                 return _update(ExecutionStatus.SKIPPED, results, attempts=attempts + 1, error=str(e))

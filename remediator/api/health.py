@@ -26,6 +26,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.metrics.queue_depth.set(state.journal.backlog())
+    state.before_scrape()
     # CONTENT_TYPE_LATEST carries a charset, which aiohttp refuses in content_type=: set the header.
     return web.Response(
         body=generate_latest(state.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}

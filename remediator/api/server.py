@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from remediator.api import health, webhooks
+from remediator.api.pagerduty import add_pagerduty_route
 from remediator.api.errors import make_error_middleware
 from remediator.api.state import STATE, ApiState
 
@@ -16,6 +17,7 @@ def build_web_app(state: ApiState) -> web.Application:
     )
     app[STATE] = state
     app.router.add_post("/webhook/alertmanager", webhooks.alertmanager_webhook)
+    add_pagerduty_route(app)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -32,6 +32,8 @@ class ApiState:
     pagerduty_secrets: tuple[str, ...] = ()
     """Resolved PagerDuty webhook signing secrets (several while rotating); never logged."""
     kube_ready: Callable[[], bool] = lambda: False
+    before_scrape: Callable[[], None] = lambda: None
+    """Refresh gauges that move with time (breakers turning half-open)."""
 
 
 STATE = web.AppKey("remediator_state", ApiState)

@@ -32,7 +32,14 @@ class Decider:
     async def decide(self, alert: Alert) -> list[Decision]:
         return [await self.decide_rule(alert, rule) for rule in self.matching(alert)]
 
-    async def decide_rule(self, alert: Alert, rule: Rule, *, force_dry_run: bool = False) -> Decision:
+    async def decide_rule(
+        self,
+        alert: Alert,
+        rule: Rule,
+        *,
+        force_dry_run: bool = False,
+        skip_guards: frozenset[str] = frozenset(),
+    ) -> Decision:
         now = self._clock.now()
         name = RuleName(rule.name)
 
@@ -73,9 +80,12 @@ class Decider:
             actions=actions,
             dry_run=dry_run,
             dry_run_reason=dry_reason,
-            cooldown_s=rule.guards.cooldown_s,
+            definition=rule,
+            skip_guards=skip_guards,
         )
         for guard in self._guards:
+            if guard.name in skip_guards:
+                continue
             verdict = await guard.check(proposal)
             if verdict is not None:
                 return Decision(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from remediator.engine.decide import Decider
 from remediator.engine.protocols import Executor
+from remediator.engine.resolutions import ResolutionBoard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision, Outcome, PayloadId
@@ -39,7 +40,11 @@ class Processor:
         metrics: Metrics,
         normalizers: Mapping[str, Normalizer],
         batch_size: int = 256,
+        resolutions: ResolutionBoard | None = None,
+        on_resolved: Callable[[Alert], None] | None = None,
     ) -> None:
+        self._resolutions = resolutions
+        self._on_resolved = on_resolved
         self._journal = journal
         self._decider = decider
         self._executor = executor
@@ -90,6 +95,11 @@ class Processor:
             for alert in parsed:
                 index = len(alerts)
                 alerts.append(alert)
+                if alert.status == "resolved":
+                    if self._resolutions is not None:
+                        self._resolutions.note(alert, received_at=p.received_at)
+                    if self._on_resolved is not None:
+                        self._on_resolved(alert)
                 for decision in await self._decider.decide(alert):
                     decisions.append((index, decision))
         recorded = await self._journal.record_batch(

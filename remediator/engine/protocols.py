@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from remediator.model import ActionSpec, Alert, Decision, ExecutionId, Outcome, RuleName, Target
+from remediator.rules import Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,8 +19,14 @@ class Proposal:
     actions: tuple[ActionSpec, ...]
     dry_run: bool
     dry_run_reason: str = ""
-    cooldown_s: float | None = None
-    """The rule's own cooldown, or None for the global default."""
+    definition: Rule
+    """The rule itself: guards read its per-rule overrides (cooldown, limits, confirm, approval)."""
+    skip_guards: frozenset[str] = frozenset()
+    """Guards a human has already answered for (an approved action skips `approval`)."""
+
+    @property
+    def cooldown_s(self) -> float | None:
+        return self.definition.guards.cooldown_s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

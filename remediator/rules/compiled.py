@@ -78,6 +78,7 @@ class RuleGuards:
     retry: RetryPolicy | None = None
     approval: bool | None = None
     dry_run: bool | None = None
+    max_alert_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +208,7 @@ def compile_rule(model: RuleModel, *, source_path: Path, source_line: int) -> Ru
         ),
         approval=g.approval,
         dry_run=g.dry_run,
+        max_alert_age_s=g.max_alert_age,
     )
     confirm = None
     if model.confirm is not None:

@@ -324,6 +324,7 @@ class GuardsModel(_Strict):
     retry: RetryModel | None = None
     approval: bool | None = None
     dry_run: bool | None = None
+    max_alert_age: Duration | None = None
 
 
 class VerifyModel(_Strict):

@@ -11,6 +11,7 @@ from remediator.guards.cooldown import CooldownGuard
 from remediator.guards.inflight import InFlightGuard
 from remediator.guards.namespaces import NamespaceGuard
 from remediator.model import ActionSpec, Alert, Decision, Outcome, RuleName, Target
+from remediator.rules import Rule, load_rules_text
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 ALERT = Alert(
@@ -19,16 +20,30 @@ ALERT = Alert(
 CHECKOUT = Target(kind="Deployment", namespace="shop", name="checkout")
 
 
+def rule(name: str = "r1", guards: str = "{}") -> Rule:
+    text = f"""
+rules:
+  - name: {name}
+    match: ['alertname = "X"']
+    target: {{kind: Deployment, namespace: shop, name: checkout}}
+    actions: [{{rollout_restart: {{}}}}]
+    guards: {guards}
+"""
+    [r] = load_rules_text(text)
+    return r
+
+
 def proposal(
     target: Target = CHECKOUT, *, rule: str = "r1", dry_run: bool = False, cooldown_s: float | None = None
 ) -> Proposal:
+    guards = "{}" if cooldown_s is None else f"{{cooldown: {cooldown_s}}}"
     return Proposal(
         alert=ALERT,
         rule=RuleName(rule),
         target=target,
         actions=(ActionSpec(kind="rollout_restart"),),
         dry_run=dry_run,
-        cooldown_s=cooldown_s,
+        definition=globals()["rule"](rule, guards),
     )
 
 

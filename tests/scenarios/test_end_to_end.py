@@ -49,15 +49,19 @@ async def test_firing_5xx_rolls_back_and_shows_everywhere(
 async def test_repeat_inside_cooldown_is_journaled_not_acted(
     client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
 ) -> None:
-    for _ in range(3):
+    for _ in range(3):  # Alertmanager re-sends the same episode every group_interval
         resp = await client.post(
             "/webhook/alertmanager", data=fixture_body(fixtures_dir, "firing.json"), headers=auth()
         )
         assert resp.status == 202
         await daemon.drained()
+    new_episode = fixture_json(fixtures_dir, "firing.json")
+    new_episode["alerts"][0]["startsAt"] = "2026-11-23T00:05:00Z"
+    resp = await client.post("/webhook/alertmanager", data=json.dumps(new_episode), headers=auth())
+    assert resp.status == 202
+    await daemon.drained()
     assert len([w for w in fake_kube.writes if w.method == "PATCH"]) == 1
-    counts = await daemon.journal.decision_counts()
-    assert counts == {"act": 1, "cooldown": 2}
+    assert await daemon.journal.decision_counts() == {"act": 1, "duplicate": 2, "cooldown": 1}
 
 
 async def test_resolved_alert_never_acts(

@@ -128,7 +128,7 @@ async def test_alerts_accepted_before_a_stop_are_processed_once_after_restart(
 
     async with open_app(settings) as daemon:
         await daemon.drained()
-        assert await daemon.journal.decision_counts() == {"act": 3, "cooldown": 3}
+        assert await daemon.journal.decision_counts() == {"act": 3, "duplicate": 3}
     patches = [w for w in fake_kube.writes if w.method == "PATCH"]
     assert len(patches) == 3
 

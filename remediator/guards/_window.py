@@ -1,0 +1,26 @@
+"""Sliding-window counter on wall time, shared by the rate-limit scopes."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+
+
+class Window:
+    def __init__(self) -> None:
+        self._times: deque[datetime] = deque()
+
+    def count(self, now: datetime, per_s: float) -> int:
+        horizon = now - timedelta(seconds=per_s)
+        while self._times and self._times[0] <= horizon:
+            self._times.popleft()
+        return len(self._times)
+
+    def oldest(self) -> datetime | None:
+        return self._times[0] if self._times else None
+
+    def add(self, at: datetime) -> None:
+        self._times.append(at)
+
+    def __len__(self) -> int:
+        return len(self._times)

@@ -1,0 +1,52 @@
+"""Dedup: one alert episode acts once per rule and target.
+
+Alertmanager re-sends a firing alert every group_interval/repeat_interval, and an
+HA pair sends it twice. An episode is (fingerprint, startsAt): while its action is
+in flight or within the rule's cooldown, a re-send is recorded as `duplicate`, which
+says more than `cooldown` about why nothing happened.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from remediator.clock import Clock
+from remediator.engine import Proposal, Verdict
+from remediator.model import Decision, Outcome
+
+_Key = tuple[str, datetime, str, str, bool]
+
+
+class DedupGuard:
+    name = "dedup"
+
+    def __init__(self, *, default_cooldown_s: float, clock: Clock) -> None:
+        self._default = default_cooldown_s
+        self._clock = clock
+        self._seen: dict[_Key, datetime] = {}
+
+    @staticmethod
+    def _key(p: Proposal | Decision) -> _Key:
+        assert p.target is not None
+        return (p.alert.fingerprint, p.alert.starts_at, p.rule, p.target.key, p.dry_run)
+
+    async def check(self, proposal: Proposal) -> Verdict | None:
+        at = self._seen.get(self._key(proposal))
+        if at is None:
+            return None
+        cooldown = proposal.cooldown_s if proposal.cooldown_s is not None else self._default
+        if (self._clock.now() - at).total_seconds() >= cooldown:
+            return None
+        return Verdict(
+            outcome=Outcome.DUPLICATE,
+            reason=f"duplicate: this alert (fingerprint {proposal.alert.fingerprint}, started "
+            f"{proposal.alert.starts_at.isoformat()}) already acted on {proposal.target.key} at {at.isoformat()}",
+        )
+
+    def record(self, decision: Decision) -> None:
+        if decision.target is None:
+            return
+        self._seen[self._key(decision)] = decision.decided_at
+        if len(self._seen) > 100_000:
+            horizon = self._clock.now() - timedelta(days=1)
+            self._seen = {k: v for k, v in self._seen.items() if v >= horizon}

@@ -1,0 +1,25 @@
+"""Pause: a human has taken the wheel (globally or for one rule). First in the chain."""
+
+from __future__ import annotations
+
+from remediator.clock import Clock
+from remediator.engine import Proposal, Verdict
+from remediator.engine.mode import Mode
+from remediator.model import Decision, Outcome
+
+
+class PausedGuard:
+    name = "paused"
+
+    def __init__(self, *, mode: Mode, clock: Clock) -> None:
+        self._mode = mode
+        self._clock = clock
+
+    async def check(self, proposal: Proposal) -> Verdict | None:
+        pause = self._mode.pause_for(proposal.rule, self._clock.now())
+        if pause is None:
+            return None
+        return Verdict(outcome=Outcome.PAUSED, reason=pause.describe())
+
+    def record(self, decision: Decision) -> None:
+        pass
