@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from remediator.api import health, webhooks
-from remediator.api.pagerduty import add_pagerduty_route
 from remediator.api.errors import make_error_middleware
+from remediator.api.pagerduty import add_pagerduty_route
 from remediator.api.state import STATE, ApiState
 
 

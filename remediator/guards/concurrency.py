@@ -34,7 +34,8 @@ class ConcurrencyGuard:
         if self._per_ns[ns] >= self._max_ns:
             return Verdict(
                 outcome=Outcome.CONCURRENCY_LIMITED,
-                reason=f"concurrency: {self._per_ns[ns]} actions in flight in namespace {ns!r} (max {self._max_ns})",
+                reason=f"concurrency: {self._per_ns[ns]} actions in flight in namespace {ns!r} "
+                f"(max {self._max_ns})",
             )
         return None
 

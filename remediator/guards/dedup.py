@@ -40,7 +40,8 @@ class DedupGuard:
         return Verdict(
             outcome=Outcome.DUPLICATE,
             reason=f"duplicate: this alert (fingerprint {proposal.alert.fingerprint}, started "
-            f"{proposal.alert.starts_at.isoformat()}) already acted on {proposal.target.key} at {at.isoformat()}",
+            f"{proposal.alert.starts_at.isoformat()}) already acted on {proposal.target.key} "
+            f"at {at.isoformat()}",
         )
 
     def record(self, decision: Decision) -> None:
