@@ -81,17 +81,24 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
         await fut
 
-    async def run(self, seconds: float, *, settle_s: float = 0.005) -> None:
+    async def run(self, seconds: float, *, settle_s: float = 0.005, quiet_s: float = 0.1) -> None:
         """Advance `seconds` of simulated time, waking sleepers in order and letting real I/O
-        (HTTP to the fake API server, journal writes) settle between steps."""
+        (HTTP to the fake API server, journal writes) settle between steps. With no sleeper
+        pending, wait up to `quiet_s` of real time for one to appear before jumping to the end:
+        a retry's request may still be on the wire."""
         end = self._mono + seconds
         while True:
             await asyncio.sleep(settle_s)
-            upcoming = [d for d, _, f in self._sleepers if not f.done()]
-            step_to = min(upcoming) if upcoming else end
-            if step_to > end:
-                step_to = end
+            waited = 0.0
+            while not self._pending() and waited < quiet_s:
+                await asyncio.sleep(settle_s)
+                waited += settle_s
+            upcoming = self._pending()
+            step_to = min(min(upcoming), end) if upcoming else end
             self.advance(step_to - self._mono)
             if self._mono >= end:
                 await asyncio.sleep(settle_s)
                 return
+
+    def _pending(self) -> list[float]:
+        return [d for d, _, f in self._sleepers if not f.done()]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,11 @@ def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixture
                 break
             except OSError:
                 time.sleep(0.1)
+        body = json.loads((fixtures_dir / "alertmanager" / "firing.json").read_bytes())
+        # A fresh episode: the captured startsAt is older than max_alert_age on today's clock.
+        body["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()
         req = urllib.request.Request(
-            base + "/webhook/alertmanager",
-            data=(fixtures_dir / "alertmanager" / "firing.json").read_bytes(),
-            method="POST",
+            base + "/webhook/alertmanager", data=json.dumps(body).encode(), method="POST"
         )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 202

@@ -81,6 +81,9 @@ class Processor:
         payloads = await self._journal.pending_payloads(self._batch_size)
         if not payloads:
             return 0
+        # Busy from here until the batch's executions are submitted: the backlog counter drops at
+        # the commit, before they are, and `drained()` must not return in between.
+        self._idle.clear()
         alerts: list[Alert] = []
         decisions: list[tuple[int, Decision]] = []
         for p in payloads:

@@ -411,6 +411,19 @@ class SqliteJournal:
                         now,
                     )
                 )
+            elif d.outcome is Outcome.NEEDS_APPROVAL and d.target is not None:
+                approvals.append(
+                    (
+                        self._take_ids("approvals", 1),
+                        first + i,
+                        alert_id,
+                        d.rule,
+                        target,
+                        "pending",
+                        now,
+                        now + self._approval_expiry_s,
+                    )
+                )
         await db.executemany(
             "INSERT INTO decisions(id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

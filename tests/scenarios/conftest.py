@@ -15,10 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from remediator.api import build_web_app
 from remediator.app import Application, open_app
+from remediator.clock import FakeClock
 from remediator.config import AuthSettings, JournalSettings, KubeSettings, SecretRef, Settings
 from remediator.testing.fake_kube import FakeKubeServer
 
 TOKEN = "test-webhook-token"
+# The captured fixtures fired around this time; the daemon's clock is pinned here so that
+# they are fresh alerts whatever the machine's date (the stale-alert guard would skip them).
+FIXTURES_NOW = datetime(2026, 11, 23, 0, 1, tzinfo=UTC)
 RULES = """
 rules:
   - name: rollback-on-5xx
@@ -59,9 +63,14 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def fake_kube() -> AsyncIterator[FakeKubeServer]:
-    now = datetime.now(UTC)
-    async with FakeKubeServer() as kube:
+def clock() -> FakeClock:
+    return FakeClock(FIXTURES_NOW)
+
+
+@pytest.fixture
+async def fake_kube(clock: FakeClock) -> AsyncIterator[FakeKubeServer]:
+    now = clock.now()
+    async with FakeKubeServer(clock=clock.now) as kube:
         kube.add_namespace("shop")
         kube.add_deployment(
             "shop",
@@ -96,8 +105,8 @@ def settings(
 
 
 @pytest.fixture
-async def daemon(settings: Settings) -> AsyncIterator[Application]:
-    async with open_app(settings) as app:
+async def daemon(settings: Settings, clock: FakeClock) -> AsyncIterator[Application]:
+    async with open_app(settings, clock=clock) as app:
         yield app
 
 

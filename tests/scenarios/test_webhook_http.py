@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from remediator.api import build_web_app
 from remediator.app import Application, open_app
+from remediator.clock import FakeClock
 from remediator.config import HttpSettings, Settings
 from remediator.testing.fake_kube import FakeKubeServer
 from tests.scenarios.conftest import auth, fixture_body, metric
@@ -64,10 +65,10 @@ async def test_bad_input_gets_4xx_and_leaves_the_journal_unchanged(
 
 
 async def test_body_over_the_limit_is_413_with_reason(
-    settings: Settings, aiohttp_client: Client, fixtures_dir: Path
+    settings: Settings, aiohttp_client: Client, fixtures_dir: Path, clock: FakeClock
 ) -> None:
     small = settings.model_copy(update={"http": HttpSettings(max_body_bytes=2048)})
-    async with open_app(small) as daemon:
+    async with open_app(small, clock=clock) as daemon:
         client = await aiohttp_client(build_web_app(daemon.api_state()))
         big = fixture_body(fixtures_dir, "firing.json") + b" " * 4096
         resp = await client.post("/webhook/alertmanager", data=big, headers=auth())
@@ -77,12 +78,12 @@ async def test_body_over_the_limit_is_413_with_reason(
 
 
 async def test_overloaded_journal_answers_503_so_alertmanager_retries(
-    settings: Settings, aiohttp_client: Client, fixtures_dir: Path
+    settings: Settings, aiohttp_client: Client, fixtures_dir: Path, clock: FakeClock
 ) -> None:
     tight = settings.model_copy(
         update={"journal": settings.journal.model_copy(update={"max_backlog_payloads": 2})}
     )
-    async with open_app(tight, process=False) as daemon:
+    async with open_app(tight, clock=clock, process=False) as daemon:
         client = await aiohttp_client(build_web_app(daemon.api_state()))
         body = fixture_body(fixtures_dir, "firing.json")
         codes = [
@@ -115,10 +116,14 @@ async def test_health_and_readiness(client: TestClient) -> None:
 
 
 async def test_alerts_accepted_before_a_stop_are_processed_once_after_restart(
-    settings: Settings, aiohttp_client: Client, fake_kube: FakeKubeServer, fixtures_dir: Path
+    settings: Settings,
+    aiohttp_client: Client,
+    fake_kube: FakeKubeServer,
+    fixtures_dir: Path,
+    clock: FakeClock,
 ) -> None:
     body = fixture_body(fixtures_dir, "grouped-auth-failures.json")
-    async with open_app(settings, process=False) as daemon:
+    async with open_app(settings, clock=clock, process=False) as daemon:
         client = await aiohttp_client(build_web_app(daemon.api_state()))
         for _ in range(2):
             assert (await client.post("/webhook/alertmanager", data=body, headers=auth())).status == 202
@@ -126,13 +131,13 @@ async def test_alerts_accepted_before_a_stop_are_processed_once_after_restart(
         assert daemon.journal.backlog() == 2
     assert fake_kube.writes == [], "nothing processed before the stop"
 
-    async with open_app(settings) as daemon:
+    async with open_app(settings, clock=clock) as daemon:
         await daemon.drained()
         assert await daemon.journal.decision_counts() == {"act": 3, "duplicate": 3}
     patches = [w for w in fake_kube.writes if w.method == "PATCH"]
     assert len(patches) == 3
 
-    async with open_app(settings) as daemon:
+    async with open_app(settings, clock=clock) as daemon:
         await daemon.drained()
         assert await daemon.journal.count("decisions") == 6, "processed once: nothing replayed"
     assert len([w for w in fake_kube.writes if w.method == "PATCH"]) == 3
