@@ -18,11 +18,13 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 from remediator.actions.escalation import Escalator
+from remediator.actions.incident import IncidentComms
 from remediator.actions.kube import KubeActions, open_kube
 from remediator.actions.notify import Notifier, resolve_channels
 from remediator.actions.pagerduty import PagerDutyEvents
 from remediator.actions.retry import RetryPolicy
 from remediator.actions.runner import ActionRunner
+from remediator.actions.silence import AlertmanagerSilences
 from remediator.actions.verify import Verifier
 from remediator.api import ApiState
 from remediator.clock import SYSTEM_CLOCK, Clock
@@ -85,6 +87,7 @@ class Application:
     cooldown: CooldownGuard
     breaker: CircuitBreaker
     escalator: Escalator
+    comms: IncidentComms
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     webhook_token: str | None = None
     pagerduty_secrets: tuple[str, ...] = ()
@@ -112,6 +115,7 @@ class Application:
                 await self.processor.drained(timeout_s)
                 await self.runner.idle()
                 await self.escalator.idle()
+                await self.comms.idle()
                 if self.journal.backlog() == 0 and self.runner.running() == 0:
                     return
 
@@ -209,6 +213,22 @@ async def open_app(
             public_url=settings.http.public_url,
         )
         stack.push_async_callback(escalator.aclose)
+        silences = (
+            AlertmanagerSilences(
+                session=session, base_url=settings.alertmanager.url, clock=clock, retry=retry
+            )
+            if settings.alertmanager.url
+            else None
+        )
+        comms = IncidentComms(
+            silences=silences,
+            notifier=notifier,
+            journal=journal,
+            metrics=metrics,
+            clock=clock,
+            public_url=settings.http.public_url,
+        )
+        stack.push_async_callback(comms.aclose)
         prometheus = (
             PrometheusClient(
                 session=session, base_url=settings.prometheus.url, timeout_s=settings.prometheus.timeout
@@ -271,11 +291,18 @@ async def open_app(
             rules=rule_named,
             verifier=Verifier(kube=kube, resolutions=resolutions, clock=clock, poll_s=g.verify_poll_interval),
             escalator=escalator,
+            comms=comms,
             max_pods_per_delete=g.max_pods_per_delete,
             on_finished=[finished],
         )
         stack.push_async_callback(runner.aclose)
         decider = Decider(rules=lambda: app_ref[0].rules, guards=guards, mode=mode, clock=clock)
+
+        def resolved(alert: Alert) -> None:
+            """An alert resolved: close its escalation and tell its channel."""
+            escalator.resolved(alert)
+            comms.resolved(alert)
+
         processor = Processor(
             journal=journal,
             decider=decider,
@@ -284,7 +311,7 @@ async def open_app(
             normalizers=NORMALIZERS,
             batch_size=j.batch_size,
             resolutions=resolutions,
-            on_resolved=escalator.resolved,
+            on_resolved=resolved,
         )
         app = Application(
             settings=settings,
@@ -301,6 +328,7 @@ async def open_app(
             cooldown=cooldown,
             breaker=breaker,
             escalator=escalator,
+            comms=comms,
             tokens=tokens,
             webhook_token=webhook_token,
             pagerduty_secrets=pd_secrets,

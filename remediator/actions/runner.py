@@ -20,6 +20,7 @@ from datetime import datetime
 import structlog
 
 from remediator.actions.escalation import Escalator
+from remediator.actions.incident import IncidentComms
 from remediator.actions.kube import KubeActions, static_plan
 from remediator.actions.retry import RetryPolicy, call_with_retries
 from remediator.actions.verify import Verifier
@@ -48,6 +49,7 @@ class ActionRunner:
         rules: Callable[[str], Rule | None] = lambda name: None,
         verifier: Verifier | None = None,
         escalator: Escalator | None = None,
+        comms: IncidentComms | None = None,
         max_pods_per_delete: int = 3,
         on_finished: Sequence[Finished] = (),
     ) -> None:
@@ -59,6 +61,7 @@ class ActionRunner:
         self._rules = rules
         self._verifier = verifier
         self._escalator = escalator
+        self._comms = comms
         self._max_pods = max_pods_per_delete
         self._on_finished = list(on_finished)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -120,9 +123,11 @@ class ActionRunner:
             if decision.dry_run:
                 update = await self._plan(decision)
             else:
+                if self._comms is not None:
+                    self._comms.acting(decision, rule, execution_id=execution_id)
                 update = await self._execute(execution_id, decision, rule)
                 if update.status is ExecutionStatus.SUCCEEDED and self._verifier is not None:
-                    update = await self._verify(decision, rule, update, started_at)
+                    update = await self._verify_silenced(execution_id, decision, rule, update, started_at)
         except asyncio.CancelledError:
             raise  # left running in the journal: start-up marks it interrupted and decides again
         except Exception as e:  # a bug must not kill the daemon: journal it as a failure and say so
@@ -142,10 +147,33 @@ class ActionRunner:
             summary=update.summary,
             error=update.error,
         )
+        if not decision.dry_run and self._comms is not None:
+            self._comms.finished(decision, rule, update, execution_id=execution_id)
         if update.status is ExecutionStatus.FAILED and not decision.dry_run and self._escalator is not None:
             self._escalator.escalate(
                 decision, rule, reason=update.error or "failed", execution_id=execution_id
             )
+
+    async def _verify_silenced(
+        self,
+        execution_id: ExecutionId,
+        decision: Decision,
+        rule: Rule | None,
+        update: ExecutionUpdate,
+        started_at: datetime,
+    ) -> ExecutionUpdate:
+        """Verify with the alert silenced (if the rule asks), and lift the silence however it ends."""
+        silence_id = None
+        if self._comms is not None and rule is not None and rule.verify is not None:
+            window = (
+                max(rule.verify.rollout_complete_within_s or 0, rule.verify.resolved_within_s or 0) or 900.0
+            )
+            silence_id = await self._comms.silence(decision, rule, execution_id=execution_id, window_s=window)
+        try:
+            return await self._verify(decision, rule, update, started_at)
+        finally:
+            if silence_id is not None and self._comms is not None:
+                await self._comms.unsilence(silence_id, decision, rule, execution_id=execution_id)
 
     async def _verify(
         self, decision: Decision, rule: Rule | None, update: ExecutionUpdate, started_at: datetime

@@ -88,6 +88,13 @@ class VerifySpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SilenceSpec:
+    duration_s: float | None = None
+    labels: tuple[str, ...] = ()
+    """Empty: all of the alert's labels."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConfirmSpec:
     """Re-check in Prometheus before acting; evaluated by a later stage, validated here."""
 
@@ -123,6 +130,8 @@ class Rule:
     on_failure: tuple[FollowUp, ...]
     confirm: ConfirmSpec | None
     enabled: bool = True
+    silence: SilenceSpec | None = None
+    notify_channel: str | None = None
 
     def __hash__(self) -> int:
         # Params are dicts (unhashable); a name is unique in a rule set, the position disambiguates reloads.
@@ -240,6 +249,12 @@ def compile_rule(model: RuleModel, *, source_path: Path, source_line: int) -> Ru
         actions=tuple(_compile_action(a) for a in model.actions),
         guards=guards,
         verify=verify,
+        silence=(
+            SilenceSpec(duration_s=model.silence.duration, labels=tuple(model.silence.labels or ()))
+            if model.silence is not None
+            else None
+        ),
+        notify_channel=model.notify.channel if model.notify is not None else None,
         on_failure=tuple(FollowUp(kind=f.kind, params=dict(getattr(f, f.kind))) for f in model.on_failure),
         confirm=confirm,
         enabled=model.enabled,

@@ -327,6 +327,23 @@ class GuardsModel(_Strict):
     max_alert_age: Duration | None = None
 
 
+class SilenceModel(_Strict):
+    """Silence the alert in Alertmanager while the fix is verified, so on-call is not paged for it."""
+
+    duration: PositiveDuration | None = None
+    """Upper bound on the silence; default: the rule's verify window (or 15m). Expired early when
+    verification ends, whichever way."""
+    labels: list[str] | None = None
+    """Label names to match on; default: every label of the alert."""
+
+
+class NotifyModel(_Strict):
+    """Tell a channel what is happening: incident when acting, update when the action ends,
+    resolution when the alert resolves."""
+
+    channel: str
+
+
 class VerifyModel(_Strict):
     rollout_complete_within: PositiveDuration | None = None
     resolved_within: PositiveDuration | None = None
@@ -354,6 +371,8 @@ class RuleModel(_Strict):
     actions: Annotated[list[ActionModel], Field(min_length=1)]
     guards: Annotated[GuardsModel, BeforeValidator(_empty_mapping)] = GuardsModel()
     verify: VerifyModel | None = None
+    silence: SilenceModel | None = None
+    notify: NotifyModel | None = None
     on_failure: Annotated[list[FollowUpModel], BeforeValidator(_empty_list)] = []
 
 
