@@ -17,6 +17,7 @@ from remediator.config import Settings, config_path, is_loopback, load_settings,
 from remediator.errors import ConfigError, RuleLoadError
 from remediator.logs import configure_logging, get_logger
 from remediator.rules import load_rules
+from remediator.ruletest import run_rule_tests
 
 log = get_logger("remediator")
 
@@ -104,6 +105,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    # No configure_logging: the runner captures the engine's log; stdout carries only the report.
+    paths = [Path(p) for p in args.paths] if args.paths else [Path("rules-tests")]
+    return run_rule_tests(paths, out=sys.stdout, verbose=args.verbose)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="remediator",
@@ -142,6 +149,25 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="*", help="rule files or directories (default: the config's `rules`)")
     c.add_argument("--config", help="config file to validate too")
     c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser(
+        "test",
+        help="run rule unit tests (like promtool test rules)",
+        description="Run rule tests: given a cluster and alerts at simulated times, expect decisions and the "
+        "cluster after. Runs the real engine against an in-process fake cluster.",
+        epilog="example:\n  remediator test rules-tests/   # exit 0: passed, 1: a test failed, 2: bad file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument(
+        "paths",
+        nargs="*",
+        metavar="FILE_OR_DIR",
+        help="rule test files or directories (default: rules-tests/)",
+    )
+    t.add_argument(
+        "-v", "--verbose", action="store_true", help="also show passing tests' decisions and the engine log"
+    )
+    t.set_defaults(func=cmd_test)
     return p
 
 

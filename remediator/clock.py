@@ -48,7 +48,7 @@ class FakeClock:
     """
 
     def __init__(self, start: datetime | None = None, *, autojump: bool = True) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
+        self._start = start or datetime(2026, 1, 1, tzinfo=UTC)
         self._mono = 0.0
         self._autojump = autojump
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -57,13 +57,13 @@ class FakeClock:
         """Every sleep requested, in order: tests assert backoff spacing with it."""
 
     def now(self) -> datetime:
-        return self._now
+        # Computed from the start, not accumulated: many small float steps must not drift.
+        return self._start + timedelta(seconds=round(self._mono, 6))
 
     def monotonic(self) -> float:
         return self._mono
 
     def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
         self._mono += seconds
         while self._sleepers and self._sleepers[0][0] <= self._mono:
             _, _, fut = heapq.heappop(self._sleepers)

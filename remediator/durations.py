@@ -71,6 +71,8 @@ def parse_duration_range(value: object) -> tuple[float, float]:
 
 def format_duration(seconds: float) -> str:
     """The short form used in reasons and logs: `15m`, `1h30m`, `2.5s`."""
+    if seconds == 0:
+        return "0s"
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     if seconds < 60 or seconds != int(seconds):

@@ -23,6 +23,8 @@ from remediator.errors import PermanentActionError
 from remediator.model import ActionResult, ActionSpec, Change, Target, WorkloadKind
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+ROLLED_BACK_AT = "remediator.io/rolled-back-at"
+"""Deployment annotation stamped by rollout_undo: when the rollback rolled out."""
 """The pod-template annotation `kubectl rollout restart` stamps; any template change rolls the pods."""
 REVISION = "deployment.kubernetes.io/revision"
 DISABLED = "remediator.io/disabled"

@@ -72,8 +72,9 @@ class Escalator:
         task.add_done_callback(self._tasks.discard)
 
     async def idle(self) -> None:
+        # asyncio.wait, not gather: cancelling the waiter must not cancel the executions.
         while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.wait(set(self._tasks))
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
         if self._tasks:

@@ -39,6 +39,7 @@ from kubernetes_asyncio.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
 
 from remediator.actions._diff import (
     RESTARTED_AT,
+    ROLLED_BACK_AT,
     RolloutStatus,
     controller_uid,
     deletion_order,
@@ -283,16 +284,17 @@ class KubeActions:
         unless_s = opt_float(params, "unless_rolled_out_within")
         if unless_s is not None and target.kind == "Deployment":
             owned = await self._owned_replica_sets(target, obj)
+            stamps = [parse_time(get(obj, "metadata", "annotations", ROLLED_BACK_AT))]
             if owned:
-                newest = max(owned, key=revision)
-                created = parse_time(get(newest, "metadata", "creationTimestamp"))
-                if created is not None:
-                    age_s = max(0.0, (self._clock.now() - created).total_seconds())
-                    if age_s <= unless_s:
-                        raise NotApplicableError(
-                            f"rolled out {format_duration(float(int(age_s)))} ago, within "
-                            f"{format_duration(unless_s)}: a restart would roll the new version again"
-                        )
+                stamps.append(parse_time(get(max(owned, key=revision), "metadata", "creationTimestamp")))
+            known = [t for t in stamps if t is not None]
+            if known:
+                age_s = max(0.0, (self._clock.now() - max(known)).total_seconds())
+                if age_s <= unless_s:
+                    raise NotApplicableError(
+                        f"rolled out {format_duration(float(int(age_s)))} ago, within "
+                        f"{format_duration(unless_s)}: a restart would roll the new version again"
+                    )
         now = rfc3339(self._clock.now())
         before = get(obj, "spec", "template", "metadata", "annotations", RESTARTED_AT)
         if before == now:
@@ -362,6 +364,10 @@ class KubeActions:
             raise NotApplicableError(f"current template already matches revision {rev}")
         dep_annotations: dict[str, str] = get(dep, "metadata", "annotations") or {}
         annotations = rollback_annotations(dep_annotations, get(rs, "metadata", "annotations") or {})
+        # An undo re-uses an old ReplicaSet, so its creation time says nothing about when it rolled
+        # out. Stamp the Deployment (metadata only: no new rollout) so `unless_rolled_out_within`
+        # sees the rollback as the rollout it is.
+        annotations[ROLLED_BACK_AT] = rfc3339(self._clock.now())
         patch: list[dict[str, Any]] = [
             {
                 "op": "test",

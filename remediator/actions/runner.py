@@ -77,8 +77,9 @@ class ActionRunner:
         return len(self._tasks)
 
     async def idle(self) -> None:
+        # asyncio.wait, not gather: cancelling the waiter must not cancel the executions.
         while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.wait(set(self._tasks))
 
     async def aclose(self, timeout_s: float = 30.0) -> None:
         """Let running executions finish; past the timeout cancel them (they show as interrupted)."""

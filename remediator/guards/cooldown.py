@@ -43,7 +43,7 @@ class CooldownGuard:
             outcome=Outcome.COOLDOWN,
             reason=(
                 f"cooldown: {'dry-run ' if proposal.dry_run else ''}acted on {proposal.target.key} "
-                f"{format_duration(max(elapsed, 0))} ago, cooldown {format_duration(cooldown)}"
+                f"{format_duration(max(int(elapsed), 0))} ago, cooldown {format_duration(cooldown)}"
             ),
         )
 

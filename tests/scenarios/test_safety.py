@@ -221,7 +221,7 @@ async def test_api_faults_retry_spaced_open_the_breaker_and_escalate_once(
         # 1: three 500s -> failed after 3 attempts, spaced by backoff
         w.kube.inject(status=500, method="PATCH", times=3)
         await w.post(alert(starts_at=T0))
-        await w.clock.run(60)
+        await w.clock.run(60, quiet_s=0.5)  # a retry's request may be on the wire
         await w.app.drained()
         assert len([r for r in w.kube.requests if r.method == "PATCH"]) == 3
         assert w.patches() == []
@@ -233,7 +233,7 @@ async def test_api_faults_retry_spaced_open_the_breaker_and_escalate_once(
         before = len(w.clock.slept)
         w.kube.inject(status=429, method="PATCH", times=3, retry_after=5)
         await w.post(alert(starts_at=T0 + timedelta(minutes=2)))
-        await w.clock.run(120)
+        await w.clock.run(120, quiet_s=0.5)
         await w.app.drained()
         assert [s for s in w.clock.slept[before:] if s >= 5.0], ("Retry-After honoured", w.clock.slept)
         assert len([r for r in w.kube.requests if r.method == "PATCH"]) == 6

@@ -1,0 +1,110 @@
+"""Rule unit tests, like `promtool test rules`: given this cluster and these alerts, expect these decisions.
+
+`remediator test FILE_OR_DIR...` runs each test through the real daemon (`open_app`, a journal in a
+temporary directory, kubernetes-asyncio against an in-process fake API server) on a simulated
+clock, so an hour of cooldowns runs in milliseconds and every guard, action and reason is the
+production one. It prints one line per test, a diff for each failure and `N passed, M failed`.
+Exit status: 0 all passed, 1 a test failed, 2 a test file is invalid (every problem as
+`file:line: message`, like `remediator check`).
+
+A test file (the shipped ones are in `rules-tests/`, one per file in `rules/`):
+
+```yaml
+rule_files: [../rules/traffic.yaml]      # relative to this file; files or directories
+
+config:                                  # optional: overrides of config/remediator.yaml, any section
+  guards: {denied_namespaces: [kube-system]}   # but those the runner owns (journal, kubernetes, ...)
+
+cluster:                                 # the cluster before each test (a test can add to it)
+  namespaces:
+    shop: {labels: {team: search}}
+  deployments:
+    shop/search:                         # namespace/name
+      image: search:v2                   # every container; default <name>:v1
+      revisions: [search:v1]             # older revisions, oldest first (what rollout_undo goes back to)
+      rolled_out: -20m                   # the current revision's rollout; default -1d (not recent)
+      replicas: 2                        # default 2
+      env: {RATE_LIMIT_MODE: direct}
+      # also: containers: [app, proxy], labels, annotations, paused: true
+  statefulsets:
+    shop/redis: {image: redis:7, replicas: 3}
+  pods:                                  # extra pods by name (an alert's `pod` label), also daemonsets:
+    shop/search-oom-1: {labels: {app: search}, phase: Running}
+
+tests:
+  - name: p99 above 5s adds two replicas; firing again within 10m it waits for the cooldown
+    alerts:
+      - at: 0s                           # when Alertmanager sends it
+        labels: &search-p99 {alertname: HighLatency, namespace: shop, deployment: search, quantile: "0.99"}
+        annotations: {value: "7.3"}      # read in the threshold's unit: 7.3s
+      - {at: 4m, labels: *search-p99, status: resolved}    # verifies the scale-up (resolved_within)
+      - at: [6m, 11m]                    # fires again, re-sent 5m later (or once: `at: 6m`)
+        labels: *search-p99
+        annotations: {value: "6.1"}
+        # starts_at: -10m                # default: when it started firing, as Alertmanager sends it
+      - {at: 13m, labels: *search-p99, status: resolved}
+    expect:
+      decisions:                         # every decision made, in any order; [] means none
+        - {at: 0s, rule: scale-up-on-high-latency, outcome: act, execution: succeeded}
+        - {at: 4m, rule: scale-up-on-high-latency, outcome: resolved}
+        - at: 6m
+          rule: scale-up-on-high-latency
+          outcome: cooldown
+          target: shop/Deployment/search # namespace/Kind/name
+          reason: "cooldown 10m"         # a substring of the decision's reason
+        - {at: 11m, rule: scale-up-on-high-latency, outcome: act, execution_reason: "4 -> 6"}
+        - {at: 13m, rule: scale-up-on-high-latency, outcome: resolved}
+      cluster:                           # only the fields named are compared
+        deployments:
+          shop/search:
+            replicas: 6
+            image: search:v2             # or images: {app: search:v2}
+            env: {RATE_LIMIT_MODE: direct, FALLBACK_ENABLED: null}   # null: not set
+            restarted: false             # the kubectl.kubernetes.io/restartedAt annotation
+        pods:
+          shop/search-oom-1: present     # or absent
+
+  - name: in dry-run the switch to queued requests is planned, not made
+    config: {guards: {dry_run: true}}    # on top of the file's config
+    alerts:
+      - at: 0s
+        labels: {alertname: RateLimited, namespace: shop, deployment: search}
+        annotations: {value: "12"}       # read in the threshold's unit: 12/min
+    expect:
+      decisions:
+        - {rule: queue-requests-when-rate-limited, outcome: dry_run, execution: planned}
+      cluster:
+        deployments:
+          shop/search: {env: {RATE_LIMIT_MODE: direct}}
+```
+
+Times: `at` is when an alert is sent, after the start (`0s`, `5m`, `1h30m`); `rolled_out` and
+`starts_at` may be before it (`-20m`). The test starts at 2026-01-01T00:00:00Z. Alerts behave
+as Alertmanager sends them: a re-sent alert keeps the `startsAt` of when it started firing (the
+same alert again, which the engine records as `duplicate`), its resolution carries it too, and
+firing after a resolution is a new occurrence. Between alert times the clock moves and whatever
+waits on it (verification, retry backoff) runs; after the last alert it keeps moving (up to a
+day) until every execution has finished, then the test compares. Rules that verify their
+action (`resolved_within`) need the alert to resolve in time, as it would once the fix works;
+otherwise the execution ends `failed` with "not verified".
+
+An expected decision names `rule` and `outcome` (act, dry_run, cooldown, duplicate, in_flight,
+not_applicable, resolved, condition_false, invalid_target, outside_allowed_namespaces, ...),
+and optionally `at`, `target` (`namespace/Kind/name`), `reason` (a substring), `execution` (how
+the action ended: succeeded, failed, planned in dry-run, ...) and `execution_reason` (a
+substring of why it failed, or of its summary, e.g. "2 -> 4"). The list must account for every
+decision made, so a rule that starts matching an alert it should not fails the test.
+
+Each alert is one Alertmanager v4 webhook payload accepted into the journal, the way the
+webhook accepts it. A test never reaches anything outside the process: PagerDuty, Prometheus,
+Alertmanager and chat channels are left unconfigured whatever the environment holds, so
+escalations go nowhere and `confirm` queries cannot confirm.
+
+`run_rule_tests(paths, out=..., verbose=...)` is the entry point (`run_rule_tests_async` inside
+a running event loop); `--verbose` adds each passing test's decisions and a failing test's
+engine log.
+"""
+
+from remediator.ruletest.runner import run_rule_tests, run_rule_tests_async
+
+__all__ = ["run_rule_tests", "run_rule_tests_async"]
