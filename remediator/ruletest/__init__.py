@@ -37,7 +37,7 @@ tests:
       - at: 0s                           # when Alertmanager sends it
         labels: &search-p99 {alertname: HighLatency, namespace: shop, deployment: search, quantile: "0.99"}
         annotations: {value: "7.3"}      # read in the threshold's unit: 7.3s
-      - {at: 4m, labels: *search-p99, status: resolved}    # verifies the scale-up (resolved_within)
+      - {at: 4m, labels: *search-p99, status: resolved}    # the alert resolves
       - at: [6m, 11m]                    # fires again, re-sent 5m later (or once: `at: 6m`)
         labels: *search-p99
         annotations: {value: "6.1"}
