@@ -10,13 +10,13 @@ pipeline (each escalation runs in its own tracked task) or raises out.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from remediator.actions._http import send_json_with_retries
+from remediator.actions._tasks import TaskSet
 from remediator.actions.notify import Notifier
 from remediator.actions.pagerduty import PagerDutyEvents, dedup_key_for, severity_for
 from remediator.actions.retry import RetryPolicy, attempts_of
@@ -64,39 +64,27 @@ class Escalator:
         self._public_url = (public_url or "").rstrip("/")
         self._timeout_s = timeout_s
         self._open: dict[str, _Open] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks = TaskSet()
 
     async def idle(self) -> None:
-        # asyncio.wait, not gather: cancelling the waiter must not cancel the executions.
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.idle()
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await self._tasks.aclose(timeout_s)
 
     def escalate(
         self, decision: Decision, rule: Rule | None, *, reason: str, execution_id: int | None
     ) -> None:
         if rule is None or decision.target is None or not rule.on_failure:
             return
-        self._spawn(self._escalate(decision, rule, reason, execution_id), f"escalate-{rule.name}")
+        self._tasks.spawn(self._escalate(decision, rule, reason, execution_id), f"escalate-{rule.name}")
 
     def resolved(self, alert: Alert) -> None:
         """The alert behind an open escalation resolved: close the incident."""
         for key, open_ in list(self._open.items()):
             if open_.fingerprint == alert.fingerprint:
                 del self._open[key]
-                self._spawn(self._resolve(key, open_), f"resolve-{open_.rule}")
+                self._tasks.spawn(self._resolve(key, open_), f"resolve-{open_.rule}")
 
     def _link(self, execution_id: int | None) -> str:
         if execution_id is None or not self._public_url:

@@ -11,11 +11,10 @@ logged, never raised: communication must not block remediation.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from remediator.actions._tasks import TaskSet
 from remediator.actions.notify import Notifier, TemplateName
 from remediator.actions.silence import AlertmanagerSilences
 from remediator.clock import Clock
@@ -59,25 +58,13 @@ class IncidentComms:
         self._clock = clock
         self._public_url = (public_url or "").rstrip("/")
         self._stories: dict[str, _Story] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks = TaskSet()
 
     async def idle(self) -> None:
-        # asyncio.wait, not gather: cancelling the waiter must not cancel the executions.
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.idle()
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
-            for t in pending:
-                t.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await self._tasks.aclose(timeout_s)
 
     def _link(self, execution_id: int) -> str:
         return (
@@ -180,7 +167,7 @@ class IncidentComms:
             "alert": decision.alert.name,
             "rule": rule.name,
         }
-        self._spawn(self._send(story.channel, "incident", ctx), f"notify-incident-{rule.name}")
+        self._tasks.spawn(self._send(story.channel, "incident", ctx), f"notify-incident-{rule.name}")
 
     def finished(
         self, decision: Decision, rule: Rule | None, update: ExecutionUpdate, *, execution_id: int
@@ -203,7 +190,7 @@ class IncidentComms:
             if update.status.value == "succeeded"
             else "escalated to on-call",
         }
-        self._spawn(self._send(story.channel, "update", ctx), f"notify-update-{rule.name}")
+        self._tasks.spawn(self._send(story.channel, "update", ctx), f"notify-update-{rule.name}")
 
     def resolved(self, alert: Alert) -> None:
         story = self._stories.pop(alert.fingerprint, None)
@@ -221,7 +208,7 @@ class IncidentComms:
             "actions": "; ".join(story.what),
             "follow_ups": "review the remediation in the journal; write the postmortem",
         }
-        self._spawn(self._send(story.channel, "resolution", ctx), f"notify-resolution-{story.rule}")
+        self._tasks.spawn(self._send(story.channel, "resolution", ctx), f"notify-resolution-{story.rule}")
 
     async def _send(self, channel: str, template: TemplateName, ctx: dict[str, str]) -> None:
         assert self._notifier is not None

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import structlog
 
+from remediator.actions._tasks import TaskSet
 from remediator.actions.escalation import Escalator
 from remediator.actions.incident import IncidentComms
 from remediator.actions.kube import KubeActions, static_plan
@@ -64,32 +65,19 @@ class ActionRunner:
         self._comms = comms
         self._max_pods = max_pods_per_delete
         self._on_finished = list(on_finished)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def submit(self, execution_id: ExecutionId, decision: Decision) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._run(execution_id, decision), name=f"execution-{execution_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._run(execution_id, decision), f"execution-{execution_id}")
 
     def running(self) -> int:
         return len(self._tasks)
 
     async def idle(self) -> None:
-        # asyncio.wait, not gather: cancelling the waiter must not cancel the executions.
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.idle()
 
     async def aclose(self, timeout_s: float = 30.0) -> None:
-        """Let running executions finish; past the timeout cancel them (they show as interrupted)."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(self._tasks, timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        await self._tasks.aclose(timeout_s)
 
     def _policy(self, rule: Rule | None) -> RetryPolicy:
         own = rule.guards.retry if rule is not None else None
