@@ -27,6 +27,7 @@ from remediator.actions.runner import ActionRunner
 from remediator.actions.silence import AlertmanagerSilences
 from remediator.actions.verify import Verifier
 from remediator.api import ApiState
+from remediator.api.operator import Operator
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.config import Settings
 from remediator.engine import Decider, Guard, Processor
@@ -91,6 +92,8 @@ class Application:
     tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
     webhook_token: str | None = None
     pagerduty_secrets: tuple[str, ...] = ()
+    operator: Operator | None = None
+    """The override API's operations; built once the Application exists (it reads `rules` from it)."""
 
     def api_state(self) -> ApiState:
         return ApiState(
@@ -105,8 +108,15 @@ class Application:
             api_tokens=self.tokens,
             pagerduty_secrets=self.pagerduty_secrets,
             kube_ready=lambda: self.kube is not None,
-            before_scrape=self.breaker.refresh_metrics,
+            before_scrape=self.refresh_gauges,
+            operator=self.operator,
         )
+
+    def refresh_gauges(self) -> None:
+        """Gauges that move with time: breakers turning half-open, pauses expiring."""
+        self.breaker.refresh_metrics()
+        if self.operator is not None:
+            self.operator.refresh_metrics()
 
     async def drained(self, timeout_s: float = 10.0) -> None:
         """Every accepted payload decided and every execution finished (tests, shutdown)."""
@@ -334,6 +344,22 @@ async def open_app(
             pagerduty_secrets=pd_secrets,
         )
         app_ref.append(app)
+
+        def set_rules(new: RuleSet) -> None:
+            app.rules = new  # the atomic switch: the decider and the runner read it per use
+
+        app.operator = Operator(
+            journal=journal,
+            decider=decider,
+            runner=runner,
+            mode=mode,
+            metrics=metrics,
+            breaker=breaker,
+            clock=clock,
+            get_rules=lambda: app.rules,
+            set_rules=set_rules,
+            rule_paths=settings.rules,
+        )
         metrics.rules_loaded.set(len(rules))
         metrics.dry_run.set(1 if mode.dry_run or mode.no_cluster else 0)
         for rule in rules:

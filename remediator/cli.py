@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
-from remediator import __version__
+from remediator import __version__, ctl
 from remediator.api import build_web_app
-from remediator.app import open_app
+from remediator.api.operator import ReloadFailed
+from remediator.app import Application, open_app
 from remediator.config import Settings, config_path, is_loopback, load_settings, parse_listen
 from remediator.errors import ConfigError, RuleLoadError
 from remediator.logs import configure_logging, get_logger
@@ -68,10 +70,28 @@ async def serve(settings: Settings) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
+            reloads: set[asyncio.Task[None]] = set()
+
+            def sighup() -> None:
+                task = loop.create_task(reload_on_sighup(app), name="sighup-reload")
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, sighup)
             await stop.wait()
             log.info("stopping")
+            await asyncio.gather(*reloads, return_exceptions=True)
         finally:
             await runner.cleanup()
+
+
+async def reload_on_sighup(app: Application) -> None:
+    """SIGHUP reloads the rule files as `POST /api/v1/reload` does; a bad file is logged and counted
+    there, and the rules in force stay active."""
+    if app.operator is None:
+        return
+    with contextlib.suppress(ReloadFailed):
+        await app.operator.reload(actor="SIGHUP", reason="SIGHUP received")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -168,6 +188,19 @@ def parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="also show passing tests' decisions and the engine log"
     )
     t.set_defaults(func=cmd_test)
+
+    k = sub.add_parser(
+        "ctl",
+        help="override a running daemon over its API (pause, dry-run, trigger, approve, reset, reload)",
+        description="Override a running remediator over its API: pause, dry-run, trigger, approve, reset, "
+        "reload, and read what was done and why. URL and token: --url/--token or REMEDIATOR_URL/"
+        "REMEDIATOR_TOKEN.",
+        epilog="example:\n  export REMEDIATOR_URL=http://remediator:8080 REMEDIATOR_TOKEN=...\n"
+        '  remediator ctl pause --reason "risky migration" --for 1h\n  remediator ctl executions --since 2h',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ctl.configure(k)
+    k.set_defaults(func=ctl.run)
     return p
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from remediator.api.operator import Operator
 from remediator.clock import Clock
 from remediator.config import Settings
 from remediator.engine import Processor
@@ -34,6 +35,8 @@ class ApiState:
     kube_ready: Callable[[], bool] = lambda: False
     before_scrape: Callable[[], None] = lambda: None
     """Refresh gauges that move with time (breakers turning half-open)."""
+    operator: Operator | None = None
+    """The override API's operations (pause, reload, trigger, approve...); None: /api/v1 answers 503."""
 
 
 STATE = web.AppKey("remediator_state", ApiState)

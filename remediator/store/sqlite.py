@@ -56,12 +56,13 @@ CREATE TABLE IF NOT EXISTS alerts (
     status TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL, labels TEXT NOT NULL,
     annotations TEXT NOT NULL, generator_url TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts(fingerprint);
+CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts(fingerprint, starts_at);
 CREATE TABLE IF NOT EXISTS decisions (
     id INTEGER PRIMARY KEY, alert_id INTEGER, rule TEXT NOT NULL, target TEXT, actions TEXT NOT NULL,
     outcome TEXT NOT NULL, reason TEXT NOT NULL, dry_run INTEGER NOT NULL, decided_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_rule_target ON decisions(rule, target, decided_at);
+CREATE INDEX IF NOT EXISTS decisions_alert ON decisions(alert_id);
 CREATE TABLE IF NOT EXISTS executions (
     id INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL, alert_id INTEGER, rule TEXT NOT NULL,
     target TEXT NOT NULL, actions TEXT NOT NULL, dry_run INTEGER NOT NULL, status TEXT NOT NULL,

@@ -1,0 +1,528 @@
+"""The Operator: what an on-call human can do to the running daemon, with their name on it.
+
+Called by the override API's handlers (api/control.py) and by `serve`'s SIGHUP handler; built
+by `app.open_app` with the live pieces it needs (journal, decider, executor, mode, breaker,
+metrics, clock and a getter/setter for the active rule set). It lives in the api layer because
+it only calls downward: pausing and dry-run flip the shared `Mode` that the guards read on the
+next decision; reload, trigger and approve go through the same Decider and executor as an alert,
+so every guard stays in force and nothing runs that is not journaled first.
+
+Every change is journaled in the audit table with the caller's token name and reason, after it
+took effect (an audit row never claims a change that did not happen). Refusals raise an
+`OperationRefused` subclass whose `status` the handlers turn into the HTTP answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from remediator.clock import Clock
+from remediator.engine import Decider, Executor
+from remediator.engine.mode import Mode, Pause
+from remediator.errors import RemediatorError, RuleLoadError
+from remediator.guards.breaker import BreakerView, CircuitBreaker
+from remediator.logs import get_logger
+from remediator.metrics import Metrics
+from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome
+from remediator.rules import Rule, RuleSet, load_rules
+from remediator.rules.matchers import MatchOp
+from remediator.rules.templates import FieldRef, Template
+from remediator.store.sqlite import SqliteJournal
+
+log = get_logger("remediator.operator")
+
+
+class OperationRefused(RemediatorError):
+    """The operation cannot be done as asked; `status` is the HTTP status that says why."""
+
+    status = 400
+
+    def __init__(self, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class BadRequest(OperationRefused):
+    status = 400
+
+
+class NotFound(OperationRefused):
+    status = 404
+
+
+class Conflict(OperationRefused):
+    status = 409
+
+
+class ReloadFailed(OperationRefused):
+    """Some rule file is invalid: the previous rule set stays active. `detail` is every `path:line: msg`."""
+
+    status = 422
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReloadResult:
+    rules: int
+    files: int
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """A decision the operator made and journaled, and the execution it started (if it acts)."""
+
+    decision: Decision
+    alert_id: AlertId | None
+    decision_id: DecisionId
+    execution_id: ExecutionId | None
+
+
+class Operator:
+    def __init__(
+        self,
+        *,
+        journal: SqliteJournal,
+        decider: Decider,
+        runner: Executor,
+        mode: Mode,
+        metrics: Metrics,
+        breaker: CircuitBreaker,
+        clock: Clock,
+        get_rules: Callable[[], RuleSet],
+        set_rules: Callable[[RuleSet], None],
+        rule_paths: Sequence[Path],
+    ) -> None:
+        self.journal = journal
+        self.mode = mode
+        self.breaker = breaker
+        self._decider = decider
+        self._runner = runner
+        self._metrics = metrics
+        self._clock = clock
+        self._get_rules = get_rules
+        self._set_rules = set_rules
+        self._rule_paths = tuple(rule_paths)
+        self._reload_lock = asyncio.Lock()
+        self.last_reload: dict[str, Any] | None = None
+        """When, by whom and how the last reload ended (status shows it)."""
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def rules(self) -> RuleSet:
+        return self._get_rules()
+
+    def rule(self, name: str) -> Rule:
+        rules = self._get_rules()
+        rule = rules.get(name)
+        if rule is None:
+            close = difflib.get_close_matches(name, rules.names(), n=3)
+            hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+            raise NotFound(f"no rule named {name[:200]!r} is loaded{hint}", detail={"did_you_mean": close})
+        return rule
+
+    def active_pauses(self) -> tuple[Pause | None, dict[str, Pause]]:
+        """The global pause and the per-rule pauses in force now (expired ones are dropped)."""
+        now = self._clock.now()
+        for name in list(self.mode.paused_rules):
+            self.mode.pause_for(name, now)
+        self.mode.pause_for("", now)
+        return self.mode.paused, dict(self.mode.paused_rules)
+
+    def refresh_metrics(self) -> None:
+        """The pause and dry-run gauges, as of now: a pause with an expiry ends without anyone calling."""
+        paused, _ = self.active_pauses()
+        self._metrics.paused.set(1 if paused is not None else 0)
+        self._metrics.dry_run.set(1 if self.mode.dry_run or self.mode.no_cluster else 0)
+
+    # -- pause, dry-run, breakers --------------------------------------------------------------------
+
+    async def pause(
+        self, *, actor: str, reason: str, rule: str | None = None, for_s: float | None = None
+    ) -> Pause:
+        """Pause everything or one rule, until resumed or for `for_s` seconds. Replaces a pause in force."""
+        if rule is not None:
+            self.rule(rule)
+        until = None
+        if for_s is not None:
+            try:
+                until = self._clock.now() + timedelta(seconds=for_s)
+            except OverflowError:
+                raise BadRequest(f"pause duration {for_s}s is too long") from None
+        pause = Pause(by=actor, reason=reason, until=until)
+        if rule is None:
+            self.mode.paused = pause
+        else:
+            self.mode.paused_rules[rule] = pause
+        self.refresh_metrics()
+        log.warning("paused", by=actor, rule=rule, reason=reason, until=until.isoformat() if until else None)
+        await self._audit(actor, "pause", reason, rule=rule, until=until.isoformat() if until else None)
+        return pause
+
+    async def resume(self, *, actor: str, reason: str, rule: str | None = None) -> Pause | None:
+        """Lift the global pause or one rule's; returns the pause lifted (None: nothing was paused)."""
+        if rule is not None and rule not in self.mode.paused_rules:
+            self.rule(rule)  # 404 for a name that is neither loaded nor paused
+        paused, per_rule = self.active_pauses()
+        lifted = paused if rule is None else per_rule.get(rule)
+        if rule is None:
+            self.mode.paused = None
+        else:
+            self.mode.paused_rules.pop(rule, None)
+        self.refresh_metrics()
+        log.warning("resumed", by=actor, rule=rule, reason=reason, was_paused=lifted is not None)
+        await self._audit(actor, "resume", reason, rule=rule, was_paused=lifted is not None)
+        return lifted
+
+    async def set_dry_run(self, *, actor: str, reason: str, enabled: bool, rule: str | None = None) -> bool:
+        """Global or per-rule dry-run on or off; returns whether anything changed."""
+        if rule is None:
+            changed = self.mode.dry_run != enabled
+            self.mode.dry_run = enabled
+        else:
+            if enabled or rule not in self.mode.dry_run_rules:
+                self.rule(rule)
+            changed = (rule in self.mode.dry_run_rules) != enabled
+            if enabled:
+                self.mode.dry_run_rules.add(rule)
+            else:
+                self.mode.dry_run_rules.discard(rule)
+        self.refresh_metrics()
+        log.warning("dry-run set", by=actor, rule=rule, enabled=enabled, reason=reason, changed=changed)
+        await self._audit(actor, "dry_run", reason, rule=rule, enabled=enabled, changed=changed)
+        return changed
+
+    def breaker_views(self) -> list[BreakerView]:
+        return self.breaker.views()
+
+    async def reset_breaker(self, *, actor: str, reason: str, key: str) -> BreakerView:
+        """Close one breaker (`rule:namespace/Kind/name`): a human says the target is healthy again."""
+        rule, sep, target = key.partition(":")
+        view = next((v for v in self.breaker.views() if v.rule == rule and v.target == target), None)
+        if not sep or view is None or not self.breaker.reset(rule, target):
+            raise NotFound(
+                f"no circuit breaker {key[:300]!r}; GET /api/v1/breakers lists them (rule:ns/Kind/name)"
+            )
+        # refresh_metrics only rewrites rules that still have breakers: zero this one first.
+        self._metrics.breaker_state.labels(rule=rule).set(0)
+        self.breaker.refresh_metrics()
+        log.warning("breaker reset", by=actor, rule=rule, target=target, reason=reason, was=view.state)
+        await self._audit(actor, "breaker_reset", reason, rule=rule, target=target, was=view.state)
+        return view
+
+    # -- reload ------------------------------------------------------------------------------------------
+
+    async def reload(self, *, actor: str, reason: str) -> ReloadResult:
+        """Load every rule file into a new RuleSet and swap it in; any invalid file keeps the old one.
+
+        Serialized: a SIGHUP and an API call at once must not race two swaps.
+        """
+        async with self._reload_lock:
+            old = self._get_rules()
+            try:
+                # File reads and YAML parsing off the event loop: webhooks keep being answered.
+                new = await asyncio.to_thread(load_rules, list(self._rule_paths))
+            except RuleLoadError as e:
+                errors = [str(err) for err in e.errors]
+                self._metrics.config_reloads.labels(result="failure").inc()
+                log.error("rule reload failed; previous rules stay active", by=actor, errors=errors)
+                self.last_reload = self._reload_note(actor, "failure", errors=len(errors))
+                await self._audit(actor, "reload", reason, result="failure", errors=errors)
+                raise ReloadFailed(
+                    f"{len(errors)} error(s) in the rule files; the previous {len(old)} rules stay active",
+                    detail=errors,
+                ) from None
+            old_by_name = {r.name: r for r in old}
+            new_by_name = {r.name: r for r in new}
+            result = ReloadResult(
+                rules=len(new),
+                files=len(new.files),
+                added=sorted(set(new_by_name) - set(old_by_name)),
+                removed=sorted(set(old_by_name) - set(new_by_name)),
+                changed=sorted(
+                    n for n in set(new_by_name) & set(old_by_name) if new_by_name[n] != old_by_name[n]
+                ),
+            )
+            self._set_rules(new)  # the atomic switch: the decider reads the rule set per alert
+            self._metrics.config_reloads.labels(result="success").inc()
+            self._metrics.rules_loaded.set(len(new))
+            for rule in new:
+                self._metrics.declare_rule(rule.name, tuple(a.kind for a in rule.actions))
+            self.breaker.refresh_metrics()  # declare_rule zeroes the breaker gauge; open ones stay open
+            self.last_reload = self._reload_note(actor, "success", rules=len(new))
+            log.info(
+                "rules reloaded",
+                by=actor,
+                rules=len(new),
+                added=result.added,
+                removed=result.removed,
+                changed=result.changed,
+            )
+            await self._audit(
+                actor,
+                "reload",
+                reason,
+                result="success",
+                rules=len(new),
+                added=result.added,
+                removed=result.removed,
+                changed=result.changed,
+            )
+            return result
+
+    def _reload_note(self, actor: str, result: str, **extra: Any) -> dict[str, Any]:
+        return {"at": self._clock.now().isoformat(), "by": actor, "result": result, **extra}
+
+    # -- trigger and approvals ---------------------------------------------------------------------------
+
+    async def trigger(
+        self, *, actor: str, reason: str, rule_name: str, alert: Alert, dry_run: bool, by_target: bool
+    ) -> Recorded:
+        """Run one rule by hand through the real decider; dry-run unless the caller said otherwise.
+
+        `by_target`: the alert was made up from a target, so it carries no value for the rule's `when`
+        condition; the human's request stands in for it (every guard still applies).
+        """
+        rule = self.rule(rule_name)
+        if not by_target:
+            failing = [str(m) for m in rule.matchers if not m.matches(alert.labels)]
+            if failing:
+                raise BadRequest(
+                    f"the alert does not match rule {rule.name!r}: {', '.join(failing)} does not hold",
+                    detail=failing,
+                )
+        definition = replace(rule, condition=None) if by_target else rule
+        decision = await self._decider.decide_rule(alert, definition, force_dry_run=dry_run)
+        mode = "dry-run" if dry_run else "real"
+        if by_target and rule.condition is not None:
+            mode += f", for a target: `when: {rule.condition}` not evaluated"
+        decision = replace(
+            decision,
+            reason=f"manual trigger by {actor} ({mode}): {reason or 'no reason given'}; {decision.reason}",
+        )
+        batch = await self.journal.record_batch(payload_ids=(), alerts=[alert], decisions=[(0, decision)])
+        recorded = Recorded(
+            decision=decision,
+            alert_id=batch.alert_ids[0],
+            decision_id=batch.decision_ids[0],
+            execution_id=batch.execution_ids.get(0),
+        )
+        self._submit(recorded)
+        await self._audit(
+            actor,
+            "trigger",
+            reason,
+            rule=rule.name,
+            target=decision.target.key if decision.target else None,
+            dry_run=dry_run,
+            outcome=decision.outcome.value,
+            alert_id=recorded.alert_id,
+            decision_id=recorded.decision_id,
+            execution_id=recorded.execution_id,
+        )
+        return recorded
+
+    async def approve(self, *, actor: str, approval_id: int, reason: str) -> tuple[dict[str, Any], Recorded]:
+        """Approve a pending action: decide again with the stored alert and the loaded rule, with every
+        guard but `approval` in force, journal that decision and hand its execution to the runner."""
+        approval = await self._pending(approval_id)
+        rule = self._get_rules().get(approval["rule"])
+        if rule is None:
+            raise Conflict(
+                f"approval #{approval_id}: rule {approval['rule']!r} is no longer loaded; reject it instead"
+            )
+        alert_id = approval["alert_id"]
+        alert = await self.journal.get_alert(alert_id) if alert_id is not None else None
+        if alert is None:
+            raise Conflict(f"approval #{approval_id}: its alert is not in the journal; reject it instead")
+        if not await self.journal.decide_approval(approval_id, status="approved", by=actor, note=reason):
+            raise Conflict(f"approval #{approval_id} is no longer pending (decided or expired meanwhile)")
+        decision = await self._decider.decide_rule(alert, rule, skip_guards=frozenset({"approval"}))
+        decision = replace(
+            decision,
+            reason=f"approved by {actor} (approval #{approval_id}): {reason or 'no reason given'}; "
+            f"{decision.reason}",
+        )
+        [(decision_id, execution_id)] = await self.journal.record_decisions([(alert_id, decision)])
+        recorded = Recorded(
+            decision=decision, alert_id=alert_id, decision_id=decision_id, execution_id=execution_id
+        )
+        self._submit(recorded)
+        log.warning(
+            "approved", by=actor, approval=approval_id, rule=rule.name, outcome=decision.outcome.value
+        )
+        await self._audit(
+            actor,
+            "approve",
+            reason,
+            approval_id=approval_id,
+            rule=rule.name,
+            target=approval["target"],
+            outcome=decision.outcome.value,
+            decision_id=decision_id,
+            execution_id=execution_id,
+        )
+        updated = await self.journal.get_approval(approval_id)
+        return updated or approval, recorded
+
+    async def reject(self, *, actor: str, approval_id: int, reason: str) -> dict[str, Any]:
+        approval = await self._pending(approval_id)
+        if not await self.journal.decide_approval(approval_id, status="rejected", by=actor, note=reason):
+            raise Conflict(f"approval #{approval_id} is no longer pending (decided or expired meanwhile)")
+        log.warning("rejected", by=actor, approval=approval_id, rule=approval["rule"], reason=reason)
+        await self._audit(
+            actor, "reject", reason, approval_id=approval_id, rule=approval["rule"], target=approval["target"]
+        )
+        return await self.journal.get_approval(approval_id) or approval
+
+    async def _pending(self, approval_id: int) -> dict[str, Any]:
+        approval = await self.journal.get_approval(approval_id) if 0 < approval_id < 2**63 else None
+        if approval is None:
+            raise NotFound(f"no approval #{approval_id}")
+        if approval["status"] != "pending":
+            when = (
+                datetime.fromtimestamp(approval["decided_at"], UTC).isoformat()
+                if approval["decided_at"] is not None
+                else "?"
+            )
+            by = f" by {approval['decided_by']}" if approval["decided_by"] else ""
+            raise Conflict(
+                f"approval #{approval_id} is {approval['status']}{by} at {when}, not pending",
+                detail={"status": approval["status"], "decided_by": approval["decided_by"], "at": when},
+            )
+        return approval
+
+    def _submit(self, recorded: Recorded) -> None:
+        d = recorded.decision
+        action = "+".join(a.kind for a in d.actions)
+        self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
+        log.info(
+            "decided",
+            alert=d.alert.fingerprint,
+            rule=d.rule,
+            target=d.target.key if d.target else None,
+            outcome=d.outcome.value,
+            reason=d.reason,
+            decision_id=recorded.decision_id,
+        )
+        if recorded.execution_id is not None and d.outcome in (Outcome.ACT, Outcome.DRY_RUN):
+            self._runner.submit(recorded.execution_id, d)
+
+    async def _audit(self, actor: str, action: str, reason: str, **detail: Any) -> None:
+        await self.journal.record_audit(actor=actor, action=action, detail={**detail, "reason": reason})
+
+
+# -- manual alerts -----------------------------------------------------------------------------------------
+
+
+def fingerprint_of(labels: dict[str, str]) -> str:
+    """Stable for a label set, as the Alertmanager receiver computes it when a sender omits one."""
+    h = hashlib.sha256("\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items())).encode())
+    return h.hexdigest()[:16]
+
+
+def manual_alert(
+    *,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    now: datetime,
+    fingerprint: str | None = None,
+    starts_at: datetime | None = None,
+) -> Alert:
+    return Alert(
+        source="manual",
+        fingerprint=fingerprint or fingerprint_of(labels),
+        status="firing",
+        labels=labels,
+        annotations=annotations,
+        starts_at=starts_at or now,
+    )
+
+
+def alert_for_target(
+    rule: Rule,
+    *,
+    namespace: str,
+    name: str,
+    kind: str | None,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    now: datetime,
+) -> Alert:
+    """A made-up alert whose labels render to this target through the rule's templates.
+
+    The rule's equality matchers give the rest of the labels (so the alert reads like the real
+    one: alertname, severity). Raises BadRequest saying why when the templates cannot produce the
+    target: a literal that differs, fixed text around the label that the name lacks, or two labels
+    in one name with no way to tell where one ends.
+    """
+    if kind is not None and kind != rule.target.kind:
+        raise BadRequest(f"rule {rule.name!r} acts on a {rule.target.kind}, not a {kind}")
+    assigned: dict[FieldRef, str] = {}
+    for what, template, value in (
+        ("namespace", rule.target.namespace, namespace),
+        ("name", rule.target.name, name),
+    ):
+        problem = _invert(template, value, assigned)
+        if problem:
+            raise BadRequest(f"rule {rule.name!r} cannot target {what} {value!r}: {problem}")
+    lab = {m.name: m.value for m in rule.matchers if m.op is MatchOp.EQ and m.value}
+    ann: dict[str, str] = {}
+    for ref, value in assigned.items():
+        (lab if ref.source == "labels" else ann)[ref.key] = value
+    for given, into, source in ((labels, lab, "labels"), (annotations, ann, "annotations")):
+        for key, value in given.items():
+            needed = assigned.get(FieldRef("labels" if source == "labels" else "annotations", key))
+            if needed is not None and needed != value:
+                raise BadRequest(
+                    f"{source}.{key}={value!r} contradicts the target (it renders from {needed!r})"
+                )
+            into[key] = value
+    alert = manual_alert(labels=lab, annotations=ann, now=now)
+    rendered = rule.render_target(alert)
+    if isinstance(rendered, str):
+        raise BadRequest(f"rule {rule.name!r} cannot target {namespace}/{name}: {rendered}")
+    if (rendered.namespace, rendered.name) != (namespace, name):
+        raise BadRequest(
+            f"rule {rule.name!r} renders {rendered.namespace}/{rendered.name} from these labels, "
+            f"not {namespace}/{name}"
+        )
+    return alert
+
+
+def _invert(template: Template, value: str, assigned: dict[FieldRef, str]) -> str | None:
+    """Fill `assigned` so that `template` renders `value`; the reason it cannot, or None."""
+    parts: list[str | FieldRef] = [
+        assigned[p] if isinstance(p, FieldRef) and p in assigned else p for p in template.parts
+    ]
+    open_refs = [p for p in parts if isinstance(p, FieldRef)]
+    if not open_refs:
+        text = "".join(p for p in parts if isinstance(p, str))
+        return None if text == value else f"the rule's template {template.source!r} always gives {text!r}"
+    if len(set(open_refs)) > 1:
+        return (
+            f"template {template.source!r} joins {', '.join(sorted({str(r) for r in open_refs}))}; "
+            "send the alert's labels instead"
+        )
+    ref = open_refs[0]
+    at = parts.index(ref)
+    prefix = "".join(p for p in parts[:at] if isinstance(p, str))
+    rest = parts[at + 1 :]
+    # The same label twice ("{{ labels.a }}-{{ labels.a }}") is not solved here.
+    rest_text = None if ref in rest else "".join(p for p in rest if isinstance(p, str))
+    if not value.startswith(prefix):
+        return f"template {template.source!r} starts with {prefix!r}"
+    if rest_text is not None:
+        if not value.endswith(rest_text) or len(value) <= len(prefix) + len(rest_text):
+            return f"template {template.source!r} ends with {rest_text!r}"
+        assigned[ref] = value[len(prefix) : len(value) - len(rest_text)]
+        return None
+    return f"template {template.source!r} uses {ref} more than once; send the alert's labels instead"
