@@ -14,23 +14,22 @@ files and raised together as `RuleLoadError`; bad input never produces a traceba
 
 from __future__ import annotations
 
-import difflib
 import os
-import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from remediator.errors import RuleError, RuleLoadError
 from remediator.model import ACTION_KINDS
 from remediator.rules.compiled import Rule, compile_rule
 from remediator.rules.index import RuleSet
-from remediator.rules.schema import FOLLOW_UP_KINDS, Loc, RuleModel, cross_checks
+from remediator.rules.positions import Loc, at, describe, dotted, kind_of, line_of, parse_yaml
+from remediator.rules.schema import FOLLOW_UP_KINDS, RuleModel, cross_checks
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -119,7 +118,14 @@ class _Loading:
 
     def add_file(self, path: Path, text: str) -> None:
         file_errors: list[RuleError] = []
-        parsed = _parse_yaml(path, text, file_errors)
+        parsed = parse_yaml(
+            path,
+            text,
+            file_errors,
+            error=RuleError,
+            stop_at_duplicates=False,
+            empty="empty rule file: expected a mapping with a 'rules:' list",
+        )
         if parsed is not None:
             root, data = parsed
             self._add_rules(path, root, data, file_errors)
@@ -127,10 +133,10 @@ class _Loading:
 
     def _add_rules(self, path: Path, root: yaml.Node, data: Any, errors: list[RuleError]) -> None:
         def err(loc: Loc, msg: str) -> None:
-            errors.append(RuleError(path, _line_of(root, loc), msg))
+            errors.append(RuleError(path, line_of(root, loc), msg))
 
         if not isinstance(data, dict):
-            err((), f"a rule file is a mapping with a 'rules:' list, not {_kind(data)}")
+            err((), f"a rule file is a mapping with a 'rules:' list, not {kind_of(data)}")
             return
         for key in data:
             if key != "rules":
@@ -142,17 +148,17 @@ class _Loading:
         if items is None:
             return  # `rules:` with nothing under it: a file with no rules yet
         if not isinstance(items, list):
-            err(("rules",), f"'rules' must be a list of rules, not {_kind(items)}")
+            err(("rules",), f"'rules' must be a list of rules, not {kind_of(items)}")
             return
         for i, item in enumerate(items):
             at: Loc = ("rules", i)
             if not isinstance(item, dict):
-                err(at, f"rules[{i}]: a rule is a mapping, not {_kind(item)}")
+                err(at, f"rules[{i}]: a rule is a mapping, not {kind_of(item)}")
                 continue
             name = item.get("name")
             prefix = f"rule {name!r}: " if isinstance(name, str) else f"rules[{i}]: "
             if isinstance(name, str):
-                self._check_unique(name, path, _line_of(root, (*at, "name")), errors)
+                self._check_unique(name, path, line_of(root, (*at, "name")), errors)
             try:
                 model = RuleModel.model_validate(item)
             except ValidationError as e:
@@ -162,9 +168,9 @@ class _Loading:
                 continue
             problems = cross_checks(model)
             for loc, msg in problems:
-                err((*at, *loc), prefix + f"{_dotted(loc)}: {msg}")
+                err((*at, *loc), prefix + f"{dotted(loc)}: {msg}")
             if not problems:
-                self.rules.append(compile_rule(model, source_path=path, source_line=_line_of(root, at)))
+                self.rules.append(compile_rule(model, source_path=path, source_line=line_of(root, at)))
 
     def _check_unique(self, name: str, path: Path, line: int, errors: list[RuleError]) -> None:
         first = self.first_defined.get(name)
@@ -178,167 +184,15 @@ class _Loading:
         )
 
 
-def _parse_yaml(path: Path, text: str, errors: list[RuleError]) -> tuple[yaml.Node, Any] | None:
-    """The root node and the constructed data, or None after recording why not."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            errors.append(RuleError(path, 1, "empty rule file: expected a mapping with a 'rules:' list"))
-            return None
-        _check_duplicate_keys(path, root, errors)
-        return root, loader.construct_document(root)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        problem = e.problem or e.context or "invalid YAML"
-        if e.context and e.problem:
-            started = e.context_mark
-            at = f" at line {started.line + 1}" if started and mark and started.line != mark.line else ""
-            if problem.startswith("but "):  # "expected a single document ..., but found another document"
-                problem = f"{e.context}{at}, {problem}"
-            else:
-                problem = f"{problem} ({e.context}{at})"
-        errors.append(RuleError(path, mark.line + 1 if mark else 1, f"invalid YAML: {problem}"))
-    except yaml.YAMLError as e:
-        errors.append(RuleError(path, 1, f"invalid YAML: {e}"))
-    finally:
-        loader.dispose()
-    return None
-
-
-def _check_duplicate_keys(path: Path, root: yaml.Node, errors: list[RuleError]) -> None:
-    """YAML keeps the last of two equal keys silently; a repeated `actions:` is always a mistake."""
-    stack, seen_nodes = [root], set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen_nodes:
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            first_line: dict[str, int] = {}
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
-                    line = key.start_mark.line + 1
-                    if key.value in first_line:
-                        errors.append(
-                            RuleError(
-                                path,
-                                line,
-                                f"duplicate key {key.value!r} (first at line {first_line[key.value]})",
-                            )
-                        )
-                    else:
-                        first_line[key.value] = line
-                stack.append(value)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-
-
-def _line_of(root: yaml.Node, loc: Loc) -> int:
-    """1-based line of the node at `loc`, or of its nearest existing parent.
-
-    A mapping step reports the key's line (a block value starts on the next line, and the key
-    is what the author typed wrong); a sequence step reports the item's line.
-    """
-    node, line = root, root.start_mark.line
-    for step in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-            for key, value in reversed(node.value):  # the last of duplicate keys is the one YAML keeps
-                if isinstance(key, yaml.ScalarNode) and key.value == step:
-                    node, line = value, key.start_mark.line
-                    break
-            else:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-            node = node.value[step]
-            line = node.start_mark.line
-        else:
-            break
-    return line + 1
-
-
 def _describe(err: ErrorDetails) -> tuple[Loc, str]:
-    """A pydantic error as (location to point at, message starting with the key path)."""
+    """A pydantic error within one rule; unknown action and step kinds list what exists."""
     loc: Loc = tuple(err["loc"])
-    kind = err["type"]
-    if kind == "missing":
-        parent = loc[:-1]
-        return parent, _at(parent, f"missing required key {loc[-1]!r}")
-    if kind == "extra_forbidden":
+    if err["type"] == "extra_forbidden" and len(loc) == 3:
         parent, key = loc[:-1], loc[-1]
-        if len(parent) == 2 and parent[0] == "actions":
-            return loc, _at(parent, f"unknown action {key!r} (expected one of: {', '.join(ACTION_KINDS)})")
-        if len(parent) == 2 and parent[0] == "on_failure":
-            return loc, _at(
+        if parent[0] == "actions":
+            return loc, at(parent, f"unknown action {key!r} (expected one of: {', '.join(ACTION_KINDS)})")
+        if parent[0] == "on_failure":
+            return loc, at(
                 parent, f"unknown on_failure step {key!r} (expected one of: {', '.join(FOLLOW_UP_KINDS)})"
             )
-        return loc, _at(parent, f"unknown key {key!r}{_did_you_mean(parent, key)}")
-    if kind == "value_error":
-        ctx = err.get("ctx") or {}
-        return loc, _at(loc, str(ctx.get("error", err["msg"])))
-    if kind == "too_short":
-        return loc, _at(loc, "must not be empty")
-    if kind in ("model_type", "dict_type"):
-        return loc, _at(loc, f"expected a mapping, not {_kind(err['input'])}")
-    msg = err["msg"]
-    value = err.get("input")
-    if isinstance(value, str | int | float | bool) or value is None:
-        msg += f" (got {value!r})"
-    if kind == "string_type" and isinstance(value, bool):
-        msg += "; YAML reads unquoted yes/no/on/off as booleans, so quote the text"
-    return loc, _at(loc, msg)
-
-
-def _at(loc: Loc, msg: str) -> str:
-    path = _dotted(loc)
-    return f"{path}: {msg}" if path else msg
-
-
-def _dotted(loc: Loc) -> str:
-    out = ""
-    for step in loc:
-        if isinstance(step, int):
-            out += f"[{step}]"
-        else:
-            out += f".{step}" if out else step
-    return out
-
-
-def _did_you_mean(parent: Loc, key: str | int) -> str:
-    model = _model_at(parent)
-    if model is None or not isinstance(key, str):
-        return ""
-    close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The schema model that validates the mapping at `loc` (for 'did you mean' hints)."""
-    model: type[BaseModel] | None = RuleModel
-    for step in loc:
-        if isinstance(step, int):
-            continue  # list items: the model was already unwrapped from list[...]
-        if model is None or step not in model.model_fields:
-            return None
-        model = _find_model(model.model_fields[step].annotation)
-    return model
-
-
-def _find_model(tp: Any) -> type[BaseModel] | None:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _find_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"{type(value).__name__} {value!r}"
+    return describe(err, RuleModel)

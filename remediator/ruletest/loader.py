@@ -21,8 +21,7 @@ from pydantic import ValidationError
 from remediator.config import Settings
 from remediator.errors import ConfigError, RuleLoadError
 from remediator.rules import RuleSet, is_dns1123_label, load_rules
-from remediator.rules.loader import _line_of
-from remediator.ruletest._positions import Loc, RuleTestError, describe, dotted, kind_of, parse_yaml
+from remediator.ruletest._positions import Loc, RuleTestError, describe, dotted, kind_of, line_of, parse_yaml
 from remediator.ruletest.schema import (
     WORKLOAD_KINDS,
     AlertSpec,
@@ -117,7 +116,7 @@ class _Checker:
         self.errors = errors
 
     def err(self, loc: Loc, msg: str) -> None:
-        self.errors.append(RuleTestError(self.path, _line_of(self.root, loc), msg))
+        self.errors.append(RuleTestError(self.path, line_of(self.root, loc), msg))
 
     def load(self, data: Any) -> RuleTestFile | None:
         if not isinstance(data, dict):
@@ -165,7 +164,7 @@ class _Checker:
                     RuleTestCase(
                         name=case.name,
                         path=self.path,
-                        line=_line_of(self.root, at),
+                        line=line_of(self.root, at),
                         rule_paths=tuple(self.path.parent / p for p in spec.rule_files),
                         settings=settings,
                         cluster=cluster,

@@ -140,7 +140,7 @@ def test_bad_file_reports_every_error_at_its_line() -> None:
         (22, many + "actions[5].delete_pod: delete_pod takes 'selector' or 'pod', not both"),
         (24, many + "guards: unknown key 'cooldwon' (did you mean 'cooldown'?)"),
         (25, many + "guards.retry.backoff: range '30s..1s': minimum is greater than maximum"),
-        (26, many + "status: Input should be 'firing', 'resolved' or 'any' (got 'fring')"),
+        (26, many + "status: 'fring' is not a valid value (did you mean 'firing'?)"),
         (
             28,
             many + "on_failure[0]: unknown on_failure step 'page' "
@@ -249,8 +249,8 @@ def test_flow_mapping_errors_point_at_their_own_line() -> None:
         "     actions: [rollout_restart]}\n"
     )
     assert text_errors(text) == [
-        "r.yaml:3: rule 'a': target.kind: Input should be 'Deployment', 'StatefulSet' or 'DaemonSet' "
-        "(got 'Pod')"
+        "r.yaml:3: rule 'a': target.kind: 'Pod' is not a valid value "
+        "(expected one of: Deployment, StatefulSet, DaemonSet)"
     ]
 
 

@@ -212,7 +212,7 @@ def test_action_item_shape_errors() -> None:
     assert error_of(rule_text("[[rollout_restart]]")) == "actions[0]: expected a mapping, not a list"
     assert (
         error_of(rule_text("rollout_restart"))
-        == "actions: Input should be a valid list (got 'rollout_restart')"
+        == "actions: expected a list, not str 'rollout_restart'"
     )
 
 
@@ -239,7 +239,7 @@ def test_action_item_shape_errors() -> None:
         (
             "confirm",
             "{query: 'up', when: 'result > 1', on_unreachable: retry}",
-            "confirm.on_unreachable: Input",
+            "confirm.on_unreachable: 'retry' is not a valid value (expected one of: skip, act)",
         ),
         ("confirm", "{when: 'result > 1'}", "confirm: missing required key 'query'"),
         (
@@ -331,7 +331,7 @@ def test_match_forms() -> None:
         ("{kind: Deployment, namespace: shop}", "target: missing required key 'name'"),
         (
             "{kind: Pod, namespace: shop, name: web}",
-            "target.kind: Input should be 'Deployment', 'StatefulSet'",
+            "target.kind: 'Pod' is not a valid value (expected one of: Deployment, StatefulSet, DaemonSet)",
         ),
     ],
 )
