@@ -1,0 +1,92 @@
+"""The printed table and bench/results.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def ingest_table(result: dict[str, Any]) -> str:
+    ratios = result.get("ratios", {})
+    rows = []
+    for r in result.get("runs", []):
+        size = str(r["alerts_per_payload"])
+        server = r["server"]
+        ratio = ""
+        if server.startswith("remediator"):
+            ratio = ", ".join(
+                f"{v:.0%} of {k.split('/')[1]}"
+                for k, v in ratios.get(size, {}).items()
+                if k.startswith(server + "/")
+            )
+        rows.append(
+            [
+                server,
+                size,
+                f"{r['requests_per_s']:,.0f}",
+                f"{r['alerts_per_s']:,.0f}",
+                _ms(r["p50_ms"]),
+                _ms(r["p99_ms"]),
+                str(r["non_2xx"] + r.get("server_non_2xx", 0)),
+                "-" if r.get("server_cpu_cores") is None else f"{r['server_cpu_cores']:.2f}",
+                "-" if "backlog_alerts_at_end" not in r else f"{r['backlog_alerts_at_end']:,}",
+                ratio,
+            ]
+        )
+    headers = [
+        "server",
+        "alerts/req",
+        "req/s",
+        "alerts/s",
+        "p50 ms",
+        "p99 ms",
+        "non-2xx",
+        "cpu",
+        "backlog alerts",
+        "ratio",
+    ]
+    return _table(headers, rows)
+
+
+def summary_table(targets: list[dict[str, Any]]) -> str:
+    rows = [[t["name"], t["display"], t["target"], "yes" if t["met"] else "NO"] for t in targets]
+    return _table(["benchmark", "measured", "target", "met"], rows)
+
+
+def render(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    parts = [
+        f"remediator benchmarks ({results['config']['name']}) on {m['cores']} cores, {m['cpu_model']}, "
+        f"Python {m['python']}, in {results['duration_s']:.0f} s",
+    ]
+    if "ingest" in results and "runs" in results["ingest"]:
+        ing = results["ingest"]
+        parts += [
+            "",
+            f"Ingest ({ing['generator']}, {ing['connections']} connections, {ing['duration_s']:.0f} s a run;"
+            " cpu = server cores used; backlog = alerts acknowledged, not yet processed)",
+            ingest_table(ing),
+        ]
+    parts += ["", summary_table(results["targets"])]
+    errors = {k: v["error"] for k, v in results.items() if isinstance(v, dict) and "error" in v}
+    for name, err in errors.items():
+        parts.append(f"ERROR in {name}: {err}")
+    return "\n".join(parts)
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
