@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -59,7 +60,7 @@ log = get_logger("remediator")
 
 
 def _normalize_alertmanager(body: bytes, payload_id: PayloadId) -> list[Alert]:
-    return alertmanager.normalize(alertmanager.validate(body), payload_id=payload_id)
+    return alertmanager.normalize_journaled(body, payload_id=payload_id)
 
 
 def _normalize_pagerduty(body: bytes, payload_id: PayloadId) -> list[Alert]:
@@ -368,6 +369,10 @@ async def open_app(
         await recover_interrupted(
             journal=journal, decider=decider, rules=rules, executor=runner, metrics=metrics
         )
+        # Everything loaded so far lives as long as the daemon: keep the collector from scanning it
+        # again and again (a full pass over the client libraries' objects costs tens of ms).
+        gc.collect()
+        gc.freeze()
         tg = await stack.enter_async_context(asyncio.TaskGroup())
         if process:
             task = tg.create_task(processor.run(), name="processor")

@@ -10,6 +10,7 @@ executor only after the commit, so nothing runs that is not on record.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 
@@ -27,7 +28,24 @@ log = get_logger("remediator.engine")
 Normalizer = Callable[[bytes, PayloadId], list[Alert]]
 
 # Repeats of these are expected by the thousand in a storm: one summary line per batch, not one line each.
-_QUIET = frozenset({Outcome.COOLDOWN, Outcome.IN_FLIGHT, Outcome.RESOLVED})
+_QUIET = frozenset(
+    {
+        Outcome.COOLDOWN,
+        Outcome.IN_FLIGHT,
+        Outcome.RESOLVED,
+        Outcome.DUPLICATE,
+        Outcome.RATE_LIMITED,
+        Outcome.CONCURRENCY_LIMITED,
+        Outcome.BREAKER_OPEN,
+        Outcome.PAUSED,
+    }
+)
+_DEBUG = logging.getLogger("remediator.engine")
+
+MAX_BATCH_ALERTS = 1000
+"""Alerts decided per transaction. Small enough that webhooks waiting on the same event loop are
+served between batches (their acknowledgement must not wait behind a storm being decided), large
+enough that one commit covers many decisions."""
 
 
 class Processor:
@@ -51,6 +69,7 @@ class Processor:
         self._metrics = metrics
         self._normalizers = normalizers
         self._batch_size = batch_size
+        self._alerts_per_payload = 1
         self._idle = asyncio.Event()
         self.processed_payloads = 0
 
@@ -78,7 +97,9 @@ class Processor:
                 await asyncio.sleep(0.005)
 
     async def process_once(self) -> int:
-        payloads = await self._journal.pending_payloads(self._batch_size)
+        # Read about as many payloads as one batch will take, judging by the last batch's sizes.
+        limit = max(1, min(self._batch_size, MAX_BATCH_ALERTS // max(1, self._alerts_per_payload)))
+        payloads = await self._journal.pending_payloads(limit)
         if not payloads:
             return 0
         # Busy from here until the batch's executions are submitted: the backlog counter drops at
@@ -86,7 +107,12 @@ class Processor:
         self._idle.clear()
         alerts: list[Alert] = []
         decisions: list[tuple[int, Decision]] = []
+        taken = 0
         for p in payloads:
+            if alerts and len(alerts) >= MAX_BATCH_ALERTS:
+                break
+            taken += 1
+            await asyncio.sleep(0)  # let waiting webhooks in: intake comes before deciding
             try:
                 parsed = self._normalizers[p.source](p.body, p.id)
             except (PayloadError, KeyError) as e:
@@ -105,14 +131,24 @@ class Processor:
                         self._on_resolved(alert)
                 for decision in await self._decider.decide(alert):
                     decisions.append((index, decision))
+        payloads = payloads[:taken]
+        self._alerts_per_payload = max(1, len(alerts) // taken)
         recorded = await self._journal.record_batch(
             payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions
         )
+        debug = _DEBUG.isEnabledFor(logging.DEBUG)
         quiet: Counter[str] = Counter()
         for i, (index, d) in enumerate(decisions):
             action = "+".join(a.kind for a in d.actions)
             self._metrics.rule_matches.labels(rule=d.rule).inc()
             self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
+            execution_id = recorded.execution_ids.get(i)
+            if execution_id is not None:
+                self._executor.submit(execution_id, d)
+            if d.outcome in _QUIET:
+                quiet[d.outcome.value] += 1
+                if not debug:
+                    continue
             fields = {
                 "alert": d.alert.fingerprint,
                 "alertname": d.alert.name,
@@ -124,13 +160,9 @@ class Processor:
                 "alert_id": recorded.alert_ids[index],
             }
             if d.outcome in _QUIET:
-                quiet[d.outcome.value] += 1
                 log.debug("decided", **fields)
             else:
                 log.info("decided", **fields)
-            execution_id = recorded.execution_ids.get(i)
-            if execution_id is not None:
-                self._executor.submit(execution_id, d)
         if quiet:
             log.info("repeated skips in batch", counts=dict(quiet), payloads=len(payloads))
         self.processed_payloads += len(payloads)

@@ -134,6 +134,7 @@ class SqliteJournal:
         self._queue: asyncio.Queue[_Accept | _Job | None] = asyncio.Queue()
         self._new_payloads = asyncio.Event()
         self._backlog = 0
+        self._waiting_accepts = 0
         self._next: dict[str, int] = {}
         self.commits = 0
         """Transactions committed; with `accepted` it shows the group-commit effect."""
@@ -289,15 +290,22 @@ class SqliteJournal:
     # -- intake ------------------------------------------------------------------------------------
 
     async def accept(self, source: Source, body: bytes) -> PayloadId:
-        if self._queue.qsize() >= self._max_pending:
-            raise JournalOverloaded(f"{self._queue.qsize()} journal writes waiting (max {self._max_pending})")
+        # Only webhook writes count: execution updates queued behind them are the daemon's own work.
+        if self._waiting_accepts >= self._max_pending:
+            raise JournalOverloaded(
+                f"{self._waiting_accepts} webhook writes waiting (max {self._max_pending})"
+            )
         if self._backlog >= self._max_backlog:
             raise JournalOverloaded(
                 f"backlog of {self._backlog} unprocessed payloads (max {self._max_backlog})"
             )
         fut: asyncio.Future[PayloadId] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut))
-        return await fut
+        self._waiting_accepts += 1
+        try:
+            return await fut
+        finally:
+            self._waiting_accepts -= 1
 
     def backlog(self) -> int:
         return self._backlog

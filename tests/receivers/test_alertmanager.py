@@ -9,7 +9,7 @@ import pytest
 
 from remediator.model import PayloadId
 from remediator.receivers import PayloadError
-from remediator.receivers.alertmanager import normalize, validate
+from remediator.receivers.alertmanager import normalize, normalize_journaled, validate
 
 
 def load(fixtures_dir: Path, name: str) -> bytes:
@@ -83,3 +83,18 @@ def test_bad_input_gets_one_line_reason(body: bytes, reason: str) -> None:
     assert reason in e.value.reason
     assert "\n" not in e.value.reason
     assert e.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "name", ["firing.json", "resolved.json", "grouped-auth-failures.json", "high-latency.json"]
+)
+def test_journaled_bodies_normalize_exactly_as_validated_ones(fixtures_dir: Path, name: str) -> None:
+    body = load(fixtures_dir, name)
+    assert normalize_journaled(body, payload_id=PayloadId(3)) == normalize(
+        validate(body), payload_id=PayloadId(3)
+    )
+
+
+def test_journaled_body_of_an_unexpected_shape_falls_back_to_validation() -> None:
+    with pytest.raises(PayloadError):
+        normalize_journaled(b'{"version": "4", "alerts": [{"startsAt": "yesterday"}]}')
