@@ -42,10 +42,12 @@ _QUIET = frozenset(
 )
 _DEBUG = logging.getLogger("remediator.engine")
 
-MAX_BATCH_ALERTS = 1000
-"""Alerts decided per transaction. Small enough that webhooks waiting on the same event loop are
-served between batches (their acknowledgement must not wait behind a storm being decided), large
-enough that one commit covers many decisions."""
+MAX_BATCH_ALERTS = 5000
+"""Alerts decided per transaction while draining a backlog with no webhook waiting: one commit
+(one fsync) covers many decisions."""
+INTAKE_BATCH_ALERTS = 500
+"""Per transaction while webhooks wait: their acknowledgement shares the writer with this batch,
+so it must not queue behind a large one. Intake comes before deciding."""
 
 
 class Processor:
@@ -98,7 +100,8 @@ class Processor:
 
     async def process_once(self) -> int:
         # Read about as many payloads as one batch will take, judging by the last batch's sizes.
-        limit = max(1, min(self._batch_size, MAX_BATCH_ALERTS // max(1, self._alerts_per_payload)))
+        cap = INTAKE_BATCH_ALERTS if self._journal.intake_waiting() else MAX_BATCH_ALERTS
+        limit = max(1, min(self._batch_size, cap // max(1, self._alerts_per_payload)))
         payloads = await self._journal.pending_payloads(limit)
         if not payloads:
             return 0
@@ -109,7 +112,9 @@ class Processor:
         decisions: list[tuple[int, Decision]] = []
         taken = 0
         for p in payloads:
-            if alerts and len(alerts) >= MAX_BATCH_ALERTS:
+            if alerts and (
+                len(alerts) >= cap or (len(alerts) >= INTAKE_BATCH_ALERTS and self._journal.intake_waiting())
+            ):
                 break
             taken += 1
             await asyncio.sleep(0)  # let waiting webhooks in: intake comes before deciding

@@ -208,6 +208,9 @@ class SqliteJournal:
             first = await self._queue.get()
             if first is None:
                 return
+            # One turn of the event loop before draining: writes submitted by tasks that are ready
+            # now (executions finishing together, webhooks arriving together) share this commit.
+            await asyncio.sleep(0)
             ops = [first]
             closing = False
             while len(ops) < _MAX_OPS_PER_COMMIT and not self._queue.empty():
@@ -309,6 +312,9 @@ class SqliteJournal:
 
     def backlog(self) -> int:
         return self._backlog
+
+    def intake_waiting(self) -> int:
+        return self._waiting_accepts
 
     async def wait_for_payloads(self, timeout_s: float) -> None:
         if self._backlog:
