@@ -210,10 +210,7 @@ def test_action_item_shape_errors() -> None:
         "(found rollout_restart, scale)"
     )
     assert error_of(rule_text("[[rollout_restart]]")) == "actions[0]: expected a mapping, not a list"
-    assert (
-        error_of(rule_text("rollout_restart"))
-        == "actions: expected a list, not str 'rollout_restart'"
-    )
+    assert error_of(rule_text("rollout_restart")) == "actions: expected a list, not str 'rollout_restart'"
 
 
 # --- the rest of a rule -----------------------------------------------------------------------
