@@ -283,7 +283,7 @@ class KubeApi:
         self.store.insert(t.kind, obj)
         if t.kind == "Pod" and not self.controllers.instant:
             self.controllers.track_starting(obj)
-        self.controllers.reconcile()
+        self.controllers.reconcile(t.namespace, kind=t.kind)
         return Response(201, self._out(t.res, self.store.get(t.kind, namespace, meta["name"]) or obj))
 
     def _reset_status(self, kind: str, obj: Obj) -> None:
@@ -334,7 +334,7 @@ class KubeApi:
             meta["resourceVersion"] = cur["resourceVersion"]
             return obj
         self.store.save(t.kind, obj)
-        self.controllers.reconcile()
+        self.controllers.reconcile(t.namespace, kind=t.kind)
         return self.store.get(t.kind, cur.get("namespace", ""), cur["name"]) or obj
 
     def _check_preconditions(self, t: _Target, current: Obj, *, uid: Any, rv: Any) -> None:
@@ -399,7 +399,7 @@ class KubeApi:
             return Response(200, self._out(t.res, updated))
         self.store.save(t.kind, updated)
         if t.kind == "Pod":  # pod readiness feeds ReplicaSet/Deployment status; workload status must stick
-            self.controllers.reconcile()
+            self.controllers.reconcile(t.namespace, kind=t.kind)
         return Response(
             200,
             self._out(
@@ -445,7 +445,7 @@ class KubeApi:
         )
         assert removed is not None
         if not dry:
-            self.controllers.reconcile()
+            self.controllers.reconcile(t.namespace, kind=t.kind)
         if t.kind == "Pod":
             grace = options.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
             grace = (
@@ -465,7 +465,7 @@ class KubeApi:
         current = self._require(t)
         if not dry:
             self.controllers.delete("Pod", current["metadata"]["namespace"], current["metadata"]["name"])
-            self.controllers.reconcile()
+            self.controllers.reconcile(t.namespace, kind=t.kind)
         return Response(
             201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
         )
@@ -490,7 +490,7 @@ class KubeApi:
         if not dry:
             for obj in items:
                 self.controllers.delete(t.kind, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-            self.controllers.reconcile()
+            self.controllers.reconcile(t.namespace, kind=t.kind)
         body = {
             "kind": t.res.list_kind,
             "apiVersion": t.res.api_version,

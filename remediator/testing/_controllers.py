@@ -62,6 +62,9 @@ def _percent(value: Any, total: int, *, round_up: bool) -> int:
     return int(value or 0)
 
 
+_INERT_KINDS = frozenset({"Event"})
+
+
 class Controllers:
     def __init__(self, store: Store, *, instant: bool) -> None:
         self.store = store
@@ -71,8 +74,12 @@ class Controllers:
 
     # --- entry points ----------------------------------------------------------------------------
 
-    def reconcile(self) -> None:
-        self._run(final=self.instant)
+    def reconcile(self, namespace: str | None = None, *, kind: str | None = None) -> None:
+        """After a write: controllers relate objects within one namespace only, and nothing reacts
+        to Events, so a write settles its own namespace (O(namespace), not O(cluster))."""
+        if kind in _INERT_KINDS:
+            return
+        self._run(final=self.instant, namespace=namespace)
 
     def complete(self) -> None:
         for pod in self.store.items("Pod"):
@@ -96,17 +103,17 @@ class Controllers:
         elif kind == "DaemonSet":
             self._sync_daemonset(obj, final=True)
 
-    def _run(self, *, final: bool) -> None:
-        for dep in self.store.items("Deployment"):
+    def _run(self, *, final: bool, namespace: str | None = None) -> None:
+        for dep in self.store.items("Deployment", namespace):
             self._sync_deployment(dep["metadata"]["namespace"], dep["metadata"]["name"], final=final)
-        for rs in self.store.items("ReplicaSet"):
+        for rs in self.store.items("ReplicaSet", namespace):
             self._sync_replicaset(rs, final=final)
-        for sts in self.store.items("StatefulSet"):
+        for sts in self.store.items("StatefulSet", namespace):
             self._sync_statefulset(sts, final=final)
-        for ds in self.store.items("DaemonSet"):
+        for ds in self.store.items("DaemonSet", namespace):
             self._sync_daemonset(ds, final=final)
         if final:
-            for dep in self.store.items("Deployment"):
+            for dep in self.store.items("Deployment", namespace):
                 self._deployment_status(dep["metadata"]["namespace"], dep["metadata"]["name"])
 
     # --- pods ------------------------------------------------------------------------------------
