@@ -18,6 +18,16 @@ from remediator.engine import Proposal, Verdict
 from remediator.guards._window import Window
 from remediator.model import Decision, Outcome
 
+_SCOPES = ("target", "rule", "global", "storm")
+
+
+def _describe(scope: str, proposal: Proposal) -> str:
+    if scope == "target":
+        return f"on {proposal.target.key} by rule {proposal.rule!r}"
+    if scope == "rule":
+        return f"by rule {proposal.rule!r}"
+    return "across all rules" if scope == "global" else "across all rules (storm brake)"
+
 
 class RateLimitGuard:
     name = "rate_limit"
@@ -33,45 +43,30 @@ class RateLimitGuard:
             w = self._windows[key] = Window()
         return w
 
-    def _scopes(self, rule: str, target: str, dry_run: bool) -> list[tuple[str, tuple[str, ...]]]:
+    @staticmethod
+    def _keys(rule: str, target: str, dry_run: bool) -> tuple[tuple[str, ...], ...]:
         mode = "dry" if dry_run else "live"
-        return [
-            ("target", (mode, "target", rule, target)),
-            ("rule", (mode, "rule", rule)),
-            ("global", (mode, "global")),
-            ("storm", (mode, "storm")),
-        ]
+        return ((mode, "target", rule, target), (mode, "rule", rule), (mode, "global"), (mode, "storm"))
 
-    def _limit(self, scope: str, proposal: Proposal) -> WindowLimit | None:
-        if scope == "target":
-            own = proposal.definition.guards.max_actions
-            if own is not None:
-                return WindowLimit(count=own.count, per=own.per_s)
-            return self._s.max_actions_per_target
-        if scope == "rule":
-            return self._s.max_actions_per_rule
-        if scope == "global":
-            return self._s.max_actions_global
-        return self._s.storm_brake
+    def _limits(self, proposal: Proposal) -> tuple[WindowLimit | None, ...]:
+        own = proposal.definition.guards.max_actions
+        target = (
+            WindowLimit(count=own.count, per=own.per_s) if own is not None else self._s.max_actions_per_target
+        )
+        return (target, self._s.max_actions_per_rule, self._s.max_actions_global, self._s.storm_brake)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
         now = self._clock.now()
-        for scope, key in self._scopes(proposal.rule, proposal.target.key, proposal.dry_run):
-            limit = self._limit(scope, proposal)
+        keys = self._keys(proposal.rule, proposal.target.key, proposal.dry_run)
+        for scope, key, limit in zip(_SCOPES, keys, self._limits(proposal), strict=True):
             if limit is None:
                 continue
             n = self._window(key).count(now, limit.per)
             if n >= limit.count:
-                what = {
-                    "target": f"on {proposal.target.key} by rule {proposal.rule!r}",
-                    "rule": f"by rule {proposal.rule!r}",
-                    "global": "across all rules",
-                    "storm": "across all rules (storm brake)",
-                }[scope]
                 return Verdict(
                     outcome=Outcome.RATE_LIMITED,
-                    reason=f"rate limited: {n} actions {what} in the last {format_duration(limit.per)} "
-                    f"(max {limit.count})",
+                    reason=f"rate limited: {n} actions {_describe(scope, proposal)} in the last "
+                    f"{format_duration(limit.per)} (max {limit.count})",
                 )
         return None
 
@@ -80,7 +75,7 @@ class RateLimitGuard:
             self._add(decision.rule, decision.target.key, decision.dry_run, decision.decided_at)
 
     def _add(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
-        for _, key in self._scopes(rule, target, dry_run):
+        for key in self._keys(rule, target, dry_run):
             self._window(key).add(at)
 
     def load(self, acts: list[tuple[str, str, bool, datetime]]) -> None:
