@@ -11,7 +11,6 @@ import json
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from remediator.app import Application, open_app
 from remediator.clock import FakeClock
 from remediator.config import ApiToken, AuthSettings, JournalSettings, KubeSettings, SecretRef, Settings
 from remediator.testing.fake_kube import FakeKubeServer
-from tests.scenarios.conftest import FIXTURES_NOW, TOKEN
+from tests.scenarios.conftest import FIXTURES_NOW, TOKEN, am_alert, am_payload  # noqa: F401 (re-exported)
 
 ADMIN = "admin-secret-token"
 READER = "reader-secret-token"
@@ -157,43 +156,3 @@ async def api(
 ) -> Api:
     client = await aiohttp_client(build_web_app(api_app.api_state()))
     return Api(client=client, app=api_app, clock=api_clock, kube=api_kube)
-
-
-def am_alert(
-    name: str = "HighErrorRate",
-    *,
-    deployment: str = "checkout",
-    namespace: str = "shop",
-    status: str = "firing",
-    starts_at: datetime = FIXTURES_NOW,
-    value: str = "42",
-    **labels: str,
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "labels": {"alertname": name, "namespace": namespace, "deployment": deployment, **labels},
-        "annotations": {"value": value, "summary": f"{name} on {namespace}/{deployment}"},
-        "startsAt": starts_at.isoformat(),
-        "endsAt": "0001-01-01T00:00:00Z"
-        if status == "firing"
-        else (starts_at + timedelta(minutes=10)).isoformat(),
-        "generatorURL": "",
-        "fingerprint": "",
-    }
-
-
-def am_payload(*alerts: dict[str, Any]) -> str:
-    return json.dumps(
-        {
-            "version": "4",
-            "groupKey": "{}:{}",
-            "status": alerts[0]["status"],
-            "receiver": "remediator",
-            "groupLabels": {},
-            "commonLabels": {},
-            "commonAnnotations": {},
-            "externalURL": "",
-            "truncatedAlerts": 0,
-            "alerts": list(alerts),
-        }
-    )

@@ -137,3 +137,43 @@ def metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+def am_alert(
+    name: str = "HighErrorRate",
+    *,
+    deployment: str = "checkout",
+    namespace: str = "shop",
+    status: str = "firing",
+    starts_at: datetime = FIXTURES_NOW,
+    value: str = "42",
+    **labels: str,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": name, "namespace": namespace, "deployment": deployment, **labels},
+        "annotations": {"value": value, "summary": f"{name} on {namespace}/{deployment}"},
+        "startsAt": starts_at.isoformat(),
+        "endsAt": "0001-01-01T00:00:00Z"
+        if status == "firing"
+        else (starts_at + timedelta(minutes=10)).isoformat(),
+        "generatorURL": "",
+        "fingerprint": "",
+    }
+
+
+def am_payload(*alerts: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": "{}:{}",
+            "status": alerts[0]["status"],
+            "receiver": "remediator",
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "",
+            "truncatedAlerts": 0,
+            "alerts": list(alerts),
+        }
+    )

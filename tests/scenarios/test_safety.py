@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,50 +27,16 @@ from remediator.clock import FakeClock
 from remediator.config import Settings
 from remediator.model import ExecutionStatus
 from remediator.testing.fake_kube import FakeKubeServer
-from tests.scenarios.conftest import auth, metric
+from tests.scenarios.conftest import am_alert, auth, metric
+from tests.scenarios.conftest import am_payload as payload
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 Client = Callable[..., Awaitable[TestClient]]
 
 
-def alert(
-    *,
-    name: str = "HighErrorRate",
-    deployment: str = "checkout",
-    namespace: str = "shop",
-    status: str = "firing",
-    starts_at: datetime = T0,
-    value: str = "42",
-    **labels: str,
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "labels": {"alertname": name, "namespace": namespace, "deployment": deployment, **labels},
-        "annotations": {"value": value},
-        "startsAt": starts_at.isoformat(),
-        "endsAt": "0001-01-01T00:00:00Z"
-        if status == "firing"
-        else (starts_at + timedelta(minutes=1)).isoformat(),
-        "generatorURL": "",
-        "fingerprint": "",
-    }
-
-
-def payload(*alerts: dict[str, Any]) -> str:
-    return json.dumps(
-        {
-            "version": "4",
-            "groupKey": "{}:{}",
-            "status": alerts[0]["status"],
-            "receiver": "remediator",
-            "groupLabels": {},
-            "commonLabels": {},
-            "commonAnnotations": {},
-            "externalURL": "",
-            "truncatedAlerts": 0,
-            "alerts": list(alerts),
-        }
-    )
+def alert(**kw: Any) -> dict[str, Any]:
+    """An Alertmanager alert starting at this file's simulated start, unless told otherwise."""
+    return am_alert(**{"starts_at": T0, **kw})
 
 
 @dataclass
