@@ -33,6 +33,7 @@ from remediator.model import (
     PayloadId,
     Source,
 )
+from remediator.store.oversight import OversightRecords
 from remediator.store.protocol import (
     ExecutionRecord,
     ExecutionUpdate,
@@ -114,7 +115,7 @@ class _Job:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-class SqliteJournal:
+class SqliteJournal(OversightRecords):
     def __init__(
         self,
         writer: aiosqlite.Connection,
@@ -642,158 +643,5 @@ class SqliteJournal:
         )
         return [
             (r[0], r[1], r[2] == ExecutionStatus.SUCCEEDED.value, datetime.fromtimestamp(r[3], UTC))
-            for r in rows
-        ]
-
-    # -- approvals, escalations, audit -------------------------------------------------------------
-
-    async def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        await self.expire_approvals()
-        sql = (
-            "SELECT a.id, a.decision_id, a.alert_id, a.rule, a.target, a.status, a.created_at, a.expires_at,"
-            " a.decided_by, a.decided_at, a.note, d.reason, d.actions FROM approvals a"
-            " JOIN decisions d ON d.id = a.decision_id"
-        )
-        args: tuple[Any, ...] = ()
-        if status is not None:
-            sql += " WHERE a.status = ?"
-            args = (status,)
-        rows = await self._r.execute_fetchall(sql + " ORDER BY a.id DESC LIMIT ?", (*args, limit))
-        keys = (
-            "id",
-            "decision_id",
-            "alert_id",
-            "rule",
-            "target",
-            "status",
-            "created_at",
-            "expires_at",
-            "decided_by",
-            "decided_at",
-            "note",
-            "reason",
-            "actions",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    async def get_approval(self, approval_id: int) -> dict[str, Any] | None:
-        await self.expire_approvals()
-        rows = [a for a in await self.approvals(limit=1_000_000) if a["id"] == approval_id]
-        return rows[0] if rows else None
-
-    async def decide_approval(self, approval_id: int, *, status: str, by: str, note: str) -> bool:
-        """pending -> approved/rejected, once. False if it was not pending (already decided or expired)."""
-        now = self._clock.now().timestamp()
-
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
-                "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, note = ?"
-                " WHERE id = ? AND status = 'pending' AND expires_at > ?",
-                (status, by, now, note, approval_id, now),
-            )
-            return bool(cur.rowcount)
-
-        return await self._submit(job)
-
-    async def expire_approvals(self) -> int:
-        now = self._clock.now().timestamp()
-
-        async def job(db: aiosqlite.Connection) -> int:
-            cur = await db.execute(
-                "UPDATE approvals SET status = 'expired', decided_at = ?"
-                " WHERE status = 'pending' AND expires_at <= ?",
-                (now, now),
-            )
-            return int(cur.rowcount)
-
-        return await self._submit(job)
-
-    async def record_escalation(
-        self,
-        *,
-        rule: str,
-        target: str,
-        dest: str,
-        kind: str,
-        dedup_key: str,
-        status: str,
-        attempts: int,
-        error: str | None,
-        execution_id: int | None,
-        summary: str,
-    ) -> None:
-        now = self._clock.now().timestamp()
-
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
-                "INSERT INTO escalations(id, at, rule, target, dest, kind, dedup_key, status, attempts,"
-                " error,"
-                " execution_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self._take_ids("escalations", 1),
-                    now,
-                    rule,
-                    target,
-                    dest,
-                    kind,
-                    dedup_key,
-                    status,
-                    attempts,
-                    error,
-                    execution_id,
-                    summary,
-                ),
-            )
-
-        await self._submit(job)
-
-    async def escalations(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
-            "SELECT id, at, rule, target, dest, kind, dedup_key, status, attempts, error, execution_id,"
-            " summary"
-            " FROM escalations ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        keys = (
-            "id",
-            "at",
-            "rule",
-            "target",
-            "dest",
-            "kind",
-            "dedup_key",
-            "status",
-            "attempts",
-            "error",
-            "execution_id",
-            "summary",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    async def record_audit(self, *, actor: str, action: str, detail: dict[str, Any]) -> int:
-        now = self._clock.now().timestamp()
-
-        async def job(db: aiosqlite.Connection) -> int:
-            aid = self._take_ids("audit", 1)
-            await db.execute(
-                "INSERT INTO audit(id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-                (aid, now, actor, action, json.dumps(detail, default=str)),
-            )
-            return aid
-
-        return await self._submit(job)
-
-    async def audit(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
-            "SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [
-            {
-                "id": r[0],
-                "at": datetime.fromtimestamp(r[1], UTC).isoformat(),
-                "actor": r[2],
-                "action": r[3],
-                "detail": json.loads(r[4]),
-            }
             for r in rows
         ]
