@@ -62,7 +62,7 @@ def scope_reconcile(kube: FakeKubeServer) -> None:
         finally:
             touched.clear()
 
-    def scoped_reconcile(_namespace: str | None = None, *, kind: str | None = None) -> None:  # noqa: ARG001
+    def scoped_reconcile(_namespace: str | None = None, *, kind: str | None = None) -> None:
         # The fake itself now settles only the written namespace; the storm keeps 500 Deployments in
         # one namespace, so the bench narrows it further to the written Deployment.
         for namespace, name in touched:
