@@ -10,7 +10,7 @@ pipeline (each escalation runs in its own tracked task) or raises out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -37,7 +37,6 @@ class _Open:
     target: str
     fingerprint: str
     pagerduty: bool = False
-    channels: list[str] = field(default_factory=list)
 
 
 class Escalator:
@@ -120,7 +119,6 @@ class Escalator:
                     await self._pagerduty(rule, d, key, summary, details, execution_id)
                 elif step.kind in ("escalate", "notify"):
                     channel = str(step.params.get("to") or step.params.get("channel") or "")
-                    open_.channels.append(channel)
                     await self._notify(rule, d, channel, key, summary, reason, link, execution_id)
                 elif step.kind == "webhook":
                     await self._webhook(

@@ -27,7 +27,7 @@ class Decider:
         self._clock = clock
 
     def matching(self, alert: Alert) -> list[Rule]:
-        return [r for r in self._rules().match(alert) if r.enabled]
+        return self._rules().match(alert)  # the index holds enabled rules only
 
     async def decide(self, alert: Alert) -> list[Decision]:
         return [await self.decide_rule(alert, rule) for rule in self.matching(alert)]

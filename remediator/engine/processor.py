@@ -73,7 +73,6 @@ class Processor:
         self._batch_size = batch_size
         self._alerts_per_payload = 1
         self._idle = asyncio.Event()
-        self.processed_payloads = 0
 
     async def run(self) -> None:
         """Process the backlog forever. A failing journal write is retried; nothing is dropped."""
@@ -170,5 +169,4 @@ class Processor:
                 log.info("decided", **fields)
         if quiet:
             log.info("repeated skips in batch", counts=dict(quiet), payloads=len(payloads))
-        self.processed_payloads += len(payloads)
         return len(payloads)

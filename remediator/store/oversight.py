@@ -36,15 +36,28 @@ class OversightRecords:
 
     async def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         await self.expire_approvals()
+        return await self._select_approvals(status=status, limit=limit)
+
+    async def get_approval(self, approval_id: int) -> dict[str, Any] | None:
+        await self.expire_approvals()
+        rows = await self._select_approvals(approval_id=approval_id, limit=1)
+        return rows[0] if rows else None
+
+    async def _select_approvals(
+        self, *, status: str | None = None, approval_id: int | None = None, limit: int
+    ) -> list[dict[str, Any]]:
         sql = (
             "SELECT a.id, a.decision_id, a.alert_id, a.rule, a.target, a.status, a.created_at, a.expires_at,"
             " a.decided_by, a.decided_at, a.note, d.reason, d.actions FROM approvals a"
             " JOIN decisions d ON d.id = a.decision_id"
         )
-        args: tuple[Any, ...] = ()
-        if status is not None:
-            sql += " WHERE a.status = ?"
-            args = (status,)
+        where, args = [], []
+        for column, value in (("a.status", status), ("a.id", approval_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         rows = await self._r.execute_fetchall(sql + " ORDER BY a.id DESC LIMIT ?", (*args, limit))
         keys = (
             "id",
@@ -62,11 +75,6 @@ class OversightRecords:
             "actions",
         )
         return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    async def get_approval(self, approval_id: int) -> dict[str, Any] | None:
-        await self.expire_approvals()
-        rows = [a for a in await self.approvals(limit=1_000_000) if a["id"] == approval_id]
-        return rows[0] if rows else None
 
     async def decide_approval(self, approval_id: int, *, status: str, by: str, note: str) -> bool:
         """pending -> approved/rejected, once. False if it was not pending (already decided or expired)."""
