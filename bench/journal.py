@@ -22,7 +22,8 @@ import aiosqlite
 from bench import workload
 from bench.config import BenchConfig
 from bench.procs import ensure_dir
-from remediator.store.sqlite import SCHEMA, SqliteJournal
+from remediator.store.sqlite import SqliteJournal
+from remediator.store.sqlite_schema import V1
 
 
 async def _concurrent(n: int, concurrency: int, accept: Callable[[int], Any]) -> float:
@@ -62,7 +63,7 @@ async def one_transaction_per_request(
     try:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
-        await db.executescript(SCHEMA)
+        await db.executescript(";\n".join(V1))
         lock = asyncio.Lock()
         commits = 0
 

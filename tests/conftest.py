@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.pgserver import PASSWORD_ENV, PgCluster, running_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -29,3 +31,17 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
     await asyncio.sleep(0)
     leaked = [t for t in asyncio.all_tasks() if not t.done() and t is not asyncio.current_task()]
     assert not leaked, f"tasks left running: {[t.get_name() for t in leaked]}"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL per pytest process (each xdist worker has its own)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def pg_url(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh database on the session's cluster; its password is in $REMEDIATOR_TEST_PG_PASSWORD."""
+    monkeypatch.setenv(PASSWORD_ENV, pg_cluster.password)
+    return await pg_cluster.create_database()

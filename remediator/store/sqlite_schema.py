@@ -1,0 +1,88 @@
+"""The SQLite journal's schema, as numbered steps (see `migrations.py` for the rule).
+
+Version 1 is the schema of the releases before versioning (no `schema_version` table), kept
+verbatim: a journal file from those releases is recognised by its tables and migrated from there.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+from remediator.store.migrations import Step, latest_version, pending_steps
+
+V1 = (
+    "CREATE TABLE IF NOT EXISTS payloads ("
+    " id INTEGER PRIMARY KEY, source TEXT NOT NULL, received_at REAL NOT NULL,"
+    " body BLOB NOT NULL, processed_at REAL)",
+    "CREATE INDEX IF NOT EXISTS payloads_pending ON payloads(id) WHERE processed_at IS NULL",
+    "CREATE TABLE IF NOT EXISTS alerts ("
+    " id INTEGER PRIMARY KEY, payload_id INTEGER, source TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+    " status TEXT NOT NULL, starts_at REAL NOT NULL, ends_at REAL, labels TEXT NOT NULL,"
+    " annotations TEXT NOT NULL, generator_url TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS alerts_fingerprint ON alerts(fingerprint, starts_at)",
+    "CREATE TABLE IF NOT EXISTS decisions ("
+    " id INTEGER PRIMARY KEY, alert_id INTEGER, rule TEXT NOT NULL, target TEXT, actions TEXT NOT NULL,"
+    " outcome TEXT NOT NULL, reason TEXT NOT NULL, dry_run INTEGER NOT NULL, decided_at REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS decisions_rule_target ON decisions(rule, target, decided_at)",
+    "CREATE INDEX IF NOT EXISTS decisions_alert ON decisions(alert_id)",
+    "CREATE TABLE IF NOT EXISTS executions ("
+    " id INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL, alert_id INTEGER, rule TEXT NOT NULL,"
+    " target TEXT NOT NULL, actions TEXT NOT NULL, dry_run INTEGER NOT NULL, status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, error TEXT, changes TEXT NOT NULL DEFAULT '[]',"
+    " summary TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, started_at REAL, finished_at REAL)",
+    "CREATE INDEX IF NOT EXISTS executions_status ON executions(status)",
+    "CREATE INDEX IF NOT EXISTS executions_created ON executions(created_at)",
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " id INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL, alert_id INTEGER, rule TEXT NOT NULL,"
+    " target TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,"
+    " decided_by TEXT, decided_at REAL, note TEXT)",
+    "CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status)",
+    "CREATE TABLE IF NOT EXISTS escalations ("
+    " id INTEGER PRIMARY KEY, at REAL NOT NULL, rule TEXT NOT NULL, target TEXT NOT NULL, dest TEXT NOT NULL,"
+    " kind TEXT NOT NULL, dedup_key TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,"
+    " error TEXT, execution_id INTEGER, summary TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,"
+    " detail TEXT NOT NULL)",
+)
+
+STEPS = (
+    Step(version=1, description="alerts, decisions, executions, oversight records", statements=V1),
+    Step(
+        version=2,
+        description="schema versions are recorded",
+        statements=(
+            "CREATE TABLE schema_version ("
+            " version INTEGER PRIMARY KEY, applied_at REAL NOT NULL, description TEXT NOT NULL)",
+        ),
+    ),
+)
+LATEST = latest_version(STEPS)
+
+
+async def current_version(db: aiosqlite.Connection) -> int:
+    tables = {r[0] for r in await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_version" in tables:
+        rows = await db.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        return int(next(iter(rows))[0])
+    return 1 if "payloads" in tables else 0
+
+
+async def migrate(db: aiosqlite.Connection, *, where: str, now: float) -> list[int]:
+    """Bring the file to the latest schema in one transaction; the versions applied, oldest first."""
+    await db.execute("BEGIN IMMEDIATE")  # no other process migrates the same file meanwhile
+    try:
+        steps = pending_steps(current=await current_version(db), steps=STEPS, where=where)
+        for step in steps:
+            for statement in step.statements:
+                await db.execute(statement)
+        if steps:
+            await db.executemany(
+                "INSERT INTO schema_version(version, applied_at, description) VALUES (?, ?, ?)",
+                [(s.version, now, s.description) for s in steps if s.version >= 2],
+            )
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    return [s.version for s in steps]
