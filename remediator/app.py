@@ -18,17 +18,10 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from remediator.actions.escalation import Escalator
-from remediator.actions.incident import IncidentComms
 from remediator.actions.kube import KubeActions, open_kube
-from remediator.actions.notify import Notifier, resolve_channels
-from remediator.actions.pagerduty import PagerDutyEvents
 from remediator.actions.retry import RetryPolicy
 from remediator.actions.runner import ActionRunner
-from remediator.actions.silence import AlertmanagerSilences
-from remediator.actions.verify import Verifier
 from remediator.api import ApiState
-from remediator.api.operator import Operator
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.config import Settings
 from remediator.engine import Decider, Guard, Processor
@@ -36,6 +29,11 @@ from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
 from remediator.engine.recovery import recover_interrupted
 from remediator.engine.resolutions import ResolutionBoard
+from remediator.escalate.escalation import Escalator
+from remediator.escalate.incident import IncidentComms
+from remediator.escalate.notify import Notifier, resolve_channels
+from remediator.escalate.pagerduty import PagerDutyEvents
+from remediator.escalate.silence import AlertmanagerSilences
 from remediator.guards.approval import ApprovalGuard
 from remediator.guards.breaker import CircuitBreaker
 from remediator.guards.concurrency import ConcurrencyGuard
@@ -51,10 +49,12 @@ from remediator.guards.target import TargetGuard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision, ExecutionStatus, PayloadId
+from remediator.override.operator import Operator
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import Rule, RuleSet, load_rules
 from remediator.store import ExecutionUpdate
 from remediator.store.sqlite import SqliteJournal
+from remediator.verify.verifier import Verifier
 
 log = get_logger("remediator")
 

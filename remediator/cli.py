@@ -13,11 +13,11 @@ from aiohttp import web
 
 from remediator import __version__, ctl
 from remediator.api import build_web_app
-from remediator.api.operator import ReloadFailed
 from remediator.app import Application, open_app
 from remediator.config import Settings, config_path, is_loopback, load_settings, parse_listen
 from remediator.errors import ConfigError, RuleLoadError
 from remediator.logs import configure_logging, get_logger
+from remediator.override import ReloadFailed
 from remediator.rules import load_rules
 from remediator.ruletest import run_rule_tests
 

@@ -1,7 +1,9 @@
 """Actions, the stage after the guards: apply a decision to the cluster (or plan it, in dry-run).
 
-`kube` holds the Kubernetes actions (the only module importing kubernetes_asyncio); `retry` the tenacity
-policy the engine wraps them in. `app.py` opens the client with `open_kube` and injects it.
+`runner.ActionRunner` is the executor: it runs an acting decision's actions off the decision
+path, journals the outcome, then hands on to verification and escalation through the protocols
+in `protocols.py`. `kube/` holds the Kubernetes actions (over the transport in `remediator.kube`);
+`retry` the tenacity policy the runner wraps them in.
 """
 
 from remediator.actions.kube import KubeActions, RolloutStatus, open_kube, static_plan

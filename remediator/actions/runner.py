@@ -19,12 +19,9 @@ from datetime import datetime
 
 import structlog
 
-from remediator.actions._tasks import TaskSet
-from remediator.actions.escalation import Escalator
-from remediator.actions.incident import IncidentComms
 from remediator.actions.kube import KubeActions, static_plan
+from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
 from remediator.actions.retry import RetryPolicy, call_with_retries
-from remediator.actions.verify import Verifier
 from remediator.clock import Clock
 from remediator.errors import NotApplicableError, PermanentActionError, TransientActionError
 from remediator.logs import get_logger
@@ -32,6 +29,7 @@ from remediator.metrics import Metrics
 from remediator.model import ActionResult, ActionSpec, Change, Decision, ExecutionId, ExecutionStatus
 from remediator.rules import Rule
 from remediator.store import ExecutionUpdate, Journal
+from remediator.tasks import TaskSet
 
 log = get_logger("remediator.actions")
 
@@ -49,8 +47,8 @@ class ActionRunner:
         retry: RetryPolicy,
         rules: Callable[[str], Rule | None] = lambda name: None,
         verifier: Verifier | None = None,
-        escalator: Escalator | None = None,
-        comms: IncidentComms | None = None,
+        escalator: Escalation | None = None,
+        comms: IncidentMessages | None = None,
         max_pods_per_delete: int = 3,
         on_finished: Sequence[Finished] = (),
     ) -> None:

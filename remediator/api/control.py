@@ -2,7 +2,7 @@
 and reads what was done and why.
 
 Handlers are thin: authenticate (apiauth), parse and validate the request, call the `Operator`
-(api/operator.py) or a read query (store/queries.py), answer JSON. `ROUTES` is the one list of
+(override/operator.py) or a read query (store/queries.py), answer JSON. `ROUTES` is the one list of
 routes with the scope each needs; server.py registers it and the OpenAPI document
 (api/openapi.py) is tested against it.
 
@@ -29,23 +29,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from remediator import __version__
 from remediator.api.apiauth import Caller, Scope, forbidden, requires
-from remediator.api.errors import error_response
-from remediator.api.incidents import postmortem_markdown, with_durations
+from remediator.api.errors import error_response, refusal_status
 from remediator.api.openapi import openapi
-from remediator.api.operator import (
-    BadRequest,
-    OperationRefused,
-    Operator,
-    Recorded,
-    alert_for_target,
-    manual_alert,
-)
 from remediator.api.state import STATE
 from remediator.durations import parse_duration
 from remediator.engine.mode import Mode, Pause
 from remediator.guards.breaker import CLOSED, BreakerView
 from remediator.logs import get_logger
 from remediator.model import Decision, ExecutionStatus
+from remediator.override import BadRequest, OperationRefused, Operator, Recorded
+from remediator.override.incidents import postmortem_markdown, with_durations
+from remediator.override.manual import alert_for_target, manual_alert
 from remediator.rules import Matcher, Rule, Template, Threshold
 from remediator.store import JournalUnavailable, queries
 
@@ -594,7 +588,7 @@ def _wired(handler: OpHandler, scope: Scope) -> Callable[[web.Request], Awaitabl
         try:
             return await handler(request, caller, op)
         except OperationRefused as e:
-            return error_response(e.status, str(e), e.detail)
+            return error_response(refusal_status(e), str(e), e.detail)
         except JournalUnavailable as e:
             log.error("override not journaled", path=request.path, caller=caller.name, error=str(e))
             return error_response(

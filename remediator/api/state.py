@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from remediator.api.operator import Operator
 from remediator.clock import Clock
 from remediator.config import Settings
 from remediator.engine import Processor
 from remediator.engine.mode import Mode
 from remediator.metrics import Metrics
+from remediator.override.operator import Operator
 from remediator.rules import RuleSet
 from remediator.store import Journal
 

@@ -7,7 +7,7 @@ The engine asks the resulting `RuleSet.match(alert)` for candidate rules, then p
 instead of raising, so a strange alert becomes a recorded skip, never a crash.
 
 Modules: `matchers` (Alertmanager syntax), `thresholds` (`when:`), `templates`
-(`{{ labels.x }}` lookups and Kubernetes name checks), `schema` (the file format),
+(`{{ labels.x }}` lookups; Kubernetes name checks are `remediator.kubenames`), `schema` (the file format),
 `compiled` (the frozen `Rule`), `index` (`RuleIndex`, `RuleSet`), `loader`.
 """
 
@@ -30,8 +30,6 @@ from remediator.rules.templates import (
     RenderError,
     TargetTemplate,
     Template,
-    is_dns1123_label,
-    is_dns1123_subdomain,
     render_target,
 )
 from remediator.rules.thresholds import ConditionResult, Threshold, parse_threshold
@@ -57,8 +55,6 @@ __all__ = [
     "VerifySpec",
     "compile_rule",
     "find_rule_files",
-    "is_dns1123_label",
-    "is_dns1123_subdomain",
     "load_rules",
     "load_rules_text",
     "parse_matcher",

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from remediator.kubenames import is_dns1123_subdomain, is_env_var_name, label_selector_problem
 from remediator.model import ActionSpec, Alert, AlertStatus, RuleName, Target
 from remediator.rules.matchers import Matcher, parse_matcher
 from remediator.rules.schema import ActionModel, RuleModel
@@ -36,9 +37,6 @@ from remediator.rules.templates import (
     RenderError,
     TargetTemplate,
     Template,
-    is_dns1123_subdomain,
-    is_env_var_name,
-    label_selector_problem,
     render_target,
 )
 from remediator.rules.thresholds import ConditionResult, Threshold, parse_threshold

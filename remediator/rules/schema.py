@@ -17,15 +17,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from remediator.durations import parse_duration, parse_duration_range
+from remediator.kubenames import is_dns1123_label, is_env_var_name, label_selector_problem
 from remediator.model import ACTION_KINDS, ActionKind
 from remediator.rules.matchers import parse_matcher, parse_matchers
-from remediator.rules.templates import (
-    Template,
-    check_name_template,
-    is_dns1123_label,
-    is_env_var_name,
-    label_selector_problem,
-)
+from remediator.rules.templates import Template, check_name_template
 from remediator.rules.thresholds import parse_threshold
 
 FOLLOW_UP_KINDS = ("escalate", "notify", "webhook")

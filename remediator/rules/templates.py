@@ -8,7 +8,8 @@ between braces is a load-time error, so a Jinja habit (`{{ labels.x | lower }}`)
 
 Rendering never raises: a missing (or empty) field gives a `RenderError` with the reason, and
 the engine records the decision as skipped (`invalid_target`). Rendered Kubernetes names are
-validated here too (`render_target`), because a label value is whatever Prometheus saw.
+validated here too (`render_target`, with the rules of `remediator.kubenames`), because a label
+value is whatever Prometheus saw.
 """
 
 from __future__ import annotations
@@ -18,99 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from remediator.kubenames import is_dns1123_label, is_dns1123_subdomain
 from remediator.model import Alert, Target, WorkloadKind
 
 FieldSource = Literal["labels", "annotations"]
 
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _REF = re.compile(r"\s*(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)\s*")
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
-_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
-_SELECTOR_EQ = re.compile(r"\s*([^\s=!,()]+)\s*(==|=|!=)\s*([^\s=!,()]*)\s*")
-_SELECTOR_SET = re.compile(r"\s*([^\s=!,()]+)\s+(in|notin)\s*\(([^()]*)\)\s*")
-_SELECTOR_EXISTS = re.compile(r"\s*(!?)\s*([^\s=!,()]+)\s*")
-
-
-def is_dns1123_label(s: str) -> bool:
-    """A namespace or container name: at most 63 of `[a-z0-9-]`, alphanumeric at both ends."""
-    return len(s) <= 63 and _DNS1123_LABEL.fullmatch(s) is not None
-
-
-def is_dns1123_subdomain(s: str) -> bool:
-    """An object name (Deployment, Pod...): at most 253 characters, dot-separated DNS labels."""
-    return len(s) <= 253 and _DNS1123_SUBDOMAIN.fullmatch(s) is not None
-
-
-def is_env_var_name(s: str) -> bool:
-    """A C identifier. Kubernetes accepts more, but shells and most runtimes only read these."""
-    return _ENV_VAR_NAME.fullmatch(s) is not None
-
-
-def is_label_key(s: str) -> bool:
-    """`name` or `prefix/name`, as Kubernetes label keys."""
-    prefix, slash, name = s.rpartition("/")
-    if slash and not (prefix and is_dns1123_subdomain(prefix)):
-        return False
-    return len(name) <= 63 and _LABEL_NAME.fullmatch(name) is not None
-
-
-def is_label_value(s: str) -> bool:
-    return len(s) <= 63 and _LABEL_VALUE.fullmatch(s) is not None
-
-
-def label_selector_problem(s: str) -> str | None:
-    """Why `s` is not a usable Kubernetes label selector, or None when it is.
-
-    Beyond syntax, a selector must pin at least one label (`key=value` or `key in (...)`):
-    a selector made only of `!=`/`notin`/existence tests can match most of a namespace, and
-    a remediation that deletes pods must not be that broad.
-    """
-    if not s.strip():
-        return "selector is empty"
-    positive = False
-    for part in _split_selector(s):
-        if m := _SELECTOR_EQ.fullmatch(part):
-            key, op, value = m.groups()
-            if not is_label_key(key):
-                return f"{key!r} is not a valid label key"
-            if not is_label_value(value):
-                return f"{value!r} is not a valid label value"
-            positive = positive or (op != "!=" and value != "")
-        elif m := _SELECTOR_SET.fullmatch(part):
-            key, op, values = m.groups()
-            if not is_label_key(key):
-                return f"{key!r} is not a valid label key"
-            items = [v.strip() for v in values.split(",")]
-            bad = [v for v in items if not is_label_value(v)]
-            if bad:
-                return f"{bad[0]!r} is not a valid label value"
-            positive = positive or (op == "in" and all(items))
-        elif m := _SELECTOR_EXISTS.fullmatch(part):
-            if not is_label_key(m.group(2)):
-                return f"{m.group(2)!r} is not a valid label key"
-        else:
-            return f"{part.strip()!r} is not a label selector requirement"
-    if not positive:
-        return "selector must pin at least one label with key=value or key in (...)"
-    return None
-
-
-def _split_selector(s: str) -> list[str]:
-    """Split on commas that are not inside `in (...)` lists."""
-    parts, depth, start = [], 0, 0
-    for i, c in enumerate(s):
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "," and depth == 0:
-            parts.append(s[start:i])
-            start = i + 1
-    parts.append(s[start:])
-    return parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ from pydantic import ValidationError
 
 from remediator.config import Settings
 from remediator.errors import ConfigError, RuleLoadError
-from remediator.rules import RuleSet, is_dns1123_label, load_rules
+from remediator.kubenames import is_dns1123_label
+from remediator.rules import RuleSet, load_rules
 from remediator.ruletest._positions import Loc, RuleTestError, describe, dotted, kind_of, line_of, parse_yaml
 from remediator.ruletest.schema import (
     WORKLOAD_KINDS,

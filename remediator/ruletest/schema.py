@@ -14,9 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from remediator.durations import parse_duration
+from remediator.kubenames import is_dns1123_label, is_dns1123_subdomain, is_env_var_name
 from remediator.model import ExecutionStatus, Outcome
-from remediator.rules import is_dns1123_label, is_dns1123_subdomain
-from remediator.rules.templates import is_env_var_name
 
 WORKLOAD_KINDS: dict[str, str] = {
     "deployments": "Deployment",

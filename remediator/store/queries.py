@@ -338,6 +338,10 @@ async def _episodes(
     return out
 
 
+_Event = tuple[float, int, dict[str, Any]]
+"""(time, order among equal times: alert, decision, execution, escalation, the event)."""
+
+
 async def incident_timeline(journal: SqliteJournal, incident: str) -> dict[str, Any] | None:
     """One episode, its alerts (firing, resolved), decisions, executions and escalations, in time order.
 
@@ -348,8 +352,29 @@ async def incident_timeline(journal: SqliteJournal, incident: str) -> dict[str, 
     parsed = split_incident_id(incident)
     if parsed is None:
         return None
-    fingerprint, seconds = parsed
-    alerts = list(
+    alerts = await _episode_alerts(journal, *parsed)
+    if not alerts:
+        return None
+    first_alert = alerts[0]
+    ep = (await _episodes(journal, [(first_alert[2], first_alert[4])]))[(first_alert[2], first_alert[4])]
+    alert_ids = [r[0] for r in alerts]
+    events = _alert_events(alerts)
+    decisions, pairs = await _decision_events(journal, alert_ids)
+    executions, execution_ids = await _execution_events(journal, alert_ids)
+    events += decisions + executions
+    first = min(e[0] for e in events)
+    last = max(e[0] for e in events)
+    events += await _escalation_events(journal, first, last, execution_ids=execution_ids, pairs=pairs)
+    events.sort(key=lambda e: (e[0], e[1]))
+    ep["events"] = [e[2] for e in events]
+    ep["first_event_at"] = iso(first)
+    ep["last_event_at"] = iso(last)
+    return ep
+
+
+async def _episode_alerts(journal: SqliteJournal, fingerprint: str, seconds: int) -> list[Sequence[Any]]:
+    """The alert rows of one episode (fingerprint, startsAt second), with when each payload arrived."""
+    return list(
         await journal._r.execute_fetchall(
             "SELECT a.id, a.source, a.fingerprint, a.status, a.starts_at, a.ends_at, a.labels, a.annotations,"
             " a.generator_url, p.received_at FROM alerts a LEFT JOIN payloads p ON p.id = a.payload_id"
@@ -357,143 +382,129 @@ async def incident_timeline(journal: SqliteJournal, incident: str) -> dict[str, 
             (fingerprint, seconds, seconds + 1),
         )
     )
-    if not alerts:
-        return None
-    ep = (await _episodes(journal, [(alerts[0][2], alerts[0][4])]))[(alerts[0][2], alerts[0][4])]
-    alert_ids = [r[0] for r in alerts]
-    events: list[tuple[float, int, dict[str, Any]]] = []
-    alert_at: dict[int, float] = {}
+
+
+def _alert_events(alerts: Sequence[Sequence[Any]]) -> list[_Event]:
+    """Each alert at the time its payload arrived (a resolved one at its end, firing at its start,
+    when the payload is not in the journal)."""
+    events: list[_Event] = []
     for aid, _src, _fp, status, starts_at, ends_at, _labels, notes, _url, received_at in alerts:
         at = received_at if received_at is not None else (ends_at if status == "resolved" else starts_at)
-        alert_at[aid] = at
         ann = json.loads(notes)
-        events.append(
-            (
-                at,
-                0,
-                {
-                    "type": "alert",
-                    "at": iso(at),
-                    "alert_id": aid,
-                    "status": status,
-                    "summary": ann.get("summary") or ann.get("description") or "",
-                    "value": ann.get("value"),
-                },
-            )
-        )
+        event = {
+            "type": "alert",
+            "at": iso(at),
+            "alert_id": aid,
+            "status": status,
+            "summary": ann.get("summary") or ann.get("description") or "",
+            "value": ann.get("value"),
+        }
+        events.append((at, 0, event))
+    return events
+
+
+async def _decision_events(
+    journal: SqliteJournal, alert_ids: Sequence[int]
+) -> tuple[list[_Event], set[tuple[str, str]]]:
+    """The decisions on the episode's alerts, and the (rule, target) pairs they named."""
     marks = ",".join("?" * len(alert_ids))
-    decisions = list(
-        await journal._r.execute_fetchall(
-            "SELECT id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at FROM decisions"
-            f" WHERE alert_id IN ({marks}) ORDER BY id",
-            alert_ids,
-        )
+    rows = await journal._r.execute_fetchall(
+        "SELECT id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at FROM decisions"
+        f" WHERE alert_id IN ({marks}) ORDER BY id",
+        list(alert_ids),
     )
-    pairs = set()
-    for did, aid, rule, target, actions, outcome, reason, dry_run, decided_at in decisions:
+    events: list[_Event] = []
+    pairs: set[tuple[str, str]] = set()
+    for did, aid, rule, target, actions, outcome, reason, dry_run, decided_at in rows:
         if target:
             pairs.add((rule, target))
-        events.append(
-            (
-                decided_at,
-                1,
-                {
-                    "type": "decision",
-                    "at": iso(decided_at),
-                    "decision_id": did,
-                    "alert_id": aid,
-                    "rule": rule,
-                    "target": target,
-                    "actions": actions.split("+") if actions else [],
-                    "outcome": outcome,
-                    "reason": reason,
-                    "dry_run": bool(dry_run),
-                },
-            )
-        )
-    executions = list(
+        event = {
+            "type": "decision",
+            "at": iso(decided_at),
+            "decision_id": did,
+            "alert_id": aid,
+            "rule": rule,
+            "target": target,
+            "actions": actions.split("+") if actions else [],
+            "outcome": outcome,
+            "reason": reason,
+            "dry_run": bool(dry_run),
+        }
+        events.append((decided_at, 1, event))
+    return events, pairs
+
+
+async def _execution_events(
+    journal: SqliteJournal, alert_ids: Sequence[int]
+) -> tuple[list[_Event], list[int]]:
+    """The executions on the episode's alerts, each at its end (else its start, else its creation)."""
+    marks = ",".join("?" * len(alert_ids))
+    rows = list(
         await journal._r.execute_fetchall(
             "SELECT id, decision_id, rule, target, actions, dry_run, status, attempts, error, changes,"
             " summary, created_at, started_at, finished_at FROM executions"
             f" WHERE alert_id IN ({marks}) ORDER BY id",
-            alert_ids,
+            list(alert_ids),
         )
     )
-    who = await _who(journal, (r[0] for r in executions))
-    for (
-        eid,
-        did,
-        rule,
-        target,
-        actions,
-        dry_run,
-        status,
-        attempts,
-        error,
-        changes,
-        summary,
-        c,
-        s,
-        f,
-    ) in executions:
+    who = await _who(journal, (r[0] for r in rows))
+    events: list[_Event] = []
+    for eid, did, rule, target, actions, dry_run, status, attempts, error, changes, summary, c, s, f in rows:
         at = f if f is not None else (s if s is not None else c)
-        events.append(
-            (
-                at,
-                2,
-                {
-                    "type": "execution",
-                    "at": iso(at),
-                    "execution_id": eid,
-                    "decision_id": did,
-                    "rule": rule,
-                    "target": target,
-                    "actions": actions.split("+") if actions else [],
-                    "dry_run": bool(dry_run),
-                    "status": status,
-                    "attempts": attempts,
-                    "error": error,
-                    "summary": summary,
-                    "changes": json.loads(changes),
-                    "started_at": iso(s),
-                    "finished_at": iso(f),
-                    "who": who.get(eid, ("remediator", "alert"))[0],
-                },
-            )
-        )
-    first = min(e[0] for e in events)
-    last = max(e[0] for e in events)
-    execution_ids = [r[0] for r in executions]
-    escalations = await journal._r.execute_fetchall(
+        event = {
+            "type": "execution",
+            "at": iso(at),
+            "execution_id": eid,
+            "decision_id": did,
+            "rule": rule,
+            "target": target,
+            "actions": actions.split("+") if actions else [],
+            "dry_run": bool(dry_run),
+            "status": status,
+            "attempts": attempts,
+            "error": error,
+            "summary": summary,
+            "changes": json.loads(changes),
+            "started_at": iso(s),
+            "finished_at": iso(f),
+            "who": who.get(eid, ("remediator", "alert"))[0],
+        }
+        events.append((at, 2, event))
+    return events, [r[0] for r in rows]
+
+
+async def _escalation_events(
+    journal: SqliteJournal,
+    first: float,
+    last: float,
+    *,
+    execution_ids: Sequence[int],
+    pairs: set[tuple[str, str]],
+) -> list[_Event]:
+    """Escalations of the episode's executions, or for its (rule, target) pairs, from its first event
+    until an hour after its last."""
+    rows = await journal._r.execute_fetchall(
         "SELECT id, at, rule, target, dest, kind, status, attempts, error, execution_id, summary"
         " FROM escalations WHERE at >= ? AND at <= ? ORDER BY id",
         (first, last + 3600),
     )
-    for xid, at, rule, target, dest, kind, status, attempts, error, execution_id, summary in escalations:
+    events: list[_Event] = []
+    for xid, at, rule, target, dest, kind, status, attempts, error, execution_id, summary in rows:
         if execution_id not in execution_ids and (rule, target) not in pairs:
             continue
-        events.append(
-            (
-                at,
-                3,
-                {
-                    "type": "escalation",
-                    "at": iso(at),
-                    "escalation_id": xid,
-                    "rule": rule,
-                    "target": target,
-                    "dest": dest,
-                    "kind": kind,
-                    "status": status,
-                    "attempts": attempts,
-                    "error": error,
-                    "execution_id": execution_id,
-                    "summary": summary,
-                },
-            )
-        )
-    events.sort(key=lambda e: (e[0], e[1]))
-    ep["events"] = [e[2] for e in events]
-    ep["first_event_at"] = iso(first)
-    ep["last_event_at"] = iso(last)
-    return ep
+        event = {
+            "type": "escalation",
+            "at": iso(at),
+            "escalation_id": xid,
+            "rule": rule,
+            "target": target,
+            "dest": dest,
+            "kind": kind,
+            "status": status,
+            "attempts": attempts,
+            "error": error,
+            "execution_id": execution_id,
+            "summary": summary,
+        }
+        events.append((at, 3, event))
+    return events

@@ -17,19 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
-from remediator.actions._diff import (
-    RolloutStatus,
-    diff,
-    label_selector,
-    rollback_annotations,
-    rollout_status_of,
-    scale_target,
-    static_plan,
-)
-from remediator.actions.kube import KubeActions, open_kube
+from remediator.actions.kube import KubeActions, open_kube, static_plan
+from remediator.actions.kube.diff import diff
+from remediator.actions.kube.kubectl import rollback_annotations, scale_target
+from remediator.actions.kube.rollout import RolloutStatus, rollout_status_of
 from remediator.clock import FakeClock
 from remediator.config import KubeSettings
 from remediator.errors import ConfigError, NotApplicableError, PermanentActionError, TransientActionError
+from remediator.kubenames import label_selector
 from remediator.model import ActionKind, ActionResult, ActionSpec, Change, Target, WorkloadKind
 from remediator.testing.fake_kube import FakeKubeServer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from remediator.api.incidents import postmortem_markdown, with_durations
+from remediator.override.incidents import postmortem_markdown, with_durations
 from tests.api.conftest import READER, Api, am_alert
 from tests.scenarios.conftest import FIXTURES_NOW
 

@@ -1,5 +1,11 @@
 import pytest
 
+from remediator.kubenames import (
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_env_var_name,
+    label_selector_problem,
+)
 from remediator.model import Target
 from remediator.rules.templates import (
     FieldRef,
@@ -7,10 +13,6 @@ from remediator.rules.templates import (
     TargetTemplate,
     Template,
     check_name_template,
-    is_dns1123_label,
-    is_dns1123_subdomain,
-    is_env_var_name,
-    label_selector_problem,
     render_target,
 )
 from tests.rules import make_alert

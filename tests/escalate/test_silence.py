@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from remediator.actions.retry import RetryPolicy
-from remediator.actions.silence import AlertmanagerSilences
 from remediator.clock import SYSTEM_CLOCK, FakeClock
 from remediator.errors import PermanentActionError, TransientActionError
+from remediator.escalate.silence import AlertmanagerSilences
 from tests.realbin import RunningBinary, find_binary, start_alertmanager
 
 pytestmark = pytest.mark.slow

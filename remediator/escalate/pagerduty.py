@@ -19,10 +19,10 @@ from typing import Any, Literal
 
 import aiohttp
 
-from remediator.actions._http import send_json_with_retries
 from remediator.actions.retry import RetryPolicy, attempts_of
 from remediator.clock import Clock
 from remediator.errors import RemediatorError
+from remediator.escalate._http import send_json_with_retries
 from remediator.logs import get_logger
 
 log = get_logger("remediator.actions")

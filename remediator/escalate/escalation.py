@@ -15,18 +15,18 @@ from typing import Any
 
 import aiohttp
 
-from remediator.actions._http import send_json_with_retries
-from remediator.actions._tasks import TaskSet
-from remediator.actions.notify import Notifier
-from remediator.actions.pagerduty import PagerDutyEvents, dedup_key_for, severity_for
 from remediator.actions.retry import RetryPolicy, attempts_of
 from remediator.clock import Clock
 from remediator.errors import RemediatorError
+from remediator.escalate._http import send_json_with_retries
+from remediator.escalate.notify import Notifier
+from remediator.escalate.pagerduty import PagerDutyEvents, dedup_key_for, severity_for
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision
 from remediator.rules import Rule
 from remediator.store.sqlite import SqliteJournal
+from remediator.tasks import TaskSet
 
 log = get_logger("remediator.escalation")
 

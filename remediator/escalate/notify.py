@@ -32,11 +32,11 @@ from typing import Literal, NamedTuple
 
 import aiohttp
 
-from remediator.actions._http import send_json_with_retries
 from remediator.actions.retry import RetryPolicy, attempts_of
 from remediator.clock import Clock
 from remediator.config import NotifySettings
 from remediator.errors import ConfigError, RemediatorError
+from remediator.escalate._http import send_json_with_retries
 from remediator.logs import get_logger
 
 log = get_logger("remediator.actions")

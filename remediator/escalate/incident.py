@@ -14,18 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from remediator.actions._tasks import TaskSet
-from remediator.actions.notify import Notifier, TemplateName
-from remediator.actions.silence import AlertmanagerSilences
 from remediator.clock import Clock
 from remediator.durations import format_duration
 from remediator.errors import RemediatorError
+from remediator.escalate.notify import Notifier, TemplateName
+from remediator.escalate.silence import AlertmanagerSilences
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision
 from remediator.rules import Rule
 from remediator.store import ExecutionUpdate
 from remediator.store.sqlite import SqliteJournal
+from remediator.tasks import TaskSet
 
 log = get_logger("remediator.incident")
 

@@ -14,11 +14,11 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from remediator.actions.notify import Channel, Notifier, NotifyResult, load_templates, resolve_channels
 from remediator.actions.retry import RetryPolicy
 from remediator.clock import FakeClock
 from remediator.config import NotifyChannel, NotifySettings, SecretRef
 from remediator.errors import ConfigError
+from remediator.escalate.notify import Channel, Notifier, NotifyResult, load_templates, resolve_channels
 
 POLICY = RetryPolicy(attempts=3, backoff_min_s=1.0, backoff_max_s=30.0, deadline_s=120.0)
 SECRET_PATH = "/services/T000/B000/XXXXsecretXXXX"

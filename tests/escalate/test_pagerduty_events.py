@@ -15,16 +15,16 @@ import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from remediator.actions._http import retry_after_s
-from remediator.actions.pagerduty import (
+from remediator.actions.retry import RetryPolicy
+from remediator.clock import FakeClock
+from remediator.escalate._http import retry_after_s
+from remediator.escalate.pagerduty import (
     EventResult,
     PagerDutyEvents,
     clip_dedup_key,
     dedup_key_for,
     severity_for,
 )
-from remediator.actions.retry import RetryPolicy
-from remediator.clock import FakeClock
 from remediator.model import Target
 
 ROUTING_KEY = "R0UT1NGKEYsecret0123456789abcdef"

@@ -1,4 +1,4 @@
-"""Verification: did the action work? Bounded waits, in the injected clock's time.
+"""The verifier: did the action work? Bounded waits, in the injected clock's time.
 
 After a successful action the rule may ask to wait until the rollout is complete
 (observedGeneration and updated/available replicas, as `kubectl rollout status`)
@@ -8,10 +8,10 @@ feeds the circuit breaker and runs the rule's `on_failure` steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from remediator.actions.protocols import Verification
 from remediator.clock import Clock
 from remediator.durations import format_duration
 from remediator.engine.resolutions import ResolutionBoard
@@ -30,12 +30,6 @@ class _Status(Protocol):
 
     @property
     def reason(self) -> str: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Verification:
-    ok: bool
-    detail: str
 
 
 class Verifier:

@@ -19,10 +19,10 @@ from urllib.parse import quote
 
 import aiohttp
 
-from remediator.actions._http import HttpReply, send_json_with_retries
 from remediator.actions.retry import RetryPolicy
 from remediator.clock import Clock
 from remediator.errors import PermanentActionError
+from remediator.escalate._http import HttpReply, send_json_with_retries
 from remediator.logs import get_logger
 
 log = get_logger("remediator.actions")

@@ -1,0 +1,102 @@
+"""The Kubernetes actions on one cluster: plan, execute, rollout status and the opt-out check.
+
+The engine calls `plan()` for a dry-run (or the audit before acting) and `execute()` to act, then
+`rollout_status()` while verifying; `opted_out()` serves the target guard. Each action is one
+module (restart, undo, scale, env, pods) preparing its writes from fresh state (plan.py); the calls
+go through the transport (`remediator.kube`), which maps errors to what the caller should do
+(`TransientActionError`: retry; `PermanentActionError`: escalate; `NotApplicableError`: skip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+
+from remediator.actions.kube.env import prepare_set_env
+from remediator.actions.kube.events import record_event
+from remediator.actions.kube.kubectl import opt_out_reason
+from remediator.actions.kube.plan import Prepared
+from remediator.actions.kube.pods import prepare_delete_pod
+from remediator.actions.kube.restart import prepare_restart
+from remediator.actions.kube.rollout import RolloutStatus, rollout_status_of
+from remediator.actions.kube.scale import prepare_scale
+from remediator.actions.kube.undo import prepare_undo
+from remediator.clock import Clock
+from remediator.config import KubeSettings
+from remediator.errors import PermanentActionError
+from remediator.kube import KubeClient, open_client
+from remediator.model import ActionKind, ActionResult, ActionSpec, Target
+
+log = structlog.stdlib.get_logger("remediator.actions.kube")
+
+Prepare = Callable[..., Awaitable[Prepared]]
+
+_PREPARE: dict[ActionKind, Prepare] = {
+    "rollout_restart": prepare_restart,
+    "rollout_undo": prepare_undo,
+    "scale": prepare_scale,
+    "set_env": prepare_set_env,
+    "delete_pod": prepare_delete_pod,
+}
+
+
+@asynccontextmanager
+async def open_kube(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[KubeActions | None]:
+    """The cluster's `KubeActions`, or None when there is no cluster to act on (every action a dry-run)."""
+    async with open_client(settings, clock=clock) as kube:
+        yield KubeActions(kube, clock=clock) if kube is not None else None
+
+
+class KubeActions:
+    """The five workload actions, their rollout status and the opt-out check, for one cluster."""
+
+    def __init__(self, kube: KubeClient, *, clock: Clock) -> None:
+        self._kube = kube
+        self._clock = clock
+
+    async def ping(self) -> bool:
+        """True when the API server answers GET /version within the call timeout."""
+        ok, _ = await self._kube.probe()
+        return ok
+
+    async def plan(self, spec: ActionSpec, target: Target) -> ActionResult:
+        """What `execute` would change now, from fresh state. Reads only; raises what execute would."""
+        prepared = await self._prepare(spec, target)
+        return ActionResult(
+            kind=spec.kind, target=target, changes=prepared.changes, summary=prepared.planned, applied=False
+        )
+
+    async def execute(self, spec: ActionSpec, target: Target) -> ActionResult:
+        """Apply the action; the result lists the changes made. Then best-effort record an Event."""
+        prepared = await self._prepare(spec, target)
+        changes, summary = await prepared.apply()
+        result = ActionResult(kind=spec.kind, target=target, changes=changes, summary=summary, applied=True)
+        log.debug("kubernetes: applied", action=spec.kind, target=target.key, summary=summary)
+        await record_event(self._kube, self._clock, spec.kind, target, summary, uid=prepared.uid)
+        return result
+
+    async def _prepare(self, spec: ActionSpec, target: Target) -> Prepared:
+        prepare = _PREPARE.get(spec.kind)
+        if prepare is None:
+            raise PermanentActionError(f"unknown Kubernetes action {spec.kind!r}")
+        params: Mapping[str, Any] = spec.params
+        return await prepare(params, target, kube=self._kube, clock=self._clock)
+
+    async def rollout_status(self, target: Target) -> RolloutStatus:
+        """The rollout state as `kubectl rollout status` judges it, from one fresh GET."""
+        return rollout_status_of(target.kind, await self._kube.read_workload(target))
+
+    async def opted_out(self, target: Target) -> str | None:
+        """Why the target must not be touched, or None.
+
+        The workload, or its namespace, opts out with label or annotation `remediator.io/disabled: "true"`.
+        The namespace is read only when the workload itself has not opted out.
+        """
+        obj = await self._kube.read_workload(target)
+        if reason := opt_out_reason(obj, target.key):
+            return reason
+        ns = await self._kube.read_namespace(target.namespace)
+        return opt_out_reason(ns, f"namespace {target.namespace!r}")

@@ -1,0 +1,27 @@
+"""A prepared action: the exact writes and their diff, computed from fresh state, not yet sent.
+
+Every action is split in two: a *prepare* step that GETs fresh state, checks the preconditions and
+computes the exact patch and its diff, and an *apply* step that sends that patch. `plan()` runs only
+the first and `execute()` runs both, so a dry-run records exactly what execute would have done, and
+a retry after a 409 re-reads the object instead of replaying a stale patch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from remediator.model import Change
+
+Apply = Callable[[], Awaitable[tuple[tuple[Change, ...], str]]]
+"""Sends the prepared writes; returns the changes actually made and the past-tense summary."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    changes: tuple[Change, ...]
+    planned: str
+    """What it would do, for a dry-run: `would restart shop/Deployment/cart`."""
+    apply: Apply
+    uid: str | None
+    """The workload's uid, so the Event recorded afterwards points at it."""

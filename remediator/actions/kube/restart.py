@@ -1,0 +1,61 @@
+"""rollout_restart: `kubectl rollout restart`, unless the workload has just rolled out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from remediator.actions.kube.fields import get, opt_float, uid_of
+from remediator.actions.kube.history import owned_replica_sets
+from remediator.actions.kube.kubectl import RESTARTED_AT, ROLLED_BACK_AT, revision
+from remediator.actions.kube.plan import Prepared
+from remediator.actions.kube.times import parse_time, rfc3339
+from remediator.clock import Clock
+from remediator.durations import format_duration
+from remediator.errors import NotApplicableError, PermanentActionError
+from remediator.kube import KubeClient
+from remediator.kube.client import STRATEGIC_MERGE
+from remediator.model import Change, Target
+
+
+async def prepare_restart(
+    params: Mapping[str, Any], target: Target, *, kube: KubeClient, clock: Clock
+) -> Prepared:
+    """kubectl rollout restart: stamp the pod template so the controller rolls every pod.
+
+    `unless_rolled_out_within` (Deployments) leaves a fresh rollout alone: after a recent
+    deploy the runbook says roll back, and a restart would only roll the bad version again.
+    """
+    obj = await kube.read_workload(target)
+    if target.kind == "Deployment" and get(obj, "spec", "paused"):
+        raise PermanentActionError(
+            f"{target.key}: can't restart paused deployment (run rollout resume first)"
+        )
+    unless_s = opt_float(params, "unless_rolled_out_within")
+    if unless_s is not None and target.kind == "Deployment":
+        owned = await owned_replica_sets(kube, target, obj)
+        stamps = [parse_time(get(obj, "metadata", "annotations", ROLLED_BACK_AT))]
+        if owned:
+            stamps.append(parse_time(get(max(owned, key=revision), "metadata", "creationTimestamp")))
+        known = [t for t in stamps if t is not None]
+        if known:
+            age_s = max(0.0, (clock.now() - max(known)).total_seconds())
+            if age_s <= unless_s:
+                raise NotApplicableError(
+                    f"rolled out {format_duration(float(int(age_s)))} ago, within "
+                    f"{format_duration(unless_s)}: a restart would roll the new version again"
+                )
+    now = rfc3339(clock.now())
+    before = get(obj, "spec", "template", "metadata", "annotations", RESTARTED_AT)
+    if before == now:
+        # kubectl fails the same way: the patch would be empty, so nothing would roll.
+        raise NotApplicableError(f"{target.key} already restarted at {now}")
+    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+    change = Change(path=f"spec.template.metadata.annotations[{RESTARTED_AT}]", before=before, after=now)
+    done = f"restarted {target.key} (restartedAt {now})"
+
+    async def apply() -> tuple[tuple[Change, ...], str]:
+        await kube.patch_workload(target, body, STRATEGIC_MERGE)
+        return (change,), done
+
+    return Prepared(changes=(change,), planned=f"would restart {target.key}", apply=apply, uid=uid_of(obj))

@@ -1,0 +1,113 @@
+"""rollout_undo: `kubectl rollout undo`, judged on how recent the last rollout is."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from remediator.actions.kube.diff import diff
+from remediator.actions.kube.fields import get, opt_float, opt_int, uid_of
+from remediator.actions.kube.history import owned_replica_sets
+from remediator.actions.kube.kubectl import (
+    ROLLED_BACK_AT,
+    images,
+    revision,
+    rollback_annotations,
+    without_hash,
+)
+from remediator.actions.kube.plan import Prepared
+from remediator.actions.kube.times import parse_time, rfc3339
+from remediator.clock import Clock
+from remediator.durations import format_duration
+from remediator.errors import NotApplicableError, PermanentActionError
+from remediator.kube import KubeClient
+from remediator.kube.client import JSON_PATCH
+from remediator.model import Change, Target
+
+
+async def prepare_undo(
+    params: Mapping[str, Any], target: Target, *, kube: KubeClient, clock: Clock
+) -> Prepared:
+    """kubectl rollout undo (rollback.go), plus a resourceVersion test so a concurrent edit fails.
+
+    `only_if_rolled_out_within` is judged on the creation time of the newest revision's ReplicaSet.
+    An undo re-uses the old ReplicaSet (the controller only bumps its revision), so right after an
+    undo the "last rollout" looks old and a second undo is refused: the conservative answer, which
+    stops two rules from flip-flopping a Deployment between two revisions.
+    """
+    if target.kind != "Deployment":
+        raise PermanentActionError(
+            f"rollout_undo: {target.key}: only Deployments keep a ReplicaSet history to undo"
+        )
+    within_s = opt_float(params, "only_if_rolled_out_within")
+    to_revision = opt_int(params, "to_revision") or 0
+    if to_revision < 0:
+        raise PermanentActionError(f"rollout_undo: to_revision {to_revision!r} must not be negative")
+    dep = await kube.read_workload(target)
+    history = sorted(
+        ((revision(rs), rs) for rs in await owned_replica_sets(kube, target, dep)), key=lambda p: p[0]
+    )
+    if not history:
+        raise NotApplicableError("no rollout history found")
+    latest_rev, latest = history[-1]
+    if to_revision:
+        chosen = next(((r, rs) for r, rs in history if r == to_revision), None)
+        if chosen is None:
+            raise NotApplicableError(f"revision {to_revision} not found in the rollout history")
+    else:
+        older = [(r, rs) for r, rs in history if r < latest_rev]
+        if not older:
+            raise NotApplicableError("no rollout history found")
+        chosen = older[-1]
+    rev, rs = chosen
+    if within_s is not None:
+        created = parse_time(get(latest, "metadata", "creationTimestamp"))
+        if created is not None:
+            age_s = max(0.0, (clock.now() - created).total_seconds())
+            if age_s > within_s:
+                raise NotApplicableError(
+                    f"last rollout {format_duration(float(int(age_s)))} ago, "
+                    f"not within {format_duration(within_s)}"
+                )
+    if get(dep, "spec", "paused"):
+        raise PermanentActionError(f"{target.key}: you cannot rollback a paused deployment; resume it first")
+    current = without_hash(get(dep, "spec", "template") or {})
+    wanted = without_hash(get(rs, "spec", "template") or {})
+    if current == wanted:
+        raise NotApplicableError(f"current template already matches revision {rev}")
+    dep_annotations: dict[str, str] = get(dep, "metadata", "annotations") or {}
+    annotations = rollback_annotations(dep_annotations, get(rs, "metadata", "annotations") or {})
+    # An undo re-uses an old ReplicaSet, so its creation time says nothing about when it rolled
+    # out. Stamp the Deployment (metadata only: no new rollout) so `unless_rolled_out_within`
+    # sees the rollback as the rollout it is.
+    annotations[ROLLED_BACK_AT] = rfc3339(clock.now())
+    patch: list[dict[str, Any]] = [
+        {
+            "op": "test",
+            "path": "/metadata/resourceVersion",
+            "value": get(dep, "metadata", "resourceVersion"),
+        },
+        {"op": "replace", "path": "/spec/template", "value": wanted},
+        # "add" replaces an existing member too; "replace" would fail if the object had no annotations.
+        {
+            "op": "replace" if dep_annotations else "add",
+            "path": "/metadata/annotations",
+            "value": annotations,
+        },
+    ]
+    changes = (
+        *diff(current, wanted, "spec.template"),
+        *diff(dep_annotations, annotations, "metadata.annotations"),
+    )
+    what = f"{target.key} from revision {latest_rev} ({images(current)}) to revision {rev} ({images(wanted)})"
+
+    async def apply() -> tuple[tuple[Change, ...], str]:
+        await kube.patch_workload(target, patch, JSON_PATCH)
+        return changes, f"rolled back {what}"
+
+    return Prepared(
+        changes=changes,
+        planned=f"would roll back {what}",
+        apply=apply,
+        uid=uid_of(dep),
+    )
