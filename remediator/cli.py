@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
-from remediator import __version__, ctl
+from remediator import __version__, ctl, demo
 from remediator.api import build_web_app
 from remediator.app import Application, open_app
 from remediator.config import Settings, config_path, is_loopback, load_settings, parse_listen
@@ -131,6 +132,18 @@ def cmd_test(args: argparse.Namespace) -> int:
     return run_rule_tests(paths, out=sys.stdout, verbose=args.verbose)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        rules = tuple(Path(p) for p in args.rules) if args.rules else demo.default_rules()
+    except demo.DemoError as e:
+        print(f"remediator demo: {e}", file=sys.stderr)
+        return 2
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    listen = args.listen or ("127.0.0.1:0" if args.once else "127.0.0.1:8080")
+    options = demo.DemoOptions(once=args.once, listen=listen, rules=rules, color=color)
+    return demo.run(options, sys.stdout)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="remediator",
@@ -188,6 +201,26 @@ def parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="also show passing tests' decisions and the engine log"
     )
     t.set_defaults(func=cmd_test)
+
+    d = sub.add_parser(
+        "demo",
+        help="see it work: sample incidents against an in-process fake cluster (no Kubernetes needed)",
+        description="Start the daemon against an in-process fake cluster (a small shop), fire sample "
+        "incidents from the runbooks (5xx after a deploy, 429s, auth failures, p99, OOM, a step that needs "
+        "approval) and print what was decided, what changed in the cluster, what was verified and who was "
+        "paged; then keep serving the API until Ctrl-C.",
+        epilog="example:\n  remediator demo            # then open the printed URL\n"
+        "  remediator demo --once     # exit 0 only if every expected step happened (CI)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("--once", action="store_true", help="run the incidents, print the summary and exit")
+    d.add_argument(
+        "--listen",
+        default=None,
+        help="loopback HOST:PORT to serve on (default 127.0.0.1:8080; with --once any free port)",
+    )
+    d.add_argument("--rules", action="append", help="rule file or directory (default: rules/)")
+    d.set_defaults(func=cmd_demo)
 
     k = sub.add_parser(
         "ctl",

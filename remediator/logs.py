@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
+def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
+    """Route every logger through structlog to `stream` (default: stdout; the demo sends it to a file)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -38,7 +39,7 @@ def configure_logging(*, level: str = "info", fmt: str = "json") -> None:
         # configure_logging() would not reach loggers already used.
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
