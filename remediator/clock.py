@@ -102,3 +102,45 @@ class FakeClock:
 
     def _pending(self) -> list[float]:
         return [d for d, _, f in self._sleepers if not f.done()]
+
+
+class ScaledClock:
+    """Wall time running `speed` times faster from a fixed simulated start: hours in seconds, across
+    processes. Two daemons given the same (start, wall_start, speed) agree on the time, so a test can
+    SIGKILL one and start another in the middle of a simulated incident and time goes on where it was.
+    Selected by `REMEDIATOR_SIMULATED_TIME` (see `scaled_clock_from_env`); never in production."""
+
+    def __init__(self, *, start: datetime, wall_start: float, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError(f"clock speed {speed} must be positive")
+        self._start = start
+        self._wall_start = wall_start
+        self._speed = speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.time() - self._wall_start) * self._speed)
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self._speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0) / self._speed)
+
+
+SIMULATED_TIME_ENV = "REMEDIATOR_SIMULATED_TIME"
+
+
+def scaled_clock_from_env(value: str | None) -> ScaledClock | None:
+    """`START@WALL*SPEED` (`2026-01-01T00:00:00+00:00@1767225600.5*600`): simulated START at Unix
+    time WALL, running SPEED times faster. None when unset; ValueError when malformed."""
+    if not value:
+        return None
+    try:
+        start_text, _, rest = value.partition("@")
+        wall_text, _, speed_text = rest.partition("*")
+        start = datetime.fromisoformat(start_text)
+        if start.tzinfo is None:
+            raise ValueError("the start needs a UTC offset")
+        return ScaledClock(start=start, wall_start=float(wall_text), speed=float(speed_text))
+    except ValueError as e:
+        raise ValueError(f"{SIMULATED_TIME_ENV}={value!r} is not START@WALL*SPEED: {e}") from None

@@ -91,6 +91,10 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     CONCURRENCY_LIMITED = "concurrency_limited"
     NOT_APPLICABLE = "not_applicable"
+    DEFERRED = "deferred"
+    """A transient denial (target busy, concurrency limit, storm brake): decided again when a slot frees."""
+    ESCALATED = "escalated"
+    """Re-fired within the watch after an action resolved it: humans are called instead of acting again."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +111,10 @@ class Decision:
     decided_at: datetime
     alert_id: AlertId | None = None
     id: DecisionId | None = None
+    severity: str = ""
+    """The rule's severity, else the alert's `severity` label: deferred work is retried most severe first."""
+    skipped_guards: frozenset[str] = frozenset()
+    """Guards a human answered for (an approval): a deferred decision is decided again without them."""
 
     @property
     def acts(self) -> bool:

@@ -22,6 +22,7 @@ from remediator.model import ACTION_KINDS, ActionKind
 from remediator.rules.matchers import parse_matcher, parse_matchers
 from remediator.rules.templates import Template, check_name_template
 from remediator.rules.thresholds import parse_threshold
+from remediator.severity import check_severity
 
 FOLLOW_UP_KINDS = ("escalate", "notify", "webhook")
 Loc = tuple[str | int, ...]
@@ -140,7 +141,7 @@ MatchList = Annotated[list[MatcherText], BeforeValidator(_match_list), Field(min
 WhenText = Annotated[str, AfterValidator(_when)]
 ConfirmWhenText = Annotated[str, AfterValidator(_confirm_when)]
 ContainerName = Annotated[str, AfterValidator(_container_name)]
-Severity = Annotated[str, Field(max_length=32, pattern=r"^[A-Za-z0-9_.-]*$")]
+Severity = Annotated[str, Field(max_length=32), AfterValidator(check_severity)]
 
 
 # --- target, confirm, actions ---------------------------------------------------------------

@@ -34,8 +34,9 @@ from remediator.model import (
     PayloadId,
     Source,
 )
-from remediator.store import sqlite_schema
+from remediator.store import sqlite_controls, sqlite_scheduling, sqlite_schema
 from remediator.store.oversight import OversightRecords
+from remediator.store.scheduling import NewTimer
 from remediator.store.protocol import (
     ExecutionRecord,
     ExecutionUpdate,
@@ -50,6 +51,17 @@ T = TypeVar("T")
 log = get_logger("remediator.store")
 
 
+_TABLES = (
+    "payloads",
+    "alerts",
+    "decisions",
+    "executions",
+    "audit",
+    "approvals",
+    "escalations",
+    "timers",
+    "deferrals",
+)
 _UNFINISHED = (ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value)
 _MAX_OPS_PER_COMMIT = 512
 
@@ -62,12 +74,19 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
 @dataclass
 class _Accept:
     source: Source
     body: bytes
     received_at: float
-    future: asyncio.Future[PayloadId]
+    future: asyncio.Future[PayloadId | None]
+    delivery_id: str | None = None
+    """A sender's delivery id (PagerDuty's X-Webhook-Id): a repeat within `ttl_s` is not written."""
+    ttl_s: float = 0.0
 
 
 @dataclass
@@ -77,7 +96,9 @@ class _Job:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-class SqliteJournal(OversightRecords):
+class SqliteJournal(
+    OversightRecords, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords
+):
     def __init__(
         self,
         writer: aiosqlite.Connection,
@@ -87,8 +108,13 @@ class SqliteJournal(OversightRecords):
         max_backlog: int,
         clock: Clock,
         approval_expiry_s: float = 3600.0,
+        approval_remind_before_s: float = 900.0,
+        max_deferred: int = 1000,
     ) -> None:
         self._approval_expiry_s = approval_expiry_s
+        self._approval_remind_before_s = approval_remind_before_s
+        self._max_deferred = max_deferred
+        self._deferred_waiting = 0
         self._w = writer
         self._r = reader
         self._clock = clock
@@ -116,6 +142,8 @@ class SqliteJournal(OversightRecords):
         max_backlog: int = 1_000_000,
         clock: Clock = SYSTEM_CLOCK,
         approval_expiry_s: float = 3600.0,
+        approval_remind_before_s: float = 900.0,
+        max_deferred: int = 1000,
     ) -> AsyncIterator[SqliteJournal]:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(path, isolation_level=None)
@@ -137,6 +165,8 @@ class SqliteJournal(OversightRecords):
             max_backlog=max_backlog,
             clock=clock,
             approval_expiry_s=approval_expiry_s,
+            approval_remind_before_s=approval_remind_before_s,
+            max_deferred=max_deferred,
         )
         try:
             await journal._load_counters()
@@ -152,9 +182,10 @@ class SqliteJournal(OversightRecords):
             await writer.close()
 
     async def _load_counters(self) -> None:
-        for table in ("payloads", "alerts", "decisions", "executions", "audit", "approvals", "escalations"):
+        for table in _TABLES:
             rows = await self._r.execute_fetchall(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
             self._next[table] = int(next(iter(rows))[0]) + 1
+        self._deferred_waiting = await self._count_deferred_waiting()
         rows = await self._r.execute_fetchall("SELECT COUNT(*) FROM payloads WHERE processed_at IS NULL")
         self._backlog = int(next(iter(rows))[0])
         if self._backlog:
@@ -189,12 +220,13 @@ class SqliteJournal(OversightRecords):
                 return
 
     async def _commit(self, ops: list[_Accept | _Job]) -> None:
-        saved = dict(self._next)
+        saved, saved_waiting = dict(self._next), self._deferred_waiting
         accepts = [op for op in ops if isinstance(op, _Accept)]
         results: list[tuple[asyncio.Future[Any], Any]] = []
         try:
             await self._w.execute("BEGIN IMMEDIATE")
             if accepts:
+                accepts = await self._drop_repeated_deliveries(accepts, results)
                 first = self._take_ids("payloads", len(accepts))
                 rows = [(first + i, a.source, a.received_at, a.body) for i, a in enumerate(accepts)]
                 await self._w.executemany(
@@ -206,7 +238,7 @@ class SqliteJournal(OversightRecords):
                     results.append(await self._run_job(op))
             await self._w.execute("COMMIT")
         except Exception as e:
-            self._next = saved
+            self._next, self._deferred_waiting = saved, saved_waiting
             with contextlib.suppress(Exception):
                 await self._w.execute("ROLLBACK")
             err = JournalUnavailable(f"journal write failed: {e}")
@@ -230,14 +262,38 @@ class SqliteJournal(OversightRecords):
             elif not fut.done():
                 fut.set_result(value)
 
+    async def _drop_repeated_deliveries(
+        self, accepts: list[_Accept], results: list[tuple[asyncio.Future[Any], Any]]
+    ) -> list[_Accept]:
+        """Answer None to accepts whose delivery id was seen within its time to live (or earlier in
+        this commit) and remember the ids of the others, in this transaction. Returns the others."""
+        keyed = [a for a in accepts if a.delivery_id is not None]
+        if not keyed:
+            return accepts
+        now = self._clock.now().timestamp()
+        ttl = max(a.ttl_s for a in keyed)
+        seen = await self._seen_deliveries(self._w, [a.delivery_id for a in keyed if a.delivery_id], ttl, now)
+        fresh: list[_Accept] = []
+        for a in accepts:
+            if a.delivery_id is not None and a.delivery_id in seen:
+                results.append((a.future, None))
+                continue
+            if a.delivery_id is not None:
+                seen.add(a.delivery_id)
+            fresh.append(a)
+        ids = [a.delivery_id for a in fresh if a.delivery_id is not None]
+        if ids:
+            await self._remember_deliveries(self._w, ids, ttl, now)
+        return fresh
+
     async def _run_job(self, job: _Job) -> tuple[asyncio.Future[Any], Any]:
         """Each job in its own savepoint: one failing job must not roll back the others' payloads."""
         await self._w.execute("SAVEPOINT job")
-        saved = dict(self._next)
+        saved, saved_waiting = dict(self._next), self._deferred_waiting
         try:
             value = await job.fn(self._w)
         except Exception as e:
-            self._next = saved
+            self._next, self._deferred_waiting = saved, saved_waiting
             await self._w.execute("ROLLBACK TO job")
             await self._w.execute("RELEASE job")
             job.after_commit.clear()
@@ -258,6 +314,18 @@ class SqliteJournal(OversightRecords):
     # -- intake ------------------------------------------------------------------------------------
 
     async def accept(self, source: Source, body: bytes) -> PayloadId:
+        payload_id = await self._accept(source, body, delivery_id=None, ttl_s=0.0)
+        assert payload_id is not None  # only a delivery id makes a repeat
+        return payload_id
+
+    async def accept_once(
+        self, source: Source, body: bytes, *, delivery_id: str, ttl_s: float
+    ) -> PayloadId | None:
+        return await self._accept(source, body, delivery_id=delivery_id, ttl_s=ttl_s)
+
+    async def _accept(
+        self, source: Source, body: bytes, *, delivery_id: str | None, ttl_s: float
+    ) -> PayloadId | None:
         # Only webhook writes count: execution updates queued behind them are the daemon's own work.
         if self._waiting_accepts >= self._max_pending:
             raise JournalOverloaded(
@@ -267,8 +335,8 @@ class SqliteJournal(OversightRecords):
             raise JournalOverloaded(
                 f"backlog of {self._backlog} unprocessed payloads (max {self._max_backlog})"
             )
-        fut: asyncio.Future[PayloadId] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut))
+        fut: asyncio.Future[PayloadId | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut, delivery_id, ttl_s))
         self._waiting_accepts += 1
         try:
             return await fut
@@ -392,6 +460,8 @@ class SqliteJournal(OversightRecords):
                     )
                 )
             elif d.outcome is Outcome.NEEDS_APPROVAL and d.target is not None:
+                if await self._approval_pending(db, d, approvals, now):
+                    continue  # one pending approval per alert episode, rule and target
                 approvals.append(
                     (
                         self._take_ids("approvals", 1),
@@ -402,6 +472,8 @@ class SqliteJournal(OversightRecords):
                         "pending",
                         now,
                         now + self._approval_expiry_s,
+                        d.alert.fingerprint,
+                        d.alert.starts_at.timestamp(),
                     )
                 )
         await db.executemany(
@@ -420,9 +492,46 @@ class SqliteJournal(OversightRecords):
                 "INSERT INTO approvals(id, decision_id, alert_id, rule, target, status, created_at,"
                 " expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                approvals,
+                [a[:8] for a in approvals],
             )
-        return tuple(DecisionId(first + i) for i in range(len(decisions))), execution_ids
+            await self._insert_timers(db, self._approval_timers([a[0] for a in approvals], now), now)
+        decision_ids = tuple(DecisionId(first + i) for i in range(len(decisions)))
+        await self._insert_deferrals(
+            db, [(did, aid, d) for did, (aid, d) in zip(decision_ids, decisions, strict=True)], now
+        )
+        return decision_ids, execution_ids
+
+    async def _approval_pending(
+        self, db: aiosqlite.Connection, d: Decision, batch: list[tuple[Any, ...]], now: float
+    ) -> bool:
+        """A pending approval exists for this decision's alert episode, rule and target (in the
+        journal, or earlier in this batch): a re-sent alert must not ask a human twice."""
+        assert d.target is not None
+        episode = (d.rule, d.target.key, d.alert.fingerprint, d.alert.starts_at.timestamp())
+        if any((a[3], a[4], a[8], a[9]) == episode for a in batch):
+            return True
+        rows = await db.execute_fetchall(
+            "SELECT 1 FROM approvals a JOIN alerts al ON al.id = a.alert_id WHERE a.status = 'pending'"
+            " AND a.expires_at > ? AND a.rule = ? AND a.target = ? AND al.fingerprint = ? AND al.starts_at = ?"
+            " LIMIT 1",
+            (now, *episode),
+        )
+        return bool(list(rows))
+
+    def _approval_timers(self, approval_ids: Sequence[int], now: float) -> list[NewTimer]:
+        """Tell the approvers now, remind them before it expires, and record the expiry when it does."""
+        expires = now + self._approval_expiry_s
+        timers = []
+        for aid in approval_ids:
+            payload = {"approval": aid}
+            timers.append(NewTimer(kind="approval_notify", key=str(aid), due_at=_at(now), payload=payload))
+            remind = expires - self._approval_remind_before_s
+            if self._approval_remind_before_s > 0 and remind > now:
+                timers.append(
+                    NewTimer(kind="approval_remind", key=str(aid), due_at=_at(remind), payload=payload)
+                )
+            timers.append(NewTimer(kind="approval_expire", key=str(aid), due_at=_at(expires), payload=payload))
+        return timers
 
     async def record_decisions(
         self, decisions: Sequence[tuple[AlertId | None, Decision]]

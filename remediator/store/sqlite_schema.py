@@ -46,6 +46,28 @@ V1 = (
     " detail TEXT NOT NULL)",
 )
 
+V3 = (
+    "CREATE TABLE timers ("
+    " id INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT NOT NULL, due_at REAL NOT NULL,"
+    " payload TEXT NOT NULL, created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " claimed_by TEXT, claimed_until REAL, done_at REAL, result TEXT)",
+    "CREATE UNIQUE INDEX timers_pending_key ON timers(kind, key) WHERE done_at IS NULL",
+    "CREATE INDEX timers_pending_due ON timers(due_at) WHERE done_at IS NULL",
+    "CREATE TABLE deferrals ("
+    " id INTEGER PRIMARY KEY, decision_id INTEGER NOT NULL, alert_id INTEGER, rule TEXT NOT NULL,"
+    " target TEXT NOT NULL, fingerprint TEXT NOT NULL, starts_at REAL NOT NULL, severity TEXT NOT NULL,"
+    " rank INTEGER NOT NULL, reason TEXT NOT NULL, skip_guards TEXT NOT NULL, created_at REAL NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, last_at REAL, status TEXT NOT NULL, done_at REAL, result TEXT,"
+    " decision INTEGER, claimed_by TEXT, claimed_until REAL)",
+    "CREATE INDEX deferrals_waiting ON deferrals(rank, created_at, id) WHERE status = 'waiting'",
+    "CREATE INDEX deferrals_fingerprint ON deferrals(fingerprint) WHERE status = 'waiting'",
+    "CREATE TABLE controls ("
+    " kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, actor TEXT NOT NULL, at REAL NOT NULL,"
+    " PRIMARY KEY (kind, key))",
+    "CREATE TABLE deliveries (id TEXT PRIMARY KEY, at REAL NOT NULL)",
+    "CREATE INDEX deliveries_at ON deliveries(at)",
+)
+
 STEPS = (
     Step(version=1, description="alerts, decisions, executions, oversight records", statements=V1),
     Step(
@@ -55,6 +77,11 @@ STEPS = (
             "CREATE TABLE schema_version ("
             " version INTEGER PRIMARY KEY, applied_at REAL NOT NULL, description TEXT NOT NULL)",
         ),
+    ),
+    Step(
+        version=3,
+        description="timers, deferred decisions, human controls, webhook delivery ids",
+        statements=V3,
     ),
 )
 LATEST = latest_version(STEPS)

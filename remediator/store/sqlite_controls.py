@@ -1,0 +1,88 @@
+"""Human decisions and delivery ids in SQLite: a mixin of `SqliteJournal` (see `controls.py`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar, cast
+
+import aiosqlite
+
+from remediator.clock import Clock
+from remediator.store.controls import Control, ControlKind
+
+T = TypeVar("T")
+
+
+
+class ControlRecords:
+    _r: aiosqlite.Connection
+    _clock: Clock
+
+    async def _submit(
+        self,
+        fn: Callable[[aiosqlite.Connection], Awaitable[T]],
+        *,
+        after_commit: Callable[[], None] | None = None,
+    ) -> T:
+        raise NotImplementedError
+
+    async def set_control(
+        self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str
+    ) -> None:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO controls(kind, key, value, actor, at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, actor = excluded.actor,"
+                " at = excluded.at",
+                (kind, key, json.dumps(dict(value), default=str), actor, now),
+            )
+
+        await self._submit(job)
+
+    async def clear_control(self, kind: ControlKind, key: str) -> bool:
+        async def job(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute("DELETE FROM controls WHERE kind = ? AND key = ?", (kind, key))
+            return bool(cur.rowcount)
+
+        return await self._submit(job)
+
+    async def controls(self) -> list[Control]:
+        rows = await self._r.execute_fetchall("SELECT kind, key, value, actor, at FROM controls ORDER BY at")
+        return [
+            Control(
+                kind=cast(ControlKind, r[0]),
+                key=r[1],
+                value=json.loads(r[2]),
+                actor=r[3],
+                at=datetime.fromtimestamp(r[4], UTC),
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    async def _seen_deliveries(
+        db: aiosqlite.Connection, ids: Sequence[str], ttl_s: float, now: float
+    ) -> set[str]:
+        """Which of these delivery ids were accepted within their time to live."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = await db.execute_fetchall(
+            f"SELECT id FROM deliveries WHERE id IN ({marks}) AND at > ?", (*ids, now - ttl_s)
+        )
+        return {r[0] for r in rows}
+
+    @staticmethod
+    async def _remember_deliveries(
+        db: aiosqlite.Connection, ids: Sequence[str], ttl_s: float, now: float
+    ) -> None:
+        await db.executemany(
+            "INSERT INTO deliveries(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
+            [(i, now) for i in ids],
+        )
+        # Forgetting is cheap with the index, and bounded by what arrived since the last time.
+        await db.execute("DELETE FROM deliveries WHERE at <= ?", (now - ttl_s,))
