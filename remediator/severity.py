@@ -31,7 +31,16 @@ _WORDS: dict[str, Priority] = {
     "info": "P4",
 }
 SEVERITY_WORDS: tuple[str, ...] = (
-    *PRIORITIES, "SEV0", "SEV1", "SEV2", "SEV3", "SEV4", "critical", "error", "warning", "info"
+    *PRIORITIES,
+    "SEV0",
+    "SEV1",
+    "SEV2",
+    "SEV3",
+    "SEV4",
+    "critical",
+    "error",
+    "warning",
+    "info",
 )
 """Every word accepted, as a message lists them."""
 

@@ -33,9 +33,7 @@ class Control:
 
 
 class ControlStore(Protocol):
-    async def set_control(
-        self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str
-    ) -> None:
+    async def set_control(self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str) -> None:
         """Record a human decision, replacing the previous one of the same kind and key."""
         ...
 

@@ -144,7 +144,9 @@ class DeferralStore(Protocol):
         """The alert resolved: cancel its waiting deferrals."""
         ...
 
-    async def deferrals(self, *, status: DeferralStatus | None = "waiting", limit: int = 100) -> list[Deferral]:
+    async def deferrals(
+        self, *, status: DeferralStatus | None = "waiting", limit: int = 100
+    ) -> list[Deferral]:
         """Waiting ones in the order they will be retried (severity, then age); others newest first."""
         ...
 

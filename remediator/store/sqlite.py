@@ -36,7 +36,6 @@ from remediator.model import (
 )
 from remediator.store import sqlite_controls, sqlite_scheduling, sqlite_schema
 from remediator.store.oversight import OversightRecords
-from remediator.store.scheduling import NewTimer
 from remediator.store.protocol import (
     ExecutionRecord,
     ExecutionUpdate,
@@ -46,6 +45,7 @@ from remediator.store.protocol import (
     RecordedBatch,
     StoredPayload,
 )
+from remediator.store.scheduling import NewTimer
 
 T = TypeVar("T")
 log = get_logger("remediator.store")
@@ -96,9 +96,7 @@ class _Job:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-class SqliteJournal(
-    OversightRecords, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords
-):
+class SqliteJournal(OversightRecords, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords):
     def __init__(
         self,
         writer: aiosqlite.Connection,
@@ -512,8 +510,8 @@ class SqliteJournal(
             return True
         rows = await db.execute_fetchall(
             "SELECT 1 FROM approvals a JOIN alerts al ON al.id = a.alert_id WHERE a.status = 'pending'"
-            " AND a.expires_at > ? AND a.rule = ? AND a.target = ? AND al.fingerprint = ? AND al.starts_at = ?"
-            " LIMIT 1",
+            " AND a.expires_at > ? AND a.rule = ? AND a.target = ? AND al.fingerprint = ?"
+            " AND al.starts_at = ? LIMIT 1",
             (now, *episode),
         )
         return bool(list(rows))
@@ -530,7 +528,9 @@ class SqliteJournal(
                 timers.append(
                     NewTimer(kind="approval_remind", key=str(aid), due_at=_at(remind), payload=payload)
                 )
-            timers.append(NewTimer(kind="approval_expire", key=str(aid), due_at=_at(expires), payload=payload))
+            timers.append(
+                NewTimer(kind="approval_expire", key=str(aid), due_at=_at(expires), payload=payload)
+            )
         return timers
 
     async def record_decisions(

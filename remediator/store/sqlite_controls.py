@@ -15,7 +15,6 @@ from remediator.store.controls import Control, ControlKind
 T = TypeVar("T")
 
 
-
 class ControlRecords:
     _r: aiosqlite.Connection
     _clock: Clock
@@ -28,9 +27,7 @@ class ControlRecords:
     ) -> T:
         raise NotImplementedError
 
-    async def set_control(
-        self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str
-    ) -> None:
+    async def set_control(self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str) -> None:
         now = self._clock.now().timestamp()
 
         async def job(db: aiosqlite.Connection) -> None:
