@@ -152,6 +152,8 @@ async def open_app(
     """Open every resource and start processing. `process=False` only accepts into the journal
     (intake-only: what a crash between the 2xx and the processing leaves behind)."""
     rules = load_rules(list(settings.rules))
+    for warning in rules.warnings:
+        log.warning("rule warning", warning=str(warning))
     metrics = Metrics(registry)
     webhook_token, tokens = _resolve_tokens(settings)
     pd_secrets = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))

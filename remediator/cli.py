@@ -121,8 +121,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(err, file=sys.stderr)
         print(f"{len(e.errors)} error(s)", file=sys.stderr)
         return 1
+    for warning in rules.warnings:
+        print(warning, file=sys.stderr)
     files = sorted({r.source_path for r in rules})
-    print(f"ok: {len(rules)} rules in {len(files)} file(s)")
+    noted = f", {len(rules.warnings)} warning(s)" if rules.warnings else ""
+    print(f"ok: {len(rules)} rules in {len(files)} file(s){noted}")
     return 0
 
 

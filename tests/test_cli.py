@@ -34,6 +34,34 @@ def test_check_reports_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert f"{bad}:6:" in err and "explode" in err
 
 
+def test_check_names_regex_problems_and_go_differences(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = "  - name: {name}\n    match:\n      - {match}\n    target: {{kind: Deployment, namespace: a, name: b}}\n    actions: [rollout_restart: {{}}]\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n"
+        + rule.format(name="lookahead", match="""'{alertname="X", job=~"(?=api)api"}'""")
+        + rule.format(name="any-byte", match="""'job=~"\\\\C"'""")
+    )
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:4: rule 'lookahead': match[0]:" in err and "lookahead is not RE2 syntax" in err
+    assert (
+        f"{bad}:9: rule 'any-byte': match[0]:" in err and "Go's regexp, and so Alertmanager, refuses" in err
+    )
+
+    noted = tmp_path / "noted.yaml"
+    noted.write_text("rules:\n" + rule.format(name="letters", match="""'team=~"\\\\pL+"'"""))
+    assert main(["check", str(noted)]) == 0
+    out = capsys.readouterr()
+    assert (
+        f"{noted}:4: warning: rule 'letters': team=~\"\\\\pL+\": \\p{{L}}: RE2 here uses Unicode 15.1"
+        in out.err
+    )
+    assert out.out == "ok: 1 rules in 1 file(s), 1 warning(s)\n"
+
+
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     for cmd in (["--help"], ["serve", "--help"], ["check", "--help"]):
         with pytest.raises(SystemExit):

@@ -23,7 +23,7 @@ from remediator.rules.compiled import (
     VerifySpec,
     compile_rule,
 )
-from remediator.rules.index import RuleIndex, RuleSet
+from remediator.rules.index import RuleIndex, RuleSet, RuleWarning
 from remediator.rules.loader import find_rule_files, load_rules, load_rules_text
 from remediator.rules.matchers import Matcher, MatchOp, parse_matcher, parse_matchers
 from remediator.rules.templates import (
@@ -49,6 +49,7 @@ __all__ = [
     "RuleIndex",
     "RuleSet",
     "RuleStatus",
+    "RuleWarning",
     "TargetTemplate",
     "Template",
     "Threshold",

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from remediator.kubenames import is_dns1123_subdomain, is_env_var_name, label_selector_problem
 from remediator.model import ActionSpec, Alert, AlertStatus, RuleName, Target
-from remediator.rules.matchers import Matcher, parse_matcher
+from remediator.rules.matchers import Matcher, parse_matchers
 from remediator.rules.schema import ActionModel, RuleModel
 from remediator.rules.templates import (
     RenderError,
@@ -236,7 +236,7 @@ def compile_rule(model: RuleModel, *, source_path: Path, source_line: int) -> Ru
         severity=model.severity,
         source_path=source_path,
         source_line=source_line,
-        matchers=tuple(parse_matcher(m) for m in model.match),
+        matchers=tuple(m for item in model.match for m in parse_matchers(item)),
         condition=parse_threshold(model.when) if model.when is not None else None,
         status=model.status,
         target=TargetTemplate(

@@ -14,6 +14,7 @@ alert's label count plus the rules that could plausibly match, not to the rule c
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from remediator.model import Alert, RuleName
@@ -76,6 +77,18 @@ def _index_key(rule: Rule) -> tuple[str, tuple[str, ...]] | None:
     return None if best is None else (best[2], best[3])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleWarning:
+    """Something a loaded rule does that works, but maybe not as its author expects."""
+
+    path: Path
+    line: int
+    msg: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: warning: {self.msg}"
+
+
 class RuleSet:
     """The loaded rules (all of them, in load order) and an index of the enabled ones.
 
@@ -83,11 +96,18 @@ class RuleSet:
     matches: turning a rule off in the file is how an SRE retires it without deleting it.
     """
 
-    __slots__ = ("_by_name", "files", "index", "rules")
+    __slots__ = ("_by_name", "files", "index", "rules", "warnings")
 
-    def __init__(self, rules: Sequence[Rule] = (), *, files: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule] = (),
+        *,
+        files: Sequence[Path] = (),
+        warnings: Sequence[RuleWarning] = (),
+    ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.files: tuple[Path, ...] = tuple(files)  # the rule files, in load order
+        self.warnings: tuple[RuleWarning, ...] = tuple(warnings)
         self._by_name: dict[RuleName, Rule] = {r.name: r for r in self.rules}
         self.index = RuleIndex(r for r in self.rules if r.enabled)
 

@@ -9,7 +9,9 @@ Positions: the YAML is composed (SafeLoader) into nodes that keep their marks, t
 constructed into plain data for pydantic. A pydantic error location such as
 `('actions', 0, 'scale', 'max')` is walked down the node tree of its rule to the line of that
 key (or of its nearest existing parent, for a missing key). Errors are collected across all
-files and raised together as `RuleLoadError`; bad input never produces a traceback.
+files and raised together as `RuleLoadError`; bad input never produces a traceback. Warnings
+(a regex Alertmanager may answer differently for) do not stop loading: they ride on the
+`RuleSet` for `remediator check` and the start-up log.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pydantic_core import ErrorDetails
 from remediator.errors import RuleError, RuleLoadError
 from remediator.model import ACTION_KINDS
 from remediator.rules.compiled import Rule, compile_rule
-from remediator.rules.index import RuleSet
+from remediator.rules.index import RuleSet, RuleWarning
+from remediator.rules.matchers import parse_matchers
 from remediator.rules.positions import Loc, at, describe, dotted, kind_of, line_of, parse_yaml
 from remediator.rules.schema import FOLLOW_UP_KINDS, RuleModel, cross_checks
 
@@ -109,12 +112,13 @@ class _Loading:
 
     rules: list[Rule] = field(default_factory=list)
     errors: list[RuleError] = field(default_factory=list)
+    warnings: list[RuleWarning] = field(default_factory=list)
     first_defined: dict[str, tuple[Path, int]] = field(default_factory=dict)
 
     def result(self, files: Sequence[Path]) -> RuleSet:
         if self.errors:
             raise RuleLoadError(self.errors)
-        return RuleSet(self.rules, files=files)
+        return RuleSet(self.rules, files=files, warnings=self.warnings)
 
     def add_file(self, path: Path, text: str) -> None:
         file_errors: list[RuleError] = []
@@ -171,6 +175,12 @@ class _Loading:
                 err((*at, *loc), prefix + f"{dotted(loc)}: {msg}")
             if not problems:
                 self.rules.append(compile_rule(model, source_path=path, source_line=line_of(root, at)))
+                for j, text in enumerate(model.match):
+                    for m in parse_matchers(text) if "\\p" in text or "\\P" in text else ():
+                        line = line_of(root, (*at, "match", j))
+                        self.warnings.extend(
+                            RuleWarning(path=path, line=line, msg=f"{prefix}{m}: {n}") for n in m.notes
+                        )
 
     def _check_unique(self, name: str, path: Path, line: int, errors: list[RuleError]) -> None:
         first = self.first_defined.get(name)

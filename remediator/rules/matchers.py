@@ -8,7 +8,8 @@ the same alerts here:
   literal without reserved characters (whitespace and ``{ } ! = ~ , \\ " ' ` ``) or a
   double-quoted string with Go escaping (`"\\\\d+"`, `"\\n"`, `"\\xf0\\x9f\\x99\\x82"`);
   an empty value must be written `""`;
-* regexes are fully anchored: `=~ "warn"` compiles `^(?:warn)$` and does not match `warning`;
+* regexes are RE2, compiled by `regex.compile_anchored` as Alertmanager compiles them: anchored
+  (`=~ "warn"` is `^(?:warn)$` and does not match `warning`), Unicode-aware, linear in time;
 * a missing label equals the empty string: `foo=""` matches an alert without `foo` and
   `foo!=""` requires it;
 * a list of matchers is an AND.
@@ -20,10 +21,11 @@ requires, so lookups cost the same for 10 or 10,000 rules.
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from remediator.rules.regex import Regex, RegexError, compile_anchored
 
 _RESERVED = frozenset("{}!=~,\\\"'`")
 _SIMPLE_ESCAPES = {
@@ -40,7 +42,6 @@ _SIMPLE_ESCAPES = {
 # A regex that is only literal alternatives (`A|B|C`) selects exactly those values, so the
 # index can file the rule under each of them. Anything else (`.`, classes, groups) is scanned.
 _LITERAL_ALTERNATIVE = re.compile(r"[A-Za-z0-9_:/ -]+")
-_LEADING_FLAGS = re.compile(r"\(\?[ims]+\)")
 
 
 class MatchOp(enum.StrEnum):
@@ -57,25 +58,22 @@ class Matcher:
     name: str
     op: MatchOp
     value: str
-    pattern: re.Pattern[str] | None = field(init=False, default=None, compare=False, repr=False)
+    pattern: Regex | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("matcher has an empty label name")
         if self.op in (MatchOp.RE, MatchOp.NOT_RE):
-            # Go allows a leading `(?i)`; Python 3.11 only accepts global flags at the very start,
-            # so they move in front of the anchor: `(?i)^(?:foo)$` is what RE2 means by `^(?:(?i)foo)$`.
-            lead = _LEADING_FLAGS.match(self.value)
-            flags = lead.group(0) if lead else ""
-            body = self.value[len(flags) :]
             try:
-                re.compile(self.value, re.ASCII)  # alone first, so error positions point into the value
-                # Anchored exactly as Alertmanager's NewMatcher; `fullmatch` also keeps Python's `$`
-                # from matching before a trailing newline. ASCII: Go's \d \w \s are ASCII-only.
-                compiled = re.compile(f"{flags}^(?:{body})$", re.ASCII)
-            except re.error as e:
+                compiled = compile_anchored(self.value)
+            except RegexError as e:
                 raise ValueError(f"invalid regex {self.value!r} for label {self.name!r}: {e}") from None
             object.__setattr__(self, "pattern", compiled)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Where Alertmanager may answer differently for this matcher (`remediator check` warns)."""
+        return self.pattern.notes if self.pattern is not None else ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """True when `labels` satisfies this matcher; a missing label counts as ""."""
@@ -85,7 +83,7 @@ class Matcher:
         if self.op is MatchOp.NE:
             return actual != self.value
         assert self.pattern is not None
-        found = self.pattern.fullmatch(actual) is not None
+        found = self.pattern.matches(actual)
         return found if self.op is MatchOp.RE else not found
 
     def index_values(self) -> tuple[str, ...] | None:
@@ -103,7 +101,11 @@ class Matcher:
         return None
 
     def __str__(self) -> str:
-        return f"{_quote_if_needed(self.name)}{self.op.value}{json.dumps(self.value, ensure_ascii=False)}"
+        """Alertmanager's `Matcher.String()`: parseable again, and the same text Alertmanager prints."""
+        if any(c in _RESERVED or c.isspace() for c in self.name):
+            return f"{go_quote(self.name)}{self.op.value}{go_quote(self.value)}"
+        escaped = self.value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        return f'{self.name}{self.op.value}"{escaped}"'
 
 
 def parse_matchers(text: str) -> tuple[Matcher, ...]:
@@ -127,10 +129,27 @@ def matches_all(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> boo
     return all(m.matches(labels) for m in matchers)
 
 
-def _quote_if_needed(s: str) -> str:
-    if s and not any(c in _RESERVED or c.isspace() for c in s):
-        return s
-    return json.dumps(s, ensure_ascii=False)
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_quote(s: str) -> str:
+    """Go's `strconv.Quote`: printable characters as they are, the rest escaped."""
+    out = ['"']
+    for c in s:
+        if c in ('"', "\\"):
+            out.append("\\" + c)
+        elif c in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[c])
+        elif c.isprintable():
+            out.append(c)
+        elif ord(c) < 0x80:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    out.append('"')
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from remediator.durations import parse_duration, parse_duration_range
 from remediator.kubenames import is_dns1123_label, is_env_var_name, label_selector_problem
 from remediator.model import ACTION_KINDS, ActionKind
-from remediator.rules.matchers import parse_matcher, parse_matchers
+from remediator.rules.matchers import parse_matchers
 from remediator.rules.templates import Template, check_name_template
 from remediator.rules.thresholds import parse_threshold
 from remediator.severity import check_severity
@@ -105,18 +105,20 @@ def _container_name(v: str) -> str:
     return v
 
 
-def _matcher(v: str) -> str:
-    parse_matcher(v)
+def _matchers(v: str) -> str:
+    """One `match:` item: a matcher, or several in Alertmanager's list form (`{a="x", b=~"y"}`),
+    as each item of an `alertmanager.yml` `matchers:` list may be."""
+    if not parse_matchers(v):
+        raise ValueError(f"match item {v!r} has no matchers")
     return v
 
 
 def _match_list(v: Any) -> Any:
-    """`match:` is a list of matcher strings, or one `{a="x", b=~"y"}` string."""
+    """`match:` is a list of matcher items, or one item on its own (`match: '{a="x", b=~"y"}'`)."""
     if isinstance(v, str):
-        found = parse_matchers(v)
-        if not found:
+        if not parse_matchers(v):
             raise ValueError(f"match {v!r} has no matchers")
-        return [str(m) for m in found]
+        return [v]
     return v
 
 
@@ -136,8 +138,8 @@ RuleNameText = Annotated[str, AfterValidator(_rule_name)]
 TemplateText = Annotated[str, Field(min_length=1), AfterValidator(_template)]
 NamespaceTemplate = Annotated[str, AfterValidator(_namespace_template)]
 NameTemplate = Annotated[str, AfterValidator(_name_template)]
-MatcherText = Annotated[str, AfterValidator(_matcher)]
-MatchList = Annotated[list[MatcherText], BeforeValidator(_match_list), Field(min_length=1)]
+MatchersText = Annotated[str, AfterValidator(_matchers)]
+MatchList = Annotated[list[MatchersText], BeforeValidator(_match_list), Field(min_length=1)]
 WhenText = Annotated[str, AfterValidator(_when)]
 ConfirmWhenText = Annotated[str, AfterValidator(_confirm_when)]
 ContainerName = Annotated[str, AfterValidator(_container_name)]

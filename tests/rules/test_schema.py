@@ -300,10 +300,21 @@ def test_match_forms() -> None:
     assert [str(m) for m in as_list] == ['alertname="A"']
     braces = load_one(rule_text().replace("['alertname = \"A\"']", '\'{alertname="A", team=~"a|b",}\''))
     assert [str(m) for m in braces.matchers] == ['alertname="A"', 'team=~"a|b"']
+    # each item may hold several matchers, as in alertmanager.yml's `matchers:` list
+    items = load_one(
+        rule_text().replace(
+            "['alertname = \"A\"']", """['{alertname="A", ns=~"shop|prod-.*"}', 'b!=c,d=e']"""
+        )
+    )
+    assert [str(m) for m in items.matchers] == ['alertname="A"', 'ns=~"shop|prod-.*"', 'b!="c"', 'd="e"']
     for bad, problem in [
         ("'{}'", "match: match '{}' has no matchers"),
         ("'{a=b'", "match: matcher '{a=b': end of input: expected close brace"),
-        ("['a=b,c=d']", "match[0]: matcher 'a=b,c=d': expected one matcher, found 2 matchers"),
+        ("['a=b', '{}']", "match[1]: match item '{}' has no matchers"),
+        (
+            "['a=b c=d']",
+            "match[0]: matcher 'a=b c=d': column 5: unexpected 'c': expected a comma or close brace",
+        ),
         ("[3]", "match[0]: Input should be a valid string (got 3)"),
     ]:
         assert error_of(rule_text().replace("['alertname = \"A\"']", bad)) == problem
