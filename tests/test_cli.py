@@ -37,7 +37,10 @@ def test_check_reports_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_check_names_regex_problems_and_go_differences(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rule = "  - name: {name}\n    match:\n      - {match}\n    target: {{kind: Deployment, namespace: a, name: b}}\n    actions: [rollout_restart: {{}}]\n"
+    rule = (
+        "  - name: {name}\n    match:\n      - {match}\n"
+        "    target: {{kind: Deployment, namespace: a, name: b}}\n    actions: [rollout_restart: {{}}]\n"
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "rules:\n"

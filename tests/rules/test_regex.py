@@ -139,10 +139,11 @@ def test_a_lone_surrogate_is_read_as_go_reads_it() -> None:
 @pytest.mark.parametrize("length", [41, 100_000])
 def test_nested_quantifiers_answer_in_milliseconds(length: int) -> None:
     """`(a+)+$` against aaaa...! takes exponential time in a backtracking engine (Python's re
-    needs minutes at 41 characters); RE2 is linear in the label value."""
+    needs minutes at 41 characters); RE2 is linear in the label value. CPU time of this thread,
+    so a busy machine does not make it flaky: about 0.04 ms at 41 characters, 4 ms at 100,000."""
     matcher = parse_matcher('job=~"(a+)+$"')
     labels = {"job": "a" * length + "!"}
-    started = time.perf_counter()
+    started = time.thread_time()
     assert not matcher.matches(labels)
     assert matcher.matches({"job": "a" * length})
-    assert time.perf_counter() - started < 0.05
+    assert time.thread_time() - started < 0.05
