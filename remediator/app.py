@@ -52,7 +52,7 @@ from remediator.model import Alert, Decision, ExecutionStatus, PayloadId
 from remediator.override.operator import Operator
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import Rule, RuleSet, load_rules
-from remediator.store import ExecutionUpdate
+from remediator.store import ExecutionUpdate, Journal
 from remediator.store.sqlite import SqliteJournal
 from remediator.verify.verifier import Verifier
 
@@ -78,7 +78,7 @@ class Application:
     settings: Settings
     clock: Clock
     metrics: Metrics
-    journal: SqliteJournal
+    journal: Journal
     kube: KubeActions | None
     mode: Mode
     rules: RuleSet

@@ -28,7 +28,7 @@ from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import ActionResult, ActionSpec, Change, Decision, ExecutionId, ExecutionStatus
 from remediator.rules import Rule
-from remediator.store import ExecutionUpdate, Journal
+from remediator.store import ExecutionUpdate, PipelineJournal
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.actions")
@@ -40,7 +40,7 @@ class ActionRunner:
     def __init__(
         self,
         *,
-        journal: Journal,
+        journal: PipelineJournal,
         kube: KubeActions | None,
         metrics: Metrics,
         clock: Clock,

@@ -2,8 +2,8 @@
 and reads what was done and why.
 
 Handlers are thin: authenticate (apiauth), parse and validate the request, call the `Operator`
-(override/operator.py) or a read query (store/queries.py), answer JSON. `ROUTES` is the one list of
-routes with the scope each needs; server.py registers it and the OpenAPI document
+(override/operator.py) or the journal's read model (store/protocols.py: `ReadModel`), answer JSON.
+`ROUTES` is the one list of routes with the scope each needs; server.py registers it and the OpenAPI document
 (api/openapi.py) is tested against it.
 
 Errors are `{"error": "...", "detail": ...}`:
@@ -41,7 +41,7 @@ from remediator.override import BadRequest, OperationRefused, Operator, Recorded
 from remediator.override.incidents import postmortem_markdown, with_durations
 from remediator.override.manual import alert_for_target, manual_alert
 from remediator.rules import Matcher, Rule, Template, Threshold
-from remediator.store import JournalUnavailable, queries
+from remediator.store import JournalUnavailable, readmodel
 
 log = get_logger("remediator.api")
 
@@ -187,7 +187,7 @@ def _since(q: Mapping[str, str], now: datetime) -> datetime | None:
 def _cursor(q: Mapping[str, str]) -> str | None:
     cursor = q.get("cursor")
     try:
-        queries.parse_cursor(cursor)
+        readmodel.parse_cursor(cursor)
     except ValueError as e:
         raise BadRequest(str(e)) from None
     return cursor
@@ -202,7 +202,7 @@ def _enum(q: Mapping[str, str], key: str, values: tuple[str, ...]) -> str | None
 
 def _int_id(request: web.Request, what: str) -> int:
     text = request.match_info["id"]
-    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) <= queries.MAX_ID:
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or not 0 < int(text) <= readmodel.MAX_ID:
         raise BadRequest(f"{what} id must be a positive integer, not {text[:40]!r}")
     return int(text)
 
@@ -323,7 +323,7 @@ async def status(request: web.Request, caller: Caller, op: Operator) -> web.Stre
     else:
         dry_reason = None
     try:
-        await queries.ping(op.journal)
+        await op.journal.ping()
         journal_ok, journal_error = True, None
     except Exception as e:  # a status page must answer even when the journal does not
         journal_ok, journal_error = False, str(e)
@@ -479,8 +479,7 @@ async def trigger(request: web.Request, caller: Caller, op: Operator) -> web.Str
 
 async def list_executions(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
     q = _query(request, ("rule", "target", "outcome", "since", "limit", "cursor"))
-    page = await queries.list_executions(
-        op.journal,
+    page = await op.journal.list_executions(
         rule=q.get("rule"),
         target=q.get("target"),
         status=_enum(q, "outcome", tuple(s.value for s in ExecutionStatus)),
@@ -494,7 +493,7 @@ async def list_executions(request: web.Request, caller: Caller, op: Operator) ->
 async def show_execution(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
     _query(request, ())
     execution_id = _int_id(request, "execution")
-    found = await queries.get_execution(op.journal, execution_id)
+    found = await op.journal.get_execution(execution_id)
     if found is None:
         return error_response(404, f"no execution #{execution_id}")
     return _json(found)
@@ -505,9 +504,7 @@ APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired")
 
 async def list_approvals(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
     q = _query(request, ("status", "limit"))
-    items = await queries.list_approvals(
-        op.journal, status=_enum(q, "status", APPROVAL_STATUSES), limit=_limit(q)
-    )
+    items = await op.journal.list_approvals(status=_enum(q, "status", APPROVAL_STATUSES), limit=_limit(q))
     return _json({"approvals": items})
 
 
@@ -515,14 +512,14 @@ async def approve(request: web.Request, caller: Caller, op: Operator) -> web.Str
     approval_id = _int_id(request, "approval")
     body = await _body(request, OptionalReasonBody)
     approval, recorded = await op.approve(actor=caller.name, approval_id=approval_id, reason=body.reason)
-    return _json({"approval": queries.approval_json(approval), **_recorded(recorded)})
+    return _json({"approval": readmodel.approval_json(approval), **_recorded(recorded)})
 
 
 async def reject(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
     approval_id = _int_id(request, "approval")
     body = await _body(request, ReasonBody)
     approval = await op.reject(actor=caller.name, approval_id=approval_id, reason=body.reason)
-    return _json({"approval": queries.approval_json(approval)})
+    return _json({"approval": readmodel.approval_json(approval)})
 
 
 async def list_breakers(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
@@ -540,16 +537,15 @@ async def reset_breaker(request: web.Request, caller: Caller, op: Operator) -> w
 
 async def list_audit(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
     q = _query(request, ("actor", "action", "limit", "cursor"))
-    page = await queries.list_audit(
-        op.journal, actor=q.get("actor"), action=q.get("action"), limit=_limit(q), cursor=_cursor(q)
+    page = await op.journal.list_audit(
+        actor=q.get("actor"), action=q.get("action"), limit=_limit(q), cursor=_cursor(q)
     )
     return _json({"audit": page.items, "next": page.next})
 
 
 async def list_incidents(request: web.Request, caller: Caller, op: Operator) -> web.StreamResponse:
     q = _query(request, ("status", "since", "limit", "cursor"))
-    page = await queries.list_incidents(
-        op.journal,
+    page = await op.journal.list_incidents(
         status=_enum(q, "status", ("firing", "resolved")),
         since=_since(q, request.app[STATE].clock.now()),
         limit=_limit(q),
@@ -562,7 +558,7 @@ async def incident_timeline(request: web.Request, caller: Caller, op: Operator) 
     q = _query(request, ("format",))
     fmt = _enum(q, "format", ("json", "markdown")) or "json"
     incident = request.match_info["id"]
-    found = await queries.incident_timeline(op.journal, incident)
+    found = await op.journal.incident_timeline(incident)
     if found is None:
         return error_response(404, f"no incident {incident[:200]!r}")
     timeline = with_durations(found, now=request.app[STATE].clock.now())

@@ -14,13 +14,14 @@ from remediator.engine.mode import Mode
 from remediator.metrics import Metrics
 from remediator.override.operator import Operator
 from remediator.rules import RuleSet
-from remediator.store import Journal
+from remediator.store import Intake
 
 
 @dataclass(frozen=True, kw_only=True)
 class ApiState:
     settings: Settings
-    journal: Journal
+    journal: Intake
+    """The webhooks' intake (accept, backlog); reads go through the operator's journal."""
     metrics: Metrics
     processor: Processor
     mode: Mode

@@ -21,7 +21,7 @@ from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision, Outcome, PayloadId
 from remediator.receivers import PayloadError
-from remediator.store import Journal, JournalUnavailable
+from remediator.store import JournalUnavailable, PipelineJournal
 
 log = get_logger("remediator.engine")
 
@@ -54,7 +54,7 @@ class Processor:
     def __init__(
         self,
         *,
-        journal: Journal,
+        journal: PipelineJournal,
         decider: Decider,
         executor: Executor,
         metrics: Metrics,

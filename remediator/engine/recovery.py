@@ -15,13 +15,13 @@ from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Decision, Outcome
 from remediator.rules import RuleSet
-from remediator.store import Journal
+from remediator.store import PipelineJournal
 
 log = get_logger("remediator.engine")
 
 
 async def recover_interrupted(
-    *, journal: Journal, decider: Decider, rules: RuleSet, executor: Executor, metrics: Metrics
+    *, journal: PipelineJournal, decider: Decider, rules: RuleSet, executor: Executor, metrics: Metrics
 ) -> list[Decision]:
     interrupted = await journal.interrupt_unfinished()
     decisions: list[tuple[int | None, Decision]] = []

@@ -25,7 +25,7 @@ from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision
 from remediator.rules import Rule
-from remediator.store.sqlite import SqliteJournal
+from remediator.store import OversightJournal
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.escalation")
@@ -43,7 +43,7 @@ class Escalator:
     def __init__(
         self,
         *,
-        journal: SqliteJournal,
+        journal: OversightJournal,
         metrics: Metrics,
         clock: Clock,
         session: aiohttp.ClientSession | None,

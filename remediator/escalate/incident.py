@@ -23,8 +23,7 @@ from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision
 from remediator.rules import Rule
-from remediator.store import ExecutionUpdate
-from remediator.store.sqlite import SqliteJournal
+from remediator.store import ExecutionUpdate, OversightJournal
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.incident")
@@ -46,7 +45,7 @@ class IncidentComms:
         *,
         silences: AlertmanagerSilences | None,
         notifier: Notifier | None,
-        journal: SqliteJournal,
+        journal: OversightJournal,
         metrics: Metrics,
         clock: Clock,
         public_url: str | None = None,

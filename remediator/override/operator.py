@@ -32,7 +32,7 @@ from remediator.metrics import Metrics
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome
 from remediator.override.errors import BadRequest, Conflict, NotFound, ReloadFailed
 from remediator.rules import Rule, RuleSet, load_rules
-from remediator.store.sqlite import SqliteJournal
+from remediator.store import Journal
 
 log = get_logger("remediator.operator")
 
@@ -60,7 +60,7 @@ class Operator:
     def __init__(
         self,
         *,
-        journal: SqliteJournal,
+        journal: Journal,
         decider: Decider,
         runner: Executor,
         mode: Mode,

@@ -1,15 +1,19 @@
 """The journal: the single source of truth for alerts, decisions and executions.
 
 Every accepted webhook payload is written here before the webhook answers 2xx;
-guards derive their state from it, so it survives restarts. `Journal` is the
-interface; `sqlite.SqliteJournal` the embedded implementation (PostgreSQL can
-implement the same protocol later for several replicas).
+guards derive their state from it, so it survives restarts. `protocols` holds the
+interfaces each consumer takes (`Intake`, `PipelineJournal`, `OversightJournal`,
+`ReadModel`, and `Journal` for all of them), `records` the values that cross them and
+`readmodel` the read side's shared vocabulary (pages, cursors, incident ids);
+`sqlite.SqliteJournal` is the embedded implementation, named only by `app.py`.
 """
 
-from remediator.store.protocol import (
+from remediator.store.protocols import Intake, Journal, OversightJournal, PipelineJournal, ReadModel
+from remediator.store.readmodel import Page
+from remediator.store.records import (
     ExecutionRecord,
     ExecutionUpdate,
-    Journal,
+    InterruptedExecution,
     JournalOverloaded,
     JournalUnavailable,
     RecordedBatch,
@@ -19,9 +23,15 @@ from remediator.store.protocol import (
 __all__ = [
     "ExecutionRecord",
     "ExecutionUpdate",
+    "Intake",
+    "InterruptedExecution",
     "Journal",
     "JournalOverloaded",
     "JournalUnavailable",
+    "OversightJournal",
+    "Page",
+    "PipelineJournal",
+    "ReadModel",
     "RecordedBatch",
     "StoredPayload",
 ]

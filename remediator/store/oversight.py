@@ -1,39 +1,21 @@
 """The journal's oversight records: approvals waiting for a human, escalations, the audit trail.
 
 What humans read and answer, kept apart from the pipeline's hot path (payloads, alerts, decisions,
-executions) in `sqlite.py`. A mixin of `SqliteJournal`: it writes through the same single writer
-(`_submit`), so these records share its transactions and ordering.
+executions) in `sqlite.py`. Part of `SqliteJournal`: it writes through the same single writer
+(`_submit`), so these records share its transactions and ordering. Implements `OversightJournal`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
-from remediator.clock import Clock
-
-T = TypeVar("T")
+from remediator.store.sqlite_writer import SqliteWriter
 
 
-class OversightRecords:
-    _r: aiosqlite.Connection
-    _clock: Clock
-
-    def _take_ids(self, table: str, n: int) -> int:
-        raise NotImplementedError
-
-    async def _submit(
-        self,
-        fn: Callable[[aiosqlite.Connection], Awaitable[T]],
-        *,
-        after_commit: Callable[[], None] | None = None,
-    ) -> T:
-        raise NotImplementedError
-
+class OversightRecords(SqliteWriter):
     async def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         await self.expire_approvals()
         return await self._select_approvals(status=status, limit=limit)
@@ -142,29 +124,6 @@ class OversightRecords:
 
         await self._submit(job)
 
-    async def escalations(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
-            "SELECT id, at, rule, target, dest, kind, dedup_key, status, attempts, error, execution_id,"
-            " summary"
-            " FROM escalations ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        keys = (
-            "id",
-            "at",
-            "rule",
-            "target",
-            "dest",
-            "kind",
-            "dedup_key",
-            "status",
-            "attempts",
-            "error",
-            "execution_id",
-            "summary",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
     async def record_audit(self, *, actor: str, action: str, detail: dict[str, Any]) -> int:
         now = self._clock.now().timestamp()
 
@@ -177,18 +136,3 @@ class OversightRecords:
             return aid
 
         return await self._submit(job)
-
-    async def audit(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
-            "SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [
-            {
-                "id": r[0],
-                "at": datetime.fromtimestamp(r[1], UTC).isoformat(),
-                "actor": r[2],
-                "action": r[3],
-                "detail": json.loads(r[4]),
-            }
-            for r in rows
-        ]

@@ -1,11 +1,11 @@
-"""The embedded journal: SQLite in WAL mode through aiosqlite.
+"""The embedded journal: SQLite in WAL mode through aiosqlite. Implements `store.Journal`.
 
-One writer task owns every write. Webhook payloads queued while a transaction is
-being committed share the next one (group commit), so with `synchronous=FULL`
-N concurrent webhooks cost one fsync, not N. Ids are assigned here, not by
-SQLite, because this process is the journal's only writer; that keeps batch
-inserts to one `executemany` each. A second connection serves reads: WAL lets
-them run while the writer commits.
+One writer task owns every write, in group commits (sqlite_writer.py). A second, read-only
+connection serves reads: WAL lets them run while the writer commits. This module holds opening
+and migrating the file and the pipeline's records (payloads, alerts, decisions, executions); the
+classes it builds on hold the rest, one job each: oversight records (oversight.py), the read model
+(queries.py, incident_queries.py), timers and deferrals (sqlite_scheduling.py), human controls and
+delivery ids (sqlite_controls.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import aiosqlite
 
@@ -35,19 +34,16 @@ from remediator.model import (
     Source,
 )
 from remediator.store import sqlite_controls, sqlite_scheduling, sqlite_schema
-from remediator.store.oversight import OversightRecords
-from remediator.store.protocol import (
-    ExecutionRecord,
+from remediator.store.incident_queries import IncidentQueries
+from remediator.store.records import (
     ExecutionUpdate,
     InterruptedExecution,
-    JournalOverloaded,
-    JournalUnavailable,
     RecordedBatch,
     StoredPayload,
 )
 from remediator.store.scheduling import NewTimer
+from remediator.store.sqlite_writer import _Accept
 
-T = TypeVar("T")
 log = get_logger("remediator.store")
 
 
@@ -63,7 +59,6 @@ _TABLES = (
     "deferrals",
 )
 _UNFINISHED = (ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value)
-_MAX_OPS_PER_COMMIT = 512
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -78,25 +73,9 @@ def _at(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-@dataclass
-class _Accept:
-    source: Source
-    body: bytes
-    received_at: float
-    future: asyncio.Future[PayloadId | None]
-    delivery_id: str | None = None
-    """A sender's delivery id (PagerDuty's X-Webhook-Id): a repeat within `ttl_s` is not written."""
-    ttl_s: float = 0.0
+class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords):
+    """The embedded journal: SQLite in WAL mode, one writer task, a read-only second connection."""
 
-
-@dataclass
-class _Job:
-    fn: Callable[[aiosqlite.Connection], Awaitable[Any]]
-    future: asyncio.Future[Any]
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-
-class SqliteJournal(OversightRecords, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords):
     def __init__(
         self,
         writer: aiosqlite.Connection,
@@ -109,23 +88,11 @@ class SqliteJournal(OversightRecords, sqlite_scheduling.SchedulingRecords, sqlit
         approval_remind_before_s: float = 900.0,
         max_deferred: int = 1000,
     ) -> None:
+        super().__init__(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
         self._approval_expiry_s = approval_expiry_s
         self._approval_remind_before_s = approval_remind_before_s
         self._max_deferred = max_deferred
         self._deferred_waiting = 0
-        self._w = writer
-        self._r = reader
-        self._clock = clock
-        self._max_pending = max_pending
-        self._max_backlog = max_backlog
-        self._queue: asyncio.Queue[_Accept | _Job | None] = asyncio.Queue()
-        self._new_payloads = asyncio.Event()
-        self._backlog = 0
-        self._waiting_accepts = 0
-        self._next: dict[str, int] = {}
-        self.commits = 0
-        """Transactions committed; with `accepted` it shows the group-commit effect."""
-        self.accepted = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -189,76 +156,12 @@ class SqliteJournal(OversightRecords, sqlite_scheduling.SchedulingRecords, sqlit
         if self._backlog:
             self._new_payloads.set()
 
-    def _take_ids(self, table: str, n: int) -> int:
-        first = self._next[table]
-        self._next[table] = first + n
-        return first
+    def _save_counters(self) -> Any:
+        return super()._save_counters(), self._deferred_waiting
 
-    # -- the writer --------------------------------------------------------------------------------
-
-    async def _writer_loop(self) -> None:
-        """Take everything queued (up to a bound) into one transaction; stop at the close sentinel."""
-        while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            # One turn of the event loop before draining: writes submitted by tasks that are ready
-            # now (executions finishing together, webhooks arriving together) share this commit.
-            await asyncio.sleep(0)
-            ops = [first]
-            closing = False
-            while len(ops) < _MAX_OPS_PER_COMMIT and not self._queue.empty():
-                op = self._queue.get_nowait()
-                if op is None:
-                    closing = True
-                    break
-                ops.append(op)
-            await self._commit(ops)
-            if closing:
-                return
-
-    async def _commit(self, ops: list[_Accept | _Job]) -> None:
-        saved, saved_waiting = dict(self._next), self._deferred_waiting
-        accepts = [op for op in ops if isinstance(op, _Accept)]
-        results: list[tuple[asyncio.Future[Any], Any]] = []
-        try:
-            await self._w.execute("BEGIN IMMEDIATE")
-            if accepts:
-                accepts = await self._drop_repeated_deliveries(accepts, results)
-                first = self._take_ids("payloads", len(accepts))
-                rows = [(first + i, a.source, a.received_at, a.body) for i, a in enumerate(accepts)]
-                await self._w.executemany(
-                    "INSERT INTO payloads(id, source, received_at, body) VALUES (?, ?, ?, ?)", rows
-                )
-                results.extend((a.future, PayloadId(first + i)) for i, a in enumerate(accepts))
-            for op in ops:
-                if isinstance(op, _Job):
-                    results.append(await self._run_job(op))
-            await self._w.execute("COMMIT")
-        except Exception as e:
-            self._next, self._deferred_waiting = saved, saved_waiting
-            with contextlib.suppress(Exception):
-                await self._w.execute("ROLLBACK")
-            err = JournalUnavailable(f"journal write failed: {e}")
-            for op in ops:
-                if not op.future.done():
-                    op.future.set_exception(err)
-            return
-        self.commits += 1
-        if accepts:
-            self.accepted += len(accepts)
-            self._backlog += len(accepts)
-            self._new_payloads.set()
-        for op in ops:
-            if isinstance(op, _Job):
-                for hook in op.after_commit:
-                    hook()
-        for fut, value in results:
-            if isinstance(value, BaseException):
-                if not fut.done():
-                    fut.set_exception(value)
-            elif not fut.done():
-                fut.set_result(value)
+    def _restore_counters(self, saved: Any) -> None:
+        ids, self._deferred_waiting = saved
+        super()._restore_counters(ids)
 
     async def _drop_repeated_deliveries(
         self, accepts: list[_Accept], results: list[tuple[asyncio.Future[Any], Any]]
@@ -283,77 +186,6 @@ class SqliteJournal(OversightRecords, sqlite_scheduling.SchedulingRecords, sqlit
         if ids:
             await self._remember_deliveries(self._w, ids, ttl, now)
         return fresh
-
-    async def _run_job(self, job: _Job) -> tuple[asyncio.Future[Any], Any]:
-        """Each job in its own savepoint: one failing job must not roll back the others' payloads."""
-        await self._w.execute("SAVEPOINT job")
-        saved, saved_waiting = dict(self._next), self._deferred_waiting
-        try:
-            value = await job.fn(self._w)
-        except Exception as e:
-            self._next, self._deferred_waiting = saved, saved_waiting
-            await self._w.execute("ROLLBACK TO job")
-            await self._w.execute("RELEASE job")
-            job.after_commit.clear()
-            return job.future, e
-        await self._w.execute("RELEASE job")
-        return job.future, value
-
-    async def _submit(
-        self,
-        fn: Callable[[aiosqlite.Connection], Awaitable[T]],
-        *,
-        after_commit: Callable[[], None] | None = None,
-    ) -> T:
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(fn, fut, [after_commit] if after_commit else []))
-        return await fut
-
-    # -- intake ------------------------------------------------------------------------------------
-
-    async def accept(self, source: Source, body: bytes) -> PayloadId:
-        payload_id = await self._accept(source, body, delivery_id=None, ttl_s=0.0)
-        assert payload_id is not None  # only a delivery id makes a repeat
-        return payload_id
-
-    async def accept_once(
-        self, source: Source, body: bytes, *, delivery_id: str, ttl_s: float
-    ) -> PayloadId | None:
-        return await self._accept(source, body, delivery_id=delivery_id, ttl_s=ttl_s)
-
-    async def _accept(
-        self, source: Source, body: bytes, *, delivery_id: str | None, ttl_s: float
-    ) -> PayloadId | None:
-        # Only webhook writes count: execution updates queued behind them are the daemon's own work.
-        if self._waiting_accepts >= self._max_pending:
-            raise JournalOverloaded(
-                f"{self._waiting_accepts} webhook writes waiting (max {self._max_pending})"
-            )
-        if self._backlog >= self._max_backlog:
-            raise JournalOverloaded(
-                f"backlog of {self._backlog} unprocessed payloads (max {self._max_backlog})"
-            )
-        fut: asyncio.Future[PayloadId | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut, delivery_id, ttl_s))
-        self._waiting_accepts += 1
-        try:
-            return await fut
-        finally:
-            self._waiting_accepts -= 1
-
-    def backlog(self) -> int:
-        return self._backlog
-
-    def intake_waiting(self) -> int:
-        return self._waiting_accepts
-
-    async def wait_for_payloads(self, timeout_s: float) -> None:
-        if self._backlog:
-            return
-        self._new_payloads.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._new_payloads.wait()
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         rows = await self._r.execute_fetchall(
@@ -643,68 +475,6 @@ class SqliteJournal(OversightRecords, sqlite_scheduling.SchedulingRecords, sqlit
             annotations=json.loads(r[7]),
             generator_url=r[8],
         )
-
-    async def executions(
-        self,
-        *,
-        rule: str | None = None,
-        target: str | None = None,
-        status: str | None = None,
-        limit: int = 100,
-    ) -> list[ExecutionRecord]:
-        where, args = [], []
-        for column, value in (("e.rule", rule), ("e.target", target), ("e.status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        sql = (
-            "SELECT e.id, e.decision_id, e.alert_id, e.rule, e.target, e.actions, e.dry_run, e.status,"
-            " e.attempts, e.error, e.changes, e.summary, d.reason, e.created_at, e.started_at, e.finished_at"
-            " FROM executions e JOIN decisions d ON d.id = e.decision_id"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY e.id DESC LIMIT ?"
-        )
-        rows = await self._r.execute_fetchall(sql, (*args, limit))
-        return [
-            ExecutionRecord(
-                id=ExecutionId(r[0]),
-                decision_id=DecisionId(r[1]),
-                alert_id=AlertId(r[2]) if r[2] else None,
-                rule=r[3],
-                target=r[4],
-                actions=r[5],
-                dry_run=bool(r[6]),
-                status=ExecutionStatus(r[7]),
-                attempts=r[8],
-                error=r[9],
-                changes=json.loads(r[10]),
-                summary=r[11],
-                reason=r[12],
-                created_at=datetime.fromtimestamp(r[13], UTC),
-                started_at=_dt(r[14]),
-                finished_at=_dt(r[15]),
-            )
-            for r in rows
-        ]
-
-    async def decisions(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
-            "SELECT id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at FROM decisions"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        keys = ("id", "alert_id", "rule", "target", "actions", "outcome", "reason", "dry_run", "decided_at")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
-
-    async def decision_counts(self) -> dict[str, int]:
-        rows = await self._r.execute_fetchall("SELECT outcome, COUNT(*) FROM decisions GROUP BY outcome")
-        return {Outcome(r[0]).value: int(r[1]) for r in rows}
-
-    async def count(self, table: str) -> int:
-        if table not in self._next:
-            raise ValueError(f"unknown journal table {table!r}")
-        rows = await self._r.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
-        return int(next(iter(rows))[0])
 
     async def execution_outcomes(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
         """(rule, target, succeeded, finished_at) of real executions that ended either way, oldest first:

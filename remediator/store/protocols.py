@@ -1,0 +1,200 @@
+"""What the rest of the daemon needs from a journal, independent of the database.
+
+Each consumer takes the narrowest protocol that serves it, and only `app.py` names an
+implementation (`store.sqlite.SqliteJournal`; a PostgreSQL journal implements the same):
+
+- `Intake`: the webhooks (accept a payload durably, the backlog for 503s and /readyz).
+- `PipelineJournal`: the processor, crash recovery, the executor and the guards' start-up history
+  (payloads in, decisions and executions out).
+- `OversightJournal`: what humans answer and read back: escalations, approvals, the audit trail.
+- `ReadModel`: what the API, `ctl` and the console read (pages of executions, incidents and their
+  timelines, audit), in the shapes of `readmodel.py`.
+- `Journal`: all of them, what the override service and the Application hold.
+
+Times cross as aware datetimes; rows read back for humans carry RFC 3339 strings. Approval rows
+(`approvals`, `get_approval`) carry unix seconds; `readmodel.approval_json` turns them into JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, PayloadId, Source
+from remediator.store.readmodel import Page
+from remediator.store.records import (
+    ExecutionRecord,
+    ExecutionUpdate,
+    InterruptedExecution,
+    RecordedBatch,
+    StoredPayload,
+)
+
+
+class Intake(Protocol):
+    async def accept(self, source: Source, body: bytes) -> PayloadId:
+        """Durably store one webhook payload. Raises JournalOverloaded or JournalUnavailable."""
+        ...
+
+    def backlog(self) -> int:
+        """Accepted payloads not yet processed."""
+        ...
+
+
+class PipelineJournal(Intake, Protocol):
+    def intake_waiting(self) -> int:
+        """Webhook payloads waiting for their commit: the processor keeps its batches small meanwhile."""
+        ...
+
+    async def wait_for_payloads(self, timeout_s: float) -> None: ...
+
+    async def pending_payloads(self, limit: int) -> list[StoredPayload]: ...
+
+    async def record_batch(
+        self,
+        *,
+        payload_ids: Sequence[PayloadId],
+        alerts: Sequence[Alert],
+        decisions: Sequence[tuple[int, Decision]],
+    ) -> RecordedBatch:
+        """In one transaction: the alerts, the decisions (alert index, decision), an execution per
+        acting decision (an approval per decision that needs one), and the payloads marked processed.
+        All or nothing, so a crash replays it."""
+        ...
+
+    async def record_decisions(
+        self, decisions: Sequence[tuple[AlertId | None, Decision]]
+    ) -> list[tuple[DecisionId, ExecutionId | None]]:
+        """Decisions on alerts already journaled (recovery, approvals), with their executions."""
+        ...
+
+    async def start_execution(self, execution_id: ExecutionId) -> None: ...
+
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None: ...
+
+    async def interrupt_unfinished(self) -> list[InterruptedExecution]:
+        """Mark executions a crash left pending or running as interrupted, and return them."""
+        ...
+
+    async def get_alert(self, alert_id: AlertId) -> Alert | None: ...
+
+    async def recent_acts(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
+        """(rule, target key, dry_run, decided_at) of acting decisions since `since` whose
+        execution may have changed something (the inputs of cooldown and rate limits)."""
+        ...
+
+    async def execution_outcomes(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
+        """(rule, target, succeeded, finished_at) of real executions that ended either way, oldest
+        first: the circuit breaker's history."""
+        ...
+
+
+class OversightJournal(Protocol):
+    async def record_escalation(
+        self,
+        *,
+        rule: str,
+        target: str,
+        dest: str,
+        kind: str,
+        dedup_key: str,
+        status: str,
+        attempts: int,
+        error: str | None,
+        execution_id: int | None,
+        summary: str,
+    ) -> None: ...
+
+    async def record_audit(self, *, actor: str, action: str, detail: dict[str, Any]) -> int:
+        """One change made by a human (or SIGHUP), with their name; returns the entry's id."""
+        ...
+
+    async def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Approval rows, newest first (pending ones past their expiry are expired first)."""
+        ...
+
+    async def get_approval(self, approval_id: int) -> dict[str, Any] | None: ...
+
+    async def decide_approval(self, approval_id: int, *, status: str, by: str, note: str) -> bool:
+        """pending -> approved/rejected, once. False if it was not pending (decided or expired)."""
+        ...
+
+    async def expire_approvals(self) -> int: ...
+
+
+class ReadModel(Protocol):
+    async def ping(self) -> None:
+        """A read that touches the database: raises if the journal cannot be read."""
+        ...
+
+    async def list_executions(
+        self,
+        *,
+        rule: str | None = None,
+        target: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """The audit trail of executions, newest first: alert, decision and reason, diff, attempts, who.
+        `target` is `ns/Kind/name`, or `ns/name` for any kind."""
+        ...
+
+    async def get_execution(self, execution_id: int) -> dict[str, Any] | None:
+        """One execution with its alert, decision, diff and the audit entries that name it."""
+        ...
+
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page: ...
+
+    async def list_approvals(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Approvals as JSON (`readmodel.approval_json`), newest first."""
+        ...
+
+    async def list_incidents(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Alert episodes (fingerprint, startsAt), newest first."""
+        ...
+
+    async def incident_timeline(self, incident: str) -> dict[str, Any] | None:
+        """One episode with its alerts, decisions, executions and escalations in time order."""
+        ...
+
+    async def executions(
+        self,
+        *,
+        rule: str | None = None,
+        target: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[ExecutionRecord]: ...
+
+    async def decisions(self, *, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    async def decision_counts(self) -> dict[str, int]:
+        """Decisions by outcome: for tests, status and the CLI."""
+        ...
+
+    async def escalations(self, *, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    async def audit(self, *, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    async def count(self, table: str) -> int: ...
+
+
+class Journal(PipelineJournal, OversightJournal, ReadModel, Protocol):
+    """The whole journal: what the Application and the override service hold."""

@@ -1,0 +1,60 @@
+"""The read model's shared vocabulary: pages and cursors, incident ids, times as RFC 3339.
+
+Every back-end's read queries answer in these terms, so the API, `ctl` and the console read the
+same shapes whichever database holds the journal.
+
+Pagination is keyset, newest first: a cursor is the last row's id as an opaque string, so a
+page never shifts when new rows arrive while an on-call pages through. Times are returned as
+RFC 3339 strings in UTC; JSON columns (labels, changes, audit details) are decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_ID = 2**63 - 1
+"""The largest id (SQLite's integer, PostgreSQL's bigint): a cursor or an id beyond it is no row."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    """One page of rows, newest first, and the cursor of the next page (None: this was the last)."""
+
+    items: list[dict[str, Any]]
+    next: str | None
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+
+
+def parse_cursor(cursor: str | None) -> int:
+    """The id to continue below. Raises ValueError for anything that is not a cursor we gave out."""
+    if cursor is None or cursor == "":
+        return MAX_ID
+    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 19 or not 0 < int(cursor) <= MAX_ID:
+        raise ValueError(f"cursor {cursor[:40]!r} is not a cursor this API gave out")
+    return int(cursor)
+
+
+def incident_id(fingerprint: str, starts_at: float) -> str:
+    """Stable id of an alert episode: `<fingerprint>-<startsAt as unix seconds>`."""
+    return f"{fingerprint}-{int(starts_at)}"
+
+
+def split_incident_id(value: str) -> tuple[str, int] | None:
+    fingerprint, sep, seconds = value.rpartition("-")
+    if not sep or not fingerprint or not seconds.isascii() or not seconds.isdigit() or len(seconds) > 12:
+        return None
+    return fingerprint, int(seconds)
+
+
+def approval_json(a: dict[str, Any]) -> dict[str, Any]:
+    """A journal approval row (times as unix seconds) with RFC 3339 times and the actions as a list."""
+    out = dict(a)
+    for key in ("created_at", "expires_at", "decided_at"):
+        out[key] = iso(a[key])
+    out["actions"] = a["actions"].split("+") if a.get("actions") else []
+    return out

@@ -1,0 +1,85 @@
+"""What crosses the journal's boundary: stored payloads, recorded batches, execution updates and
+records, and the two ways a write can fail. Frozen values, the same for every back-end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from remediator.errors import RemediatorError
+from remediator.model import (
+    AlertId,
+    Change,
+    DecisionId,
+    ExecutionId,
+    ExecutionStatus,
+    PayloadId,
+    Source,
+)
+
+
+class JournalOverloaded(RemediatorError):
+    """Too many writes waiting or too large a backlog: the webhook answers 503 so the sender retries."""
+
+
+class JournalUnavailable(RemediatorError):
+    """The journal cannot be written (disk full, I/O error): 503, nothing accepted is lost."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredPayload:
+    id: PayloadId
+    source: Source
+    received_at: datetime
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordedBatch:
+    alert_ids: tuple[AlertId, ...]
+    decision_ids: tuple[DecisionId, ...]
+    execution_ids: dict[int, ExecutionId]
+    """Index in the `decisions` argument -> the execution created for it (acting decisions only)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionUpdate:
+    status: ExecutionStatus
+    attempts: int = 0
+    error: str | None = None
+    changes: tuple[Change, ...] = ()
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRecord:
+    """An execution as the audit trail shows it: what, where, why, what changed, how it ended."""
+
+    id: ExecutionId
+    decision_id: DecisionId
+    alert_id: AlertId | None
+    rule: str
+    target: str
+    actions: str
+    dry_run: bool
+    status: ExecutionStatus
+    attempts: int
+    error: str | None
+    changes: list[dict[str, Any]]
+    summary: str
+    reason: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptedExecution:
+    execution_id: ExecutionId
+    decision_id: DecisionId
+    alert_id: AlertId | None
+    rule: str
+    target: str
+    started: bool
+    """True when the crash hit a running execution: the change may have been applied."""
