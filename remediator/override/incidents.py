@@ -1,7 +1,7 @@
 """Incidents for humans: an alert episode's timeline, and a postmortem draft from it.
 
-An incident is one alert episode, `(fingerprint, startsAt)`, as the journal grouped it
-(the journal's read model builds the timeline, store/incident_queries.py for SQLite: alerts, decisions, executions, escalations in time order).
+An incident is one alert episode, `(fingerprint, startsAt)`, as the journal grouped it (the
+read model's `incident_timeline`: alerts, decisions, executions, escalations in time order).
 Here it gets what a reader wants first (title, duration, what remediator did), and
 `postmortem_markdown` fills the runbooks' postmortem template with the facts the journal knows:
 title, date, duration, severity, summary, timeline, impact. Root cause and action items are left
