@@ -13,8 +13,7 @@ from typing import Any
 
 from remediator.demo.outside import OutsideWorld
 from remediator.demo.shop import NAMESPACE
-from remediator.store import queries
-from remediator.store.sqlite import SqliteJournal
+from remediator.store import ReadModel
 from remediator.testing import FakeKubeServer
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -24,7 +23,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 class Evidence:
     """Where the checks look."""
 
-    journal: SqliteJournal
+    journal: ReadModel
     kube: FakeKubeServer
     outside: OutsideWorld
     incidents: dict[tuple[str, str], str]
@@ -35,7 +34,7 @@ class Evidence:
         incident = self.incidents.get((alertname, workload))
         if incident is None:
             return []
-        timeline = await queries.incident_timeline(self.journal, incident)
+        timeline = await self.journal.incident_timeline(incident)
         return list(timeline["events"]) if timeline else []
 
     def deployment(self, name: str) -> dict[str, Any]:
@@ -143,7 +142,7 @@ async def pod_deleted(ev: Evidence) -> str | None:
 
 
 async def awaiting_approval(ev: Evidence) -> str | None:
-    pending = await queries.list_approvals(ev.journal, status="pending")
+    pending = await ev.journal.list_approvals(status="pending")
     mine = [a for a in pending if a["rule"] == "stop-workers-on-poison-message"]
     if len(mine) != 1 or mine[0]["target"] != f"{NAMESPACE}/Deployment/image-gen-worker":
         return f"expected one pending approval for image-gen-worker, got {pending}"

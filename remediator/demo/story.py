@@ -26,7 +26,7 @@ from remediator.demo.clock import DemoClock
 from remediator.demo.incidents import INCIDENTS, SampleAlert
 from remediator.demo.narrator import Narrator
 from remediator.demo.shop import NAMESPACE
-from remediator.store import queries
+from remediator.store import readmodel
 from remediator.testing import FakeKubeServer
 
 _SETTLE_TIMEOUT_S = 30.0
@@ -79,7 +79,7 @@ class Story:
             self.narrator.say(f"  runbook: {incident.runbook}", "dim")
             starts = self.clock.now()
             for a in alerts:
-                incident_id = queries.incident_id(a.fingerprint, starts.timestamp())
+                incident_id = readmodel.incident_id(a.fingerprint, starts.timestamp())
                 self._labels[incident_id] = a.where
                 workload = a.labels.get("deployment") or a.labels.get("service", "")
                 self.evidence.incidents[(a.labels["alertname"], workload)] = incident_id
@@ -229,7 +229,7 @@ class Story:
         """Print the timeline events not printed yet, in time order, then the cluster's diff."""
         fresh: list[tuple[str, int, str, dict[str, Any]]] = []
         for order, (incident_id, where) in enumerate(self._labels.items()):
-            timeline = await queries.incident_timeline(self.evidence.journal, incident_id)
+            timeline = await self.evidence.journal.incident_timeline(incident_id)
             for e in timeline["events"] if timeline else []:
                 key = _event_key(e)
                 if key in self._seen:
