@@ -127,6 +127,8 @@ class Application:
                 await self.runner.idle()
                 await self.escalator.idle()
                 await self.comms.idle()
+                if self.operator is not None:
+                    await self.operator.idle()
                 if self.journal.backlog() == 0 and self.runner.running() == 0:
                     return
 
@@ -295,6 +297,17 @@ async def open_app(
                     error=update.error or "",
                 )
 
+        def manual_finished(decision: Decision, update: ExecutionUpdate) -> None:
+            if app_ref and app_ref[0].operator is not None:
+                app_ref[0].operator.execution_finished(decision, update)
+
+        async def close_operator() -> None:
+            if app_ref and app_ref[0].operator is not None:
+                await app_ref[0].operator.aclose()
+
+        # Closed after the runner (callbacks run in reverse): executions ending then still close their
+        # manual incidents.
+        stack.push_async_callback(close_operator)
         runner = ActionRunner(
             journal=journal,
             kube=kube,
@@ -306,7 +319,7 @@ async def open_app(
             escalator=escalator,
             comms=comms,
             max_pods_per_delete=g.max_pods_per_delete,
-            on_finished=[finished],
+            on_finished=[finished, manual_finished],
         )
         stack.push_async_callback(runner.aclose)
         decider = Decider(rules=lambda: app_ref[0].rules, guards=guards, mode=mode, clock=clock)

@@ -32,7 +32,8 @@ from remediator.metrics import Metrics
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome
 from remediator.override.errors import BadRequest, Conflict, NotFound, ReloadFailed
 from remediator.rules import Rule, RuleSet, load_rules
-from remediator.store import Journal
+from remediator.store import ExecutionUpdate, Journal, JournalUnavailable
+from remediator.tasks import TaskSet
 
 log = get_logger("remediator.operator")
 
@@ -84,6 +85,14 @@ class Operator:
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] | None = None
         """When, by whom and how the last reload ended (status shows it)."""
+        self._closing = TaskSet()
+        """Manual incidents being closed (journal writes after their execution ended)."""
+
+    async def idle(self) -> None:
+        await self._closing.idle()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        await self._closing.aclose(timeout_s)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -286,6 +295,8 @@ class Operator:
             execution_id=batch.execution_ids.get(0),
         )
         self._submit(recorded)
+        if not (recorded.execution_id is not None and decision.acts):
+            await self._close_manual(alert, f"closed: the manual trigger decided {decision.outcome.value}")
         await self._audit(
             actor,
             "trigger",
@@ -369,6 +380,31 @@ class Operator:
                 detail={"status": approval["status"], "decided_by": approval["decided_by"], "at": when},
             )
         return approval
+
+    def execution_finished(self, decision: Decision, update: ExecutionUpdate) -> None:
+        """The executor's hook. A manual trigger's incident closes when its execution ends: no
+        Alertmanager will ever resolve an alert that a human made up, and an incident left firing
+        would sit on the on-call's list forever."""
+        if decision.alert.source != "manual":
+            return
+        action = "+".join(a.kind for a in decision.actions)
+        target = decision.target.key if decision.target else "no target"
+        note = f"closed: the manual trigger's {action} on {target} ended {update.status.value}"
+        self._closing.spawn(self._close_manual(decision.alert, note), f"close-manual-{decision.rule}")
+
+    async def _close_manual(self, alert: Alert, note: str) -> None:
+        """Journal the resolution of a manual alert: its episode (fingerprint, startsAt), resolved now."""
+        closed = replace(
+            alert,
+            status="resolved",
+            ends_at=self._clock.now(),
+            annotations={**alert.annotations, "summary": note},
+            payload_id=None,
+        )
+        try:
+            await self.journal.record_batch(payload_ids=(), alerts=[closed], decisions=[])
+        except JournalUnavailable as e:
+            log.error("manual incident not closed", fingerprint=alert.fingerprint, error=str(e))
 
     def _submit(self, recorded: Recorded) -> None:
         d = recorded.decision

@@ -114,3 +114,46 @@ def test_markdown_keeps_tables_intact() -> None:
     rows = [line for line in md.splitlines() if line.startswith("| 20")]
     assert len(rows) == 2 and all(row.count(" | ") == 1 for row in rows)
     assert "(ongoing)" in md and "remediator took no action (decisions: condition_false)" in md
+
+
+async def test_a_manual_triggers_incident_closes_when_its_execution_ends(api: Api) -> None:
+    """No Alertmanager resolves an alert a human made up: the incident closes with its execution."""
+    body = {"target": {"namespace": "shop", "name": "checkout"}, "dry_run": False, "reason": "fix now"}
+    status, rec = await api.post("/rules/restart-on-errors/trigger", body)
+    assert status == 200 and rec["decision"]["outcome"] == "act", rec
+    await api.app.drained()
+    _, listed = await api.get("/incidents")
+    [incident] = listed["incidents"]
+    assert incident["source"] == "manual" and incident["status"] == "resolved"
+    _, tl = await api.get(f"/incidents/{incident['id']}/timeline")
+    assert tl["ongoing"] is False
+    closing = [e for e in tl["events"] if e["type"] == "alert" and e["status"] == "resolved"]
+    assert [e["summary"] for e in closing] == [
+        "closed: the manual trigger's rollout_restart on shop/Deployment/checkout ended succeeded"
+    ]
+    _, firing = await api.get("/incidents?status=firing")
+    assert firing["incidents"] == []
+
+
+async def test_a_manual_trigger_that_does_not_act_closes_at_once(api: Api) -> None:
+    body = {"target": {"namespace": "shop", "name": "checkout"}, "dry_run": False, "reason": "fix now"}
+    await api.post("/rules/restart-on-errors/trigger", body)
+    await api.app.drained()
+    api.clock.advance(10)
+    status, again = await api.post("/rules/restart-on-errors/trigger", body)  # in the 2m cooldown
+    assert status == 200 and again["decision"]["outcome"] == "cooldown" and again["execution_id"] is None
+    _, listed = await api.get("/incidents")
+    assert [i["status"] for i in listed["incidents"]] == ["resolved", "resolved"]
+    _, tl = await api.get(f"/incidents/{listed['incidents'][0]['id']}/timeline")
+    closing = [e["summary"] for e in tl["events"] if e["type"] == "alert" and e["status"] == "resolved"]
+    assert closing == ["closed: the manual trigger decided cooldown"]
+
+
+async def test_a_dry_run_triggers_incident_closes_when_its_plan_is_recorded(api: Api) -> None:
+    status, rec = await api.post(
+        "/rules/restart-on-errors/trigger", {"target": {"namespace": "shop", "name": "search"}}, token=READER
+    )
+    assert status == 200 and rec["decision"]["outcome"] == "dry_run"
+    await api.app.drained()
+    _, listed = await api.get("/incidents")
+    assert [(i["labels"]["deployment"], i["status"]) for i in listed["incidents"]] == [("search", "resolved")]
