@@ -16,8 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
+import aiohttp.abc
 from prometheus_client import CollectorRegistry
 
+from remediator.actions.dispatch import ActionRouter
+from remediator.actions.http import HttpActions
 from remediator.actions.kube import KubeActions, open_kube
 from remediator.actions.retry import RetryPolicy
 from remediator.actions.runner import ActionRunner
@@ -49,6 +52,7 @@ from remediator.guards.target import TargetGuard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision, ExecutionStatus, PayloadId
+from remediator.outbound import HealthChecker, OutboundHttp
 from remediator.override.operator import Operator
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import Rule, RuleSet, load_rules
@@ -150,9 +154,12 @@ async def open_app(
     clock: Clock = SYSTEM_CLOCK,
     registry: CollectorRegistry | None = None,
     process: bool = True,
+    outbound_resolver: aiohttp.abc.AbstractResolver | None = None,
 ) -> AsyncIterator[Application]:
     """Open every resource and start processing. `process=False` only accepts into the journal
-    (intake-only: what a crash between the 2xx and the processing leaves behind)."""
+    (intake-only: what a crash between the 2xx and the processing leaves behind).
+    `outbound_resolver` resolves the hosts of `http_request` actions and `http` checks (rule tests
+    point every host at their local stub service)."""
     rules = load_rules(list(settings.rules))
     for warning in rules.warnings:
         log.warning("rule warning", warning=str(warning))
@@ -174,6 +181,23 @@ async def open_app(
         )
         kube = await stack.enter_async_context(open_kube(settings.kubernetes, clock=clock))
         session = await stack.enter_async_context(aiohttp.ClientSession())
+        # A session of its own for the services remediator acts on: no cookies kept between calls,
+        # no proxy from the environment, its own connection limit.
+        outbound_session = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=outbound_resolver, limit=20),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        )
+        h = settings.http_actions
+        outbound = OutboundHttp(
+            session=outbound_session,
+            allowed_hosts=h.allowed_hosts,
+            max_redirects=h.max_redirects,
+            max_body_bytes=h.max_response_bytes,
+        )
+        health = HealthChecker(http=outbound)
+        actions = ActionRouter(kube=kube, families=(HttpActions(client=outbound),), now=clock.now)
         mode = Mode(dry_run=g.dry_run)
         if kube is None:
             mode.no_cluster = (
@@ -281,8 +305,10 @@ async def open_app(
             ratelimit,
             breaker,
             concurrency,
-            FreshnessGuard(prometheus=prometheus, max_alert_age_s=g.max_alert_age, clock=clock),
-            TargetGuard(kube=kube),
+            FreshnessGuard(
+                prometheus=prometheus, max_alert_age_s=g.max_alert_age, clock=clock, health=health
+            ),
+            TargetGuard(kube=actions if kube is not None else None),
             ApprovalGuard(),
         ]
 
@@ -310,12 +336,19 @@ async def open_app(
         stack.push_async_callback(close_operator)
         runner = ActionRunner(
             journal=journal,
-            kube=kube,
+            actions=actions,
             metrics=metrics,
             clock=clock,
             retry=retry,
             rules=rule_named,
-            verifier=Verifier(kube=kube, resolutions=resolutions, clock=clock, poll_s=g.verify_poll_interval),
+            verifier=Verifier(
+                kube=kube,
+                resolutions=resolutions,
+                clock=clock,
+                poll_s=g.verify_poll_interval,
+                health=health,
+                prometheus=prometheus,
+            ),
             escalator=escalator,
             comms=comms,
             max_pods_per_delete=g.max_pods_per_delete,

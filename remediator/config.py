@@ -183,6 +183,18 @@ class PrometheusSettings(_Strict):
     timeout: Seconds = 5.0
 
 
+class HttpActionSettings(_Strict):
+    """Outbound HTTP for `http_request` actions and `http` health checks."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    """Globs on the host (`*.shop.svc.cluster.local`) or `host:port`. Empty: no HTTP call is allowed,
+    so a rule cannot reach anything the operator did not list (URLs come from rules, values from labels)."""
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    """Same-origin redirects followed; a redirect to another origin is always refused."""
+    max_response_bytes: int = Field(default=65536, ge=1024)
+    """Answers are read up to this bound: a health endpoint is small, a runaway one must not fill memory."""
+
+
 class NotifyChannel(_Strict):
     kind: Literal["slack", "webhook"]
     """slack: a Slack-compatible incoming webhook; webhook: generic JSON POST."""
@@ -210,6 +222,7 @@ class Settings(_Strict):
     pagerduty: PagerDutySettings = PagerDutySettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
+    http_actions: HttpActionSettings = HttpActionSettings()
     notify: NotifySettings = NotifySettings()
     log: LogSettings = LogSettings()
     rules: tuple[Path, ...] = (Path("rules"),)

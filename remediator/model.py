@@ -22,8 +22,30 @@ RuleName = NewType("RuleName", str)
 
 Source = Literal["alertmanager", "pagerduty", "manual"]
 AlertStatus = Literal["firing", "resolved"]
-ActionKind = Literal["rollout_restart", "rollout_undo", "scale", "set_env", "delete_pod"]
-ACTION_KINDS: tuple[ActionKind, ...] = ("rollout_restart", "rollout_undo", "scale", "set_env", "delete_pod")
+ActionKind = Literal[
+    "rollout_restart",
+    "rollout_undo",
+    "scale",
+    "set_env",
+    "delete_pod",
+    "set_image",
+    "pause_rollout",
+    "resume_rollout",
+    "run_job",
+    "http_request",
+]
+ACTION_KINDS: tuple[ActionKind, ...] = (
+    "rollout_restart",
+    "rollout_undo",
+    "scale",
+    "set_env",
+    "delete_pod",
+    "set_image",
+    "pause_rollout",
+    "resume_rollout",
+    "run_job",
+    "http_request",
+)
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
 
 

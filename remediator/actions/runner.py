@@ -19,7 +19,7 @@ from datetime import datetime
 
 import structlog
 
-from remediator.actions.kube import KubeActions, static_plan
+from remediator.actions.dispatch import ActionRouter
 from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
 from remediator.actions.retry import RetryPolicy, call_with_retries
 from remediator.clock import Clock
@@ -41,7 +41,7 @@ class ActionRunner:
         self,
         *,
         journal: PipelineJournal,
-        kube: KubeActions | None,
+        actions: ActionRouter,
         metrics: Metrics,
         clock: Clock,
         retry: RetryPolicy,
@@ -53,7 +53,7 @@ class ActionRunner:
         on_finished: Sequence[Finished] = (),
     ) -> None:
         self._journal = journal
-        self._kube = kube
+        self._actions = actions
         self._metrics = metrics
         self._clock = clock
         self._retry = retry
@@ -152,9 +152,7 @@ class ActionRunner:
         """Verify with the alert silenced (if the rule asks), and lift the silence however it ends."""
         silence_id = None
         if self._comms is not None and rule is not None and rule.verify is not None:
-            window = (
-                max(rule.verify.rollout_complete_within_s or 0, rule.verify.resolved_within_s or 0) or 900.0
-            )
+            window = rule.verify.window_s or 900.0
             silence_id = await self._comms.silence(decision, rule, execution_id=execution_id, window_s=window)
         try:
             return await self._verify(decision, rule, update, started_at)
@@ -181,11 +179,7 @@ class ActionRunner:
         results: list[ActionResult] = []
         try:
             for spec in decision.actions:
-                spec = self._clamp(spec)
-                if self._kube is None:
-                    results.append(static_plan(spec, decision.target, now=self._clock.now()))
-                else:
-                    results.append(await self._kube.plan(spec, decision.target))
+                results.append(await self._actions.plan(self._clamp(spec), decision.target))
         except NotApplicableError as e:
             return _update(ExecutionStatus.SKIPPED, results, error=f"would skip: {e}")
         except (PermanentActionError, TransientActionError) as e:
@@ -195,8 +189,8 @@ class ActionRunner:
     async def _execute(
         self, execution_id: ExecutionId, decision: Decision, rule: Rule | None
     ) -> ExecutionUpdate:
-        assert decision.target is not None and self._kube is not None
-        kube, target = self._kube, decision.target
+        assert decision.target is not None
+        actions, target = self._actions, decision.target
         policy = self._policy(rule)
         await self._journal.start_execution(execution_id)
         results: list[ActionResult] = []
@@ -204,7 +198,7 @@ class ActionRunner:
         for spec in decision.actions:
             try:
                 result, used = await call_with_retries(
-                    functools.partial(kube.execute, self._clamp(spec), target),
+                    functools.partial(actions.execute, self._clamp(spec), target),
                     policy=policy,
                     clock=self._clock,
                 )

@@ -2,9 +2,12 @@
 
 An alert is a report about the past. Before changing production, a rule can ask
 Prometheus whether the problem is still there (`confirm`); an alert older than
-`max_alert_age` acts only if such a query confirms it. If Prometheus cannot be
-asked, the rule says whether to act anyway (`on_unreachable: act`) or skip
-(default, recorded as `not_confirmed`).
+`max_alert_age` acts only if such a query confirms it. A rule can confirm with an
+HTTP health check instead (`confirm: {http: ...}`): the problem holds while the
+check fails (ServiceDown: restart only if the health endpoint is still failing).
+If Prometheus (or the health endpoint's host) cannot be asked, the rule says
+whether to act anyway (`on_unreachable: act`) or skip (default, recorded as
+`not_confirmed`).
 """
 
 from __future__ import annotations
@@ -14,14 +17,23 @@ from remediator.durations import format_duration
 from remediator.engine import Proposal, Verdict
 from remediator.guards.prometheus import PrometheusClient, PrometheusUnavailable, promql_escape
 from remediator.model import Decision, Outcome
+from remediator.outbound import HealthChecker
 from remediator.rules import RenderError
 
 
 class FreshnessGuard:
     name = "confirm"
 
-    def __init__(self, *, prometheus: PrometheusClient | None, max_alert_age_s: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        prometheus: PrometheusClient | None,
+        max_alert_age_s: float,
+        clock: Clock,
+        health: HealthChecker | None = None,
+    ) -> None:
         self._prom = prometheus
+        self._health = health
         self._max_age = max_alert_age_s
         self._clock = clock
 
@@ -38,6 +50,16 @@ class FreshnessGuard:
                     f"{format_duration(max_age)}) and the rule has no confirm query to show it still holds",
                 )
             return None
+        if rule.confirm.http is not None:
+            if self._health is None:
+                return self._unreachable(proposal, stale, "health checks are not configured")
+            probe = await self._health.probe(rule.confirm.http, alert)
+            if probe.healthy is None:
+                return self._unreachable(proposal, stale, probe.detail)
+            if probe.healthy:
+                return Verdict(outcome=Outcome.NOT_CONFIRMED, reason=f"confirm: {probe.detail}")
+            return None
+        assert rule.confirm.query is not None and rule.confirm.when is not None
         query = rule.confirm.query.render(alert, escape=promql_escape)
         if isinstance(query, RenderError):
             return Verdict(outcome=Outcome.NOT_CONFIRMED, reason=f"confirm: {query.reason}")

@@ -17,6 +17,14 @@ seconds:
 * set_env: `{"name": str, "value": str, "container": str | None}` (None: the first container)
 * delete_pod: `{"selector": str | None, "pod": str | None, "max": int}`; at most one of
   selector/pod; neither means the target workload's own pods (its selector).
+* set_image: `{"image": str, "container": str | None}` (None: the only container)
+* pause_rollout: `{"undo_if_firing_after": float | None}`; resume_rollout: `{}`
+* run_job: `{"image": str, "command": [str], "env": {name: str | {"secret": str, "key": str}},
+  "service_account": str | None, "resources": {"requests": {...}, "limits": {...}},
+  "active_deadline": float, "ttl_after_finished": float, "wait": float, "log_lines": int,
+  "run_as_non_root": bool}`; `wait` defaults to active_deadline + 60s
+* http_request: `{"method": str, "url": str, "headers": {name: str | {"env"|"file": str,
+  "prefix": str}}, "body": Any, "expect_status": [int], "timeout": float}`
 
 String params may hold `{{ labels.x }}` templates: `Rule.actions` keeps them as written (for
 audit and `rules show`), and `Rule.render_actions(alert)` gives the concrete, validated values.
@@ -31,8 +39,10 @@ from typing import Any, Literal
 
 from remediator.kubenames import is_dns1123_subdomain, is_env_var_name, label_selector_problem
 from remediator.model import ActionSpec, Alert, AlertStatus, RuleName, Target
+from remediator.rules.checks import HttpCheck, MetricCheck, compile_http_check
 from remediator.rules.matchers import Matcher, parse_matchers
 from remediator.rules.schema import ActionModel, RuleModel
+from remediator.rules.steps import image_problem, job_arg_problem
 from remediator.rules.templates import (
     RenderError,
     TargetTemplate,
@@ -40,6 +50,7 @@ from remediator.rules.templates import (
     render_target,
 )
 from remediator.rules.thresholds import ConditionResult, Threshold, parse_threshold
+from remediator.rules.urls import UrlTemplate
 
 RuleStatus = Literal["firing", "resolved", "any"]
 
@@ -83,6 +94,19 @@ class RuleGuards:
 class VerifySpec:
     rollout_complete_within_s: float | None = None
     resolved_within_s: float | None = None
+    healthy: HttpCheck | None = None
+    healthy_within_s: float | None = None
+    metric: MetricCheck | None = None
+
+    @property
+    def window_s(self) -> float:
+        """The longest wait verification may take (0 when it waits for nothing)."""
+        return max(
+            self.rollout_complete_within_s or 0.0,
+            self.resolved_within_s or 0.0,
+            self.healthy_within_s or 0.0,
+            self.metric.within_s if self.metric is not None else 0.0,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,10 +118,12 @@ class SilenceSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfirmSpec:
-    """Re-check in Prometheus before acting; evaluated by a later stage, validated here."""
+    """Re-check before acting: a PromQL query and its condition, or a health check that must fail.
+    Evaluated by a later stage, validated here."""
 
-    query: Template
-    when: Threshold
+    query: Template | None = None
+    when: Threshold | None = None
+    http: HttpCheck | None = None
     on_unreachable: Literal["skip", "act"] = "skip"
 
 
@@ -163,24 +189,69 @@ class Rule:
         """The actions with templates filled in and validated, or the reason they cannot be."""
         rendered: list[ActionSpec] = []
         for i, spec in enumerate(self.actions):
-            params = dict(spec.params)
-            for key in _TEMPLATED.get(spec.kind, ()):
-                source = params.get(key)
-                if source is None:
-                    continue
-                value = Template.parse(source).render(alert)
-                if isinstance(value, RenderError):
-                    return f"action {i} ({spec.kind}) {key}: {value.reason}"
-                problem = _check_rendered(spec.kind, key, value)
-                if problem:
-                    return f"action {i} ({spec.kind}) {key}: {problem}"
-                params[key] = value
+            params = render_params(spec, alert)
+            if isinstance(params, str):
+                return f"action {i} ({spec.kind}) {params}"
             rendered.append(ActionSpec(kind=spec.kind, params=params))
         return tuple(rendered)
 
 
-# Which params of each action kind may hold templates (validated again after rendering).
-_TEMPLATED: dict[str, tuple[str, ...]] = {"set_env": ("name", "value"), "delete_pod": ("selector", "pod")}
+# Which string params of each action kind may hold templates (validated again after rendering).
+_TEMPLATED: dict[str, tuple[str, ...]] = {
+    "set_env": ("name", "value"),
+    "delete_pod": ("selector", "pod"),
+    "set_image": ("image",),
+}
+
+
+def render_params(spec: ActionSpec, alert: Alert) -> dict[str, Any] | str:
+    """One action's params for this alert, or `"<param>: <why not>"`. Never raises."""
+    params = dict(spec.params)
+    for key in _TEMPLATED.get(spec.kind, ()):
+        source = params.get(key)
+        if source is None:
+            continue
+        value = Template.parse(source).render(alert)
+        if isinstance(value, RenderError):
+            return f"{key}: {value.reason}"
+        problem = _check_rendered(spec.kind, key, value)
+        if problem:
+            return f"{key}: {problem}"
+        params[key] = value
+    if spec.kind == "http_request":
+        url = UrlTemplate.parse(str(params["url"])).render(alert)
+        if isinstance(url, RenderError):
+            return f"url: {url.reason}"
+        params["url"] = url
+    if spec.kind == "run_job":
+        command = list(params["command"])
+        for n, arg in enumerate(command):
+            value = _render_job_value(arg, alert)
+            if isinstance(value, RenderError):
+                return f"command[{n}]: {value.reason}"
+            command[n] = value
+        env = dict(params["env"])
+        for name, raw in env.items():
+            if isinstance(raw, str):
+                value = _render_job_value(raw, alert)
+                if isinstance(value, RenderError):
+                    return f"env {name}: {value.reason}"
+                env[name] = value
+        params["command"], params["env"] = command, env
+    return params
+
+
+def _render_job_value(source: str, alert: Alert) -> str | RenderError:
+    """The rendered Job argument or env value, or why it is refused. Literal values pass as written."""
+    template = Template.parse(source)
+    if template.is_literal:
+        return source
+    value = template.render(alert)
+    if isinstance(value, RenderError):
+        return value
+    if problem := job_arg_problem(value):
+        return RenderError(f"rendered value {problem}")
+    return value
 
 
 def _check_rendered(kind: str, key: str, value: str) -> str | None:
@@ -190,6 +261,8 @@ def _check_rendered(kind: str, key: str, value: str) -> str | None:
         return f"rendered {value!r} is not a valid pod name"
     if kind == "delete_pod" and key == "selector" and (problem := label_selector_problem(value)):
         return f"rendered selector {value!r}: {problem}"
+    if kind == "set_image" and (problem := image_problem(value)):
+        return f"rendered {problem}"
     return None
 
 
@@ -219,16 +292,28 @@ def compile_rule(model: RuleModel, *, source_path: Path, source_line: int) -> Ru
     )
     confirm = None
     if model.confirm is not None:
+        c = model.confirm
         confirm = ConfirmSpec(
-            query=Template.parse(model.confirm.query),
-            when=parse_threshold(model.confirm.when),
-            on_unreachable=model.confirm.on_unreachable,
+            query=Template.parse(c.query) if c.query is not None else None,
+            when=parse_threshold(c.when) if c.when is not None else None,
+            http=compile_http_check(c.http) if c.http is not None else None,
+            on_unreachable=c.on_unreachable,
         )
     verify = None
     if model.verify is not None:
+        v = model.verify
         verify = VerifySpec(
-            rollout_complete_within_s=model.verify.rollout_complete_within,
-            resolved_within_s=model.verify.resolved_within,
+            rollout_complete_within_s=v.rollout_complete_within,
+            resolved_within_s=v.resolved_within,
+            healthy=compile_http_check(v.healthy.http) if v.healthy is not None else None,
+            healthy_within_s=v.healthy.within if v.healthy is not None else None,
+            metric=(
+                MetricCheck(
+                    query=Template.parse(v.metric.query), below=v.metric.below, within_s=v.metric.within
+                )
+                if v.metric is not None
+                else None
+            ),
         )
     return Rule(
         name=RuleName(model.name),
@@ -288,6 +373,50 @@ def _compile_action(action: ActionModel) -> ActionSpec:
     if action.set_env is not None:
         e = action.set_env
         return ActionSpec(kind="set_env", params={"name": e.name, "value": e.value, "container": e.container})
-    d = action.delete_pod
-    assert d is not None
-    return ActionSpec(kind="delete_pod", params={"selector": d.selector, "pod": d.pod, "max": d.max})
+    if action.delete_pod is not None:
+        d = action.delete_pod
+        return ActionSpec(kind="delete_pod", params={"selector": d.selector, "pod": d.pod, "max": d.max})
+    if action.set_image is not None:
+        return ActionSpec(
+            kind="set_image",
+            params={"image": action.set_image.image, "container": action.set_image.container},
+        )
+    if action.pause_rollout is not None:
+        return ActionSpec(
+            kind="pause_rollout", params={"undo_if_firing_after": action.pause_rollout.undo_if_firing_after}
+        )
+    if action.resume_rollout is not None:
+        return ActionSpec(kind="resume_rollout", params={})
+    if action.run_job is not None:
+        j = action.run_job
+        return ActionSpec(
+            kind="run_job",
+            params={
+                "image": j.image,
+                "command": list(j.command),
+                "env": {
+                    k: (v if isinstance(v, str) else {"secret": v.secret, "key": v.key})
+                    for k, v in j.env.items()
+                },
+                "service_account": j.service_account,
+                "resources": j.resources.model_dump(exclude_none=True),
+                "active_deadline": j.active_deadline,
+                "ttl_after_finished": j.ttl_after_finished,
+                "wait": j.wait if j.wait is not None else j.active_deadline + 60.0,
+                "log_lines": j.log_lines,
+                "run_as_non_root": j.run_as_non_root,
+            },
+        )
+    h = action.http_request
+    assert h is not None
+    return ActionSpec(
+        kind="http_request",
+        params={
+            "method": h.method,
+            "url": h.url,
+            "headers": {k: (v if isinstance(v, str) else v.model_dump()) for k, v in h.headers.items()},
+            "body": h.body,
+            "expect_status": list(h.expect_status),
+            "timeout": h.timeout,
+        },
+    )

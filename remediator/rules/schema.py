@@ -20,6 +20,16 @@ from remediator.durations import parse_duration, parse_duration_range
 from remediator.kubenames import is_dns1123_label, is_env_var_name, label_selector_problem
 from remediator.model import ACTION_KINDS, ActionKind
 from remediator.rules.matchers import parse_matchers
+from remediator.rules.steps import (
+    HealthyModel,
+    HttpCheckModel,
+    HttpRequestParams,
+    MetricModel,
+    PauseRolloutParams,
+    ResumeRolloutParams,
+    RunJobParams,
+    SetImageParams,
+)
 from remediator.rules.templates import Template, check_name_template
 from remediator.rules.thresholds import parse_threshold
 from remediator.severity import check_severity
@@ -156,9 +166,22 @@ class TargetModel(_Strict):
 
 
 class ConfirmModel(_Strict):
-    query: TemplateText
-    when: ConfirmWhenText
+    """Re-check before acting: a PromQL `query` whose result satisfies `when`, or an `http` health
+    check that fails (the service is still unhealthy)."""
+
+    query: TemplateText | None = None
+    when: ConfirmWhenText | None = None
+    http: HttpCheckModel | None = None
     on_unreachable: Literal["skip", "act"] = "skip"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ConfirmModel:
+        if self.http is not None:
+            if self.query is not None or self.when is not None:
+                raise ValueError("confirm takes 'query' and 'when', or 'http', not both")
+        elif self.query is None or self.when is None:
+            raise ValueError("confirm needs 'query' and 'when' (PromQL), or 'http' (a health check)")
+        return self
 
 
 class RolloutRestartParams(_Strict):
@@ -240,6 +263,11 @@ class ActionModel(_Strict):
     scale: ScaleParams | None = None
     set_env: SetEnvParams | None = None
     delete_pod: DeletePodParams | None = None
+    set_image: SetImageParams | None = None
+    pause_rollout: PauseRolloutParams | None = None
+    resume_rollout: ResumeRolloutParams | None = None
+    run_job: RunJobParams | None = None
+    http_request: HttpRequestParams | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -345,6 +373,10 @@ class NotifyModel(_Strict):
 class VerifyModel(_Strict):
     rollout_complete_within: PositiveDuration | None = None
     resolved_within: PositiveDuration | None = None
+    healthy: HealthyModel | None = None
+    """An HTTP health check that must pass within its window."""
+    metric: MetricModel | None = None
+    """A PromQL query that must come back under a threshold within its window (error rate, latency)."""
 
 
 def _empty_mapping(v: Any) -> Any:
@@ -374,15 +406,19 @@ class RuleModel(_Strict):
     on_failure: Annotated[list[FollowUpModel], BeforeValidator(_empty_list)] = []
 
 
+DEPLOYMENT_ONLY = ("rollout_undo", "pause_rollout", "resume_rollout")
+"""Only Deployments keep a ReplicaSet history and a `paused` field."""
+
+
 def cross_checks(rule: RuleModel) -> list[tuple[Loc, str]]:
     """Checks spanning fields, each with the location (relative to the rule) to report it at."""
     problems: list[tuple[Loc, str]] = []
     for i, action in enumerate(rule.actions):
-        if action.rollout_undo is not None and rule.target.kind != "Deployment":
+        if action.kind in DEPLOYMENT_ONLY and rule.target.kind != "Deployment":
             problems.append(
                 (
-                    ("actions", i, "rollout_undo"),
-                    f"rollout_undo only works on a Deployment (target kind is {rule.target.kind})",
+                    ("actions", i, action.kind),
+                    f"{action.kind} only works on a Deployment (target kind is {rule.target.kind})",
                 )
             )
         if action.scale is not None and action.scale.allow_zero and rule.guards.approval is not True:

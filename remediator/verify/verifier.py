@@ -1,9 +1,12 @@
 """The verifier: did the action work? Bounded waits, in the injected clock's time.
 
 After a successful action the rule may ask to wait until the rollout is complete
-(observedGeneration and updated/available replicas, as `kubectl rollout status`)
-and/or until the alert resolves. Not verified in time counts as a failure: it
-feeds the circuit breaker and runs the rule's `on_failure` steps.
+(observedGeneration and updated/available replicas, as `kubectl rollout status`),
+until the alert resolves, until an HTTP health check passes (`healthy`), and/or
+until a PromQL query is back under a threshold (`metric`: error rate, latency).
+Each wait is bounded by its own window from the action's start; they run in that
+order. Not verified in time counts as a failure: it feeds the circuit breaker and
+runs the rule's `on_failure` steps.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ from remediator.clock import Clock
 from remediator.durations import format_duration
 from remediator.engine.resolutions import ResolutionBoard
 from remediator.errors import RemediatorError
-from remediator.model import Decision, Target
-from remediator.rules import Rule
+from remediator.guards.prometheus import PrometheusClient, PrometheusUnavailable, promql_escape
+from remediator.model import Alert, Decision, Target
+from remediator.outbound import HealthChecker
+from remediator.rules import RenderError, Rule
+from remediator.rules.checks import HttpCheck, MetricCheck
 
 
 class RolloutReader(Protocol):
@@ -34,9 +40,18 @@ class _Status(Protocol):
 
 class Verifier:
     def __init__(
-        self, *, kube: RolloutReader | None, resolutions: ResolutionBoard, clock: Clock, poll_s: float
+        self,
+        *,
+        kube: RolloutReader | None,
+        resolutions: ResolutionBoard,
+        clock: Clock,
+        poll_s: float,
+        health: HealthChecker | None = None,
+        prometheus: PrometheusClient | None = None,
     ) -> None:
         self._kube = kube
+        self._health = health
+        self._prom = prometheus
         self._resolutions = resolutions
         self._clock = clock
         self._poll_s = poll_s
@@ -79,4 +94,69 @@ class Verifier:
                     )
                 await self._clock.sleep(self._poll_s)
             done.append("alert resolved")
+        if spec.healthy is not None and spec.healthy_within_s is not None:
+            failed = await self._until_healthy(
+                spec.healthy, decision.alert, started_at, spec.healthy_within_s
+            )
+            if failed is not None:
+                return failed
+            done.append("health check passed")
+        if spec.metric is not None:
+            failed, value = await self._until_below(spec.metric, decision.alert, started_at)
+            if failed is not None:
+                return failed
+            done.append(f"metric back under {spec.metric.below:g} ({value:g})")
         return Verification(ok=True, detail="verified: " + ", ".join(done)) if done else None
+
+    async def _until_healthy(
+        self, check: HttpCheck, alert: Alert, started_at: datetime, within_s: float
+    ) -> Verification | None:
+        """None once the check passes; the failed Verification when the window ends first."""
+        deadline = started_at + timedelta(seconds=within_s)
+        while True:
+            if self._health is None:
+                detail = "health checks are not configured"
+            else:
+                probe = await self._health.probe(check, alert)
+                if probe.healthy:
+                    return None
+                detail = probe.detail
+            if self._clock.now() >= deadline:
+                window = format_duration(within_s)
+                return Verification(
+                    ok=False, detail=f"not verified: not healthy {window} after the action ({detail})"
+                )
+            await self._clock.sleep(self._poll_s)
+
+    async def _until_below(
+        self, metric: MetricCheck, alert: Alert, started_at: datetime
+    ) -> tuple[Verification | None, float]:
+        """(None, value) once the query is under the threshold; (failure, last value) when the window ends."""
+        deadline = started_at + timedelta(seconds=metric.within_s)
+        query = metric.query.render(alert, escape=promql_escape)
+        value = float("nan")
+        while True:
+            if isinstance(query, RenderError):
+                detail = f"query: {query.reason}"
+            elif self._prom is None:
+                detail = "no Prometheus configured (prometheus.url)"
+            else:
+                try:
+                    got = await self._prom.query(query)
+                except PrometheusUnavailable as e:
+                    detail = f"Prometheus unreachable: {e}"
+                else:
+                    if got is not None and got < metric.below:
+                        return None, got
+                    detail = "the query returned no data" if got is None else f"still {got:g}"
+                    value = got if got is not None else value
+            if self._clock.now() >= deadline:
+                return (
+                    Verification(
+                        ok=False,
+                        detail=f"not verified: metric not under {metric.below:g} "
+                        f"{format_duration(metric.within_s)} after the action ({detail})",
+                    ),
+                    value,
+                )
+            await self._clock.sleep(self._poll_s)

@@ -129,7 +129,8 @@ def test_bad_file_reports_every_error_at_its_line() -> None:
         (
             19,
             many + "actions[2]: unknown action 'restart' "
-            "(expected one of: rollout_restart, rollout_undo, scale, set_env, delete_pod)",
+            "(expected one of: rollout_restart, rollout_undo, scale, set_env, delete_pod, set_image, "
+            "pause_rollout, resume_rollout, run_job, http_request)",
         ),
         (20, many + "actions[3].scale: scale needs exactly one of 'to', 'by' or 'factor' (got to, by)"),
         (

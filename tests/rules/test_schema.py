@@ -242,7 +242,11 @@ def test_action_item_shape_errors() -> None:
             "{query: 'up', when: 'result > 1', on_unreachable: retry}",
             "confirm.on_unreachable: 'retry' is not a valid value (expected one of: skip, act)",
         ),
-        ("confirm", "{when: 'result > 1'}", "confirm: missing required key 'query'"),
+        (
+            "confirm",
+            "{when: 'result > 1'}",
+            "confirm: confirm needs 'query' and 'when' (PromQL), or 'http' (a health check)",
+        ),
         (
             "confirm",
             "{query: '', when: 'result > 1'}",
