@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from remediator.testing._errors import bad_request
+from remediator.testing._fields import convert
 from remediator.testing._selectors import (
+    Requirement,
     SelectorError,
     matches_fields,
     matches_labels,
@@ -28,18 +30,32 @@ def _key(obj: Obj) -> tuple[str, str]:
     return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
-def select(items: list[Obj], query: Mapping[str, str], *, view: Callable[[Obj], Obj]) -> list[Obj]:
-    """Keep the items matching `labelSelector` and `fieldSelector` (the latter on the served `view`)."""
+Selector = tuple[list[Requirement], list[tuple[str, str, str]]]
+
+
+def parse_selectors(query: Mapping[str, str], *, group: str, kind: str) -> Selector:
+    """The label and field selectors of a list or watch, or the 400 the real server answers."""
     try:
         labels = parse_label_selector(query.get("labelSelector", ""))
-        fields = parse_field_selector(query.get("fieldSelector", ""))
+        fields = convert(group, kind, parse_field_selector(query.get("fieldSelector", "")))
     except SelectorError as exc:
         raise bad_request(str(exc)) from None
-    return [
-        o
-        for o in items
-        if matches_labels(o["metadata"].get("labels") or {}, labels) and matches_fields(view(o), fields)
-    ]
+    return labels, fields
+
+
+def matches(obj: Obj, selector: Selector, *, view: Callable[[Obj], Obj]) -> bool:
+    labels, fields = selector
+    return matches_labels(obj["metadata"].get("labels") or {}, labels) and (
+        not fields or matches_fields(view(obj), fields)
+    )
+
+
+def select(
+    items: list[Obj], query: Mapping[str, str], *, group: str, kind: str, view: Callable[[Obj], Obj]
+) -> list[Obj]:
+    """Keep the items matching `labelSelector` and `fieldSelector` (the latter on the served `view`)."""
+    selector = parse_selectors(query, group=group, kind=kind)
+    return [o for o in items if matches(o, selector, view=view)]
 
 
 def page(items: list[Obj], query: Mapping[str, str], *, revision: int) -> tuple[list[Obj], dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Object shapes: API defaulting, pod-template hashing, the Scale view, and object builders.
+"""Object shapes: API defaulting, pod-template hashing, the Scale view, and workload builders.
 
 The server applies the same defaults as the real one (restartPolicy, imagePullPolicy,
 strategy, ...) on every write, because `kubectl rollout undo` decides "already at
@@ -114,6 +114,8 @@ def apply_defaults(kind: str, obj: Obj) -> None:
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
+    elif kind == "Job":
+        _default_job(obj)
     elif kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         spec = obj.setdefault("spec", {})
         if kind != "DaemonSet":
@@ -144,6 +146,28 @@ def apply_defaults(kind: str, obj: Obj) -> None:
             )
             spec.setdefault("revisionHistoryLimit", 10)
         obj.setdefault("status", {})
+
+
+def _default_job(job: Obj) -> None:
+    """`SetDefaults_Job` (batch/v1), then the pod template's own defaults."""
+    spec = job.setdefault("spec", {})
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    spec.setdefault("parallelism", 1)
+    if spec.get("backoffLimitPerIndex") is None:
+        spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("manualSelector", False)
+    spec.setdefault(
+        "podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
+    )
+    template = spec.setdefault("template", {})
+    template.setdefault("metadata", {})
+    default_pod_spec(template.setdefault("spec", {}))
+    labels = template["metadata"].get("labels")
+    if labels and not job["metadata"].get("labels"):
+        job["metadata"]["labels"] = dict(labels)
 
 
 def scale_view(obj: Mapping[str, Any]) -> Obj:
@@ -195,116 +219,6 @@ def revision_of(rs: Mapping[str, Any]) -> int:
         return int((rs["metadata"].get("annotations") or {}).get(REVISION, "0"))
     except ValueError:
         return 0
-
-
-# --- pods ----------------------------------------------------------------------------------------
-
-
-def _condition(kind: str, ok: bool, at: str, reason: str | None = None, message: str | None = None) -> Obj:
-    cond: Obj = {
-        "type": kind,
-        "status": "True" if ok else "False",
-        "lastProbeTime": None,
-        "lastTransitionTime": at,
-    }
-    if reason:
-        cond["reason"] = reason
-    if message:
-        cond["message"] = message
-    return cond
-
-
-def pod_status(spec: Mapping[str, Any], *, phase: str, at: str, pod_ip: str, host_ip: str) -> Obj:
-    """A kubelet-like status: Running means every container ready; Pending means still creating."""
-    names = [c.get("name", "") for c in spec.get("containers") or []]
-    ready = phase == "Running"
-    statuses: list[Obj] = []
-    for c in spec.get("containers") or []:
-        status: Obj = {
-            "name": c.get("name", ""),
-            "image": c.get("image", ""),
-            "imageID": "",
-            "ready": ready,
-            "restartCount": 0,
-            "started": ready,
-        }
-        if phase == "Running":
-            digest = hashlib.sha256(f"{c.get('image')}".encode()).hexdigest()
-            status["imageID"] = f"{c.get('image', '').split(':')[0]}@sha256:{digest}"
-            status["containerID"] = (
-                "containerd://" + hashlib.sha256(f"{pod_ip}{c.get('name')}".encode()).hexdigest()
-            )
-            status["state"] = {"running": {"startedAt": at}}
-        elif phase in ("Succeeded", "Failed"):
-            code = 0 if phase == "Succeeded" else 1
-            reason = "Completed" if phase == "Succeeded" else "Error"
-            status["state"] = {
-                "terminated": {"exitCode": code, "reason": reason, "startedAt": at, "finishedAt": at}
-            }
-        else:
-            status["state"] = {"waiting": {"reason": "ContainerCreating"}}
-        statuses.append(status)
-    unready = None if ready else f"containers with unready status: [{' '.join(names)}]"
-    out: Obj = {
-        "phase": phase,
-        "conditions": [
-            _condition("Initialized", True, at),
-            _condition("Ready", ready, at, None if ready else "ContainersNotReady", unready),
-            _condition("ContainersReady", ready, at, None if ready else "ContainersNotReady", unready),
-            _condition("PodScheduled", True, at),
-        ],
-        "hostIP": host_ip,
-        "hostIPs": [{"ip": host_ip}],
-        "startTime": at,
-        "containerStatuses": statuses,
-        "qosClass": "BestEffort",
-    }
-    if phase != "Pending":
-        out["podIP"] = pod_ip
-        out["podIPs"] = [{"ip": pod_ip}]
-    return out
-
-
-def is_ready(pod: Mapping[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    if status.get("phase") != "Running":
-        return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
-def new_pod(
-    *,
-    namespace: str,
-    name: str,
-    template: Mapping[str, Any],
-    owner: Mapping[str, Any] | None,
-    labels: Mapping[str, str] | None = None,
-    node: str,
-    phase: str,
-    at: str,
-    pod_ip: str,
-) -> Obj:
-    meta: Obj = {
-        "name": name,
-        "namespace": namespace,
-        "labels": {**(template.get("metadata", {}).get("labels") or {}), **(labels or {})},
-    }
-    annotations = template.get("metadata", {}).get("annotations")
-    if annotations:
-        meta["annotations"] = dict(annotations)
-    if owner is not None:
-        meta["ownerReferences"] = [owner_reference(owner)]
-    spec = copy.deepcopy(dict(template.get("spec") or {}))
-    default_pod_spec(spec)
-    spec["nodeName"] = node
-    host_ip = f"10.0.0.{NODES.index(node) + 1 if node in NODES else 9}"
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": spec,
-        "status": pod_status(spec, phase=phase, at=at, pod_ip=pod_ip, host_ip=host_ip),
-    }
 
 
 # --- seeded workloads ----------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class Resource:
     namespaced: bool
     subresources: frozenset[str] = frozenset()
     short_names: tuple[str, ...] = ()
+    create_on_update: bool = False
+    """`AllowCreateOnUpdate`: a PUT of a missing object creates it (201) instead of 404."""
 
     @property
     def api_version(self) -> str:
@@ -49,8 +51,8 @@ class Resource:
         return "status" in self.subresources
 
 
-POD = Resource("pods", "Pod", "", "v1", True, frozenset({"status", "eviction"}), ("po",))
-EVENT = Resource("events", "Event", "", "v1", True, short_names=("ev",))
+POD = Resource("pods", "Pod", "", "v1", True, frozenset({"status", "eviction", "log"}), ("po",))
+EVENT = Resource("events", "Event", "", "v1", True, short_names=("ev",), create_on_update=True)
 NAMESPACE = Resource("namespaces", "Namespace", "", "v1", False, frozenset({"status"}), ("ns",))
 DEPLOYMENT = Resource(
     "deployments", "Deployment", "apps", "v1", True, frozenset({"status", "scale"}), ("deploy",)
@@ -62,8 +64,14 @@ DAEMONSET = Resource("daemonsets", "DaemonSet", "apps", "v1", True, frozenset({"
 REPLICASET = Resource(
     "replicasets", "ReplicaSet", "apps", "v1", True, frozenset({"status", "scale"}), ("rs",)
 )
-EVENTS_V1 = Resource("events", "Event", "events.k8s.io", "v1", True, short_names=("ev",))
-LEASE = Resource("leases", "Lease", "coordination.k8s.io", "v1", True)
+EVENTS_V1 = Resource(
+    "events", "Event", "events.k8s.io", "v1", True, short_names=("ev",), create_on_update=True
+)
+LEASE = Resource("leases", "Lease", "coordination.k8s.io", "v1", True, create_on_update=True)
+JOB = Resource("jobs", "Job", "batch", "v1", True, frozenset({"status"}))
+PDB = Resource(
+    "poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, frozenset({"status"}), ("pdb",)
+)
 
 RESOURCES: tuple[Resource, ...] = (
     POD,
@@ -75,12 +83,16 @@ RESOURCES: tuple[Resource, ...] = (
     REPLICASET,
     EVENTS_V1,
     LEASE,
+    JOB,
+    PDB,
 )
 
 STORED: dict[str, Resource] = {r.kind: r for r in RESOURCES if r is not EVENTS_V1}
 """Kinds as the store keys them; an events.k8s.io Event is kept as a core Event."""
 
 WORKLOAD_KINDS = frozenset({"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"})
+"""Kinds whose pods come from `.spec.template` and whose rollouts the controllers step through."""
+GENERATION_KINDS = WORKLOAD_KINDS | {"Job", "PodDisruptionBudget"}
 """Kinds whose metadata.generation tracks .spec changes."""
 
 
@@ -163,6 +175,16 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
                         "version": "v1",
                         "kind": "Scale",
                         "verbs": ["get", "patch", "update"],
+                    }
+                )
+            elif sub == "log":
+                entries.append(
+                    {
+                        "name": f"{r.plural}/log",
+                        "singularName": "",
+                        "namespaced": True,
+                        "kind": "Pod",
+                        "verbs": ["get"],
                     }
                 )
             elif sub == "eviction":

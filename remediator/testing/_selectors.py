@@ -156,14 +156,19 @@ def parse_field_selector(text: str) -> list[tuple[str, str, str]]:
     return out
 
 
+_ZERO_INTS = frozenset({"status.replicas", "status.succeeded"})
+"""Integer fields Go omits when zero that field selectors still compare as "0"."""
+
+
 def _field_value(obj: Mapping[str, Any], path: str) -> str:
     cur: Any = obj
     for part in path.split("."):
         if not isinstance(cur, Mapping):
-            return ""
+            cur = None
+            break
         cur = cur.get(part)
     if cur is None:
-        return ""
+        return "0" if path in _ZERO_INTS else ""
     if isinstance(cur, bool):
         return "true" if cur else "false"
     return str(cur)

@@ -16,9 +16,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from remediator.testing._resources import STORED, WORKLOAD_KINDS
+from remediator.testing._resources import GENERATION_KINDS, STORED
 
 Obj = dict[str, Any]
+Listener = Callable[[str, str, Obj, Obj | None], None]
+"""Called after every committed change as (event type, kind, new object, old object or None);
+the event type is ADDED, MODIFIED or DELETED, as a watch reports it."""
 
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 """The alphabet of generated suffixes (`rand.String` in apimachinery): no vowels, no look-alikes."""
@@ -46,6 +49,7 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {kind: {} for kind in STORED}
         self.revision = 0
         self.rng = random.Random(0)
+        self.listeners: list[Listener] = []
 
     # --- time and names --------------------------------------------------------------------------
 
@@ -92,6 +96,14 @@ class Store:
             for obj in list(objects.values()):
                 yield kind, obj
 
+    def by_uid(self, uid: str, namespace: str | None = None) -> tuple[str, Obj] | None:
+        """The object with `uid` in `namespace` or cluster-scoped (how owner references resolve)."""
+        for kind, objects in self._objects.items():
+            for (ns, _), obj in objects.items():
+                if obj["metadata"].get("uid") == uid and (namespace is None or ns in (namespace, "")):
+                    return kind, obj
+        return None
+
     # --- writes ----------------------------------------------------------------------------------
 
     def _bump(self) -> str:
@@ -103,10 +115,11 @@ class Store:
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", self.new_uid())
         meta.setdefault("creationTimestamp", self.timestamp())
-        if kind in WORKLOAD_KINDS:
+        if kind in GENERATION_KINDS:
             meta["generation"] = 1
         meta["resourceVersion"] = self._bump()
         self._objects[kind][(meta.get("namespace", ""), meta["name"])] = obj
+        self._emit("ADDED", kind, obj, None)
         return obj
 
     def save(self, kind: str, obj: Obj) -> bool:
@@ -117,15 +130,22 @@ class Store:
         if _without_rv(old) == _without_rv(obj):
             meta["resourceVersion"] = old["metadata"]["resourceVersion"]
             return False
-        if kind in WORKLOAD_KINDS and old.get("spec") != obj.get("spec"):
+        if kind in GENERATION_KINDS and old.get("spec") != obj.get("spec"):
             meta["generation"] = old["metadata"].get("generation", 1) + 1
         meta["resourceVersion"] = self._bump()
         self._objects[kind][key] = obj
+        self._emit("MODIFIED", kind, obj, old)
         return True
 
     def remove(self, kind: str, namespace: str, name: str) -> Obj | None:
-        obj = self._objects[kind].pop((namespace, name), None)
-        if obj is not None:
-            obj = copy.deepcopy(obj)
-            obj["metadata"]["resourceVersion"] = self._bump()
+        old = self._objects[kind].pop((namespace, name), None)
+        if old is None:
+            return None
+        obj = copy.deepcopy(old)
+        obj["metadata"]["resourceVersion"] = self._bump()
+        self._emit("DELETED", kind, obj, old)
         return obj
+
+    def _emit(self, event: str, kind: str, obj: Obj, old: Obj | None) -> None:
+        for listener in self.listeners:
+            listener(event, kind, obj, old)

@@ -379,6 +379,93 @@ def event_causes(event: Mapping[str, Any], *, strict: bool) -> list[Cause]:
     return causes
 
 
+def _immutable(path: str, value: Any) -> Cause:
+    rendered = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return Cause(path, "FieldValueInvalid", f"Invalid value: {rendered}: field is immutable")
+
+
+def _job_causes(job: Mapping[str, Any], old: Mapping[str, Any] | None) -> list[Cause]:
+    spec = job.get("spec") or {}
+    template = spec.get("template") or {}
+    causes: list[Cause] = []
+    for field in ("parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"):
+        value = spec.get(field)
+        if isinstance(value, int) and value < 0:
+            causes.append(Cause.invalid(f"spec.{field}", value, "must be greater than or equal to 0"))
+    policy = (template.get("spec") or {}).get("restartPolicy")
+    if policy not in ("OnFailure", "Never"):
+        causes.append(
+            Cause(
+                "spec.template.spec.restartPolicy",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{policy or ""}": supported values: "OnFailure", "Never"',
+            )
+        )
+    selector = spec.get("selector")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not selector:
+        causes.append(Cause.required("spec.selector"))
+    elif not selector_matches(selector, labels):
+        causes.append(
+            Cause(
+                "spec.template.metadata.labels",
+                "FieldValueInvalid",
+                f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",
+            )
+        )
+    causes.extend(_pod_spec_causes(template.get("spec") or {}, "spec.template.spec"))
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        for field in ("selector", "template", "completions", "completionMode"):
+            if old_spec.get(field) != spec.get(field):
+                causes.append(_immutable(f"spec.{field}", spec.get(field)))
+    return causes
+
+
+def _int_or_percent_causes(path: str, value: Any) -> list[Cause]:
+    if isinstance(value, str):
+        if not value.endswith("%") or not value[:-1].isdigit():
+            return [
+                Cause.invalid(
+                    path,
+                    value,
+                    "a valid percent string must be a numeric string followed by an ending '%' "
+                    "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                )
+            ]
+        if int(value[:-1]) > 100:
+            return [Cause.invalid(path, value, "must not be greater than 100%")]
+    elif isinstance(value, int) and value < 0:
+        return [Cause.invalid(path, value, "must be greater than or equal to 0")]
+    return []
+
+
+def _pdb_causes(pdb: Mapping[str, Any]) -> list[Cause]:
+    spec = pdb.get("spec") or {}
+    causes: list[Cause] = []
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        causes.append(
+            Cause(
+                "spec",
+                "FieldValueInvalid",
+                'Invalid value: "{...}": minAvailable and maxUnavailable cannot be both set',
+            )
+        )
+    for field in ("minAvailable", "maxUnavailable"):
+        if spec.get(field) is not None:
+            causes.extend(_int_or_percent_causes(f"spec.{field}", spec[field]))
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in ("IfHealthyBudget", "AlwaysAllow"):
+        causes.append(
+            Cause(
+                "spec.unhealthyPodEvictionPolicy",
+                "FieldValueNotSupported",
+                f'Unsupported value: "{policy}": supported values: "AlwaysAllow", "IfHealthyBudget"',
+            )
+        )
+    return causes
+
+
 def validate(
     kind: str, obj: Mapping[str, Any], old: Mapping[str, Any] | None, *, strict_event: bool = False
 ) -> list[Cause]:
@@ -391,6 +478,10 @@ def validate(
     causes = _metadata_causes(meta, name_is_label=kind == "Namespace")
     if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
         causes.extend(_workload_causes(kind, obj, old))
+    elif kind == "Job":
+        causes.extend(_job_causes(obj, old))
+    elif kind == "PodDisruptionBudget":
+        causes.extend(_pdb_causes(obj))
     elif kind == "Pod":
         if old is None:
             causes.extend(_pod_spec_causes(obj.get("spec") or {}, "spec"))

@@ -2,16 +2,22 @@
 
 Remediation actions are exercised through the real kubernetes_asyncio client against
 this server, because the bugs that matter live on the wire: patch content types,
-resourceVersion conflicts, Status error bodies, rate limits. The server keeps
-Deployments, ReplicaSets, StatefulSets, DaemonSets, Pods, Events, Namespaces and
-Leases; runs a synchronous controller after every write (so a rollout restart
-shows its new ReplicaSet and pods on the next GET); records every request; and
-fails or slows requests on demand.
+resourceVersion conflicts, Status error bodies, rate limits, and time. The server keeps
+Deployments, ReplicaSets, StatefulSets, DaemonSets, Pods (with logs), Jobs,
+PodDisruptionBudgets, Events, Namespaces and Leases; serves lists, watches, the scale,
+status, eviction and log subresources; records every request; and fails or slows
+requests on demand.
 
-    async with FakeKubeServer() as kube:
+Time is realistic by default: a write is answered at once and the fake controllers and
+kubelet act later on the injected clock (see `Timing`), so a read right after a rollout
+restart still shows the previous rollout's status, pods start seconds later, and a deleted
+pod stays listed through its grace period. `rollout="instant"` settles every write before
+answering, for tests that say why they do not care about time.
+
+    async with FakeKubeServer(clock=clock) as kube:
         kube.add_deployment("shop", "web", revisions=["web:v1"], image="web:v2")
         cfg_path = kube.write_kubeconfig(tmp_path / "kubeconfig")
-        ...  # drive product code with a client built from cfg_path
+        ...  # drive product code with a client built from cfg_path; advance `clock`
         assert [w.path for w in kube.writes] == ["/apis/apps/v1/namespaces/shop/deployments/web"]
 
 It deliberately does not import kubernetes_asyncio: it is the server side.
@@ -21,41 +27,39 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import copy
 import json
 import pathlib
 import re
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 
 from remediator.testing import _errors
 from remediator.testing._api import KubeApi
 from remediator.testing._controllers import Controllers
-from remediator.testing._objects import (
-    apply_defaults,
-    new_pod,
-    owner_reference,
-    pod_template,
-    templates_equal,
-    workload,
-)
+from remediator.testing._kubelet import OUTCOMES, Outcome, PodScript
 from remediator.testing._resources import stored_kind
-from remediator.testing._store import Obj, Store
-from remediator.testing._validation import validate
+from remediator.testing._seeding import Seeding
+from remediator.testing._store import Store
+from remediator.testing._timing import Timing
+from remediator.testing._watch import WatchRequest, bookmark, error_event, events_for, initial_events
 
-RolloutMode = Literal["instant", "manual"]
+RolloutMode = Literal["realistic", "instant", "manual"]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN = "fake-token"
 _HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 _PUBLIC_PATHS = _HEALTH_PATHS | {"/version"}
 """Paths a real cluster serves to anonymous clients (health checks run before auth is set up)."""
-_SEED_AGE = timedelta(days=1)
-"""How long ago seeded workloads rolled out by default: long enough not to count as a recent deploy."""
+_WATCH_POLL_S = 0.02
+"""Real seconds between a watch's looks at the clock, so time-driven changes reach it."""
+_BOOKMARK_EVERY_S = 60.0
+"""Simulated seconds between BOOKMARK events on watches that allow them (the real server: ~1 min)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -100,21 +104,34 @@ class Fault:
         return self.path is None or re.search(self.path, path) is not None
 
 
-class FakeKubeServer:
+class _HasNow(Protocol):
+    def now(self) -> datetime: ...
+
+
+class FakeKubeServer(Seeding):
     def __init__(
         self,
         *,
-        clock: Callable[[], datetime] | None = None,
+        clock: Callable[[], datetime] | _HasNow | None = None,
         rollout: RolloutMode = "instant",
+        timing: Timing | None = None,
     ) -> None:
-        """`clock` stamps creation and event times (pass a FakeClock's `now` for simulated time).
+        """`clock` is the time the fake cluster lives in: a `Clock` (e.g. a FakeClock) or a
+        `now` function. Controllers and the kubelet act on it, and stamp times with it.
 
-        `rollout="manual"` freezes workload status and leaves new pods Pending until
-        `complete_rollouts()`, to test verification of rollouts that never finish.
+        `rollout="realistic"` uses `timing` (default `Timing()`): controllers act after a
+        delay, pods take seconds to start and their grace period to stop. `"instant"`
+        settles every write before answering. `"manual"` is realistic, except that new
+        pods stay Pending until `complete_rollouts()` (or `set_pod_outcome`), to test
+        rollouts that never finish.
         """
         self.rollout: RolloutMode = rollout
-        self._store = Store(clock or (lambda: datetime.now(UTC)))
-        self._controllers = Controllers(self._store, instant=rollout == "instant")
+        now = clock.now if clock is not None and hasattr(clock, "now") else clock
+        self._store = Store(now or (lambda: datetime.now(UTC)))
+        if timing is None:
+            timing = Timing.instant() if rollout == "instant" else Timing()
+        self.timing = timing.manual() if rollout == "manual" else timing
+        self._controllers = Controllers(self._store, self.timing)
         self._api = KubeApi(self._store, self._controllers)
         self.requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
@@ -197,11 +214,11 @@ class FakeKubeServer:
             body=body,
         )
         self.requests.append(record)
-        response = await self._respond(request, raw)
+        response = await self._respond(request, raw, record)
         record.status = response.status
         return response
 
-    async def _respond(self, request: web.Request, raw: bytes) -> web.StreamResponse:
+    async def _respond(self, request: web.Request, raw: bytes, record: RecordedRequest) -> web.StreamResponse:
         if request.path in _HEALTH_PATHS:
             return web.Response(text="ok", content_type="text/plain")
         if request.path not in _PUBLIC_PATHS and not self._authorized(request):
@@ -213,10 +230,68 @@ class FakeKubeServer:
                 await self._sleep(fault.delay)
             if fault.status:
                 return self._fault_response(fault)
+        self._controllers.catch_up()
         answer = self._api.handle(
             request.method, request.path, request.query, request.headers.get("Content-Type"), raw
         )
+        if isinstance(answer, WatchRequest):
+            record.status = 200
+            return await self._stream(request, answer)
+        if answer.text is not None:
+            return web.Response(status=answer.status, text=answer.text, content_type="text/plain")
         return _json_response(answer.body, answer.status, answer.headers)
+
+    async def _stream(self, request: web.Request, watch: WatchRequest) -> web.StreamResponse:
+        """Stream a watch as JSON lines until its timeout, the client leaving, or the server closing.
+
+        The timeout counts in the injected clock's seconds or in real ones, whichever runs out
+        first, so a watch ends both in simulated-time tests and when nobody moves the clock."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        changes = self._api.changes
+        waiter = changes.subscribe()
+        loop = asyncio.get_running_loop()
+        started_real, started = loop.time(), self._store.now()
+        last_bookmark = started
+
+        async def send(events: Any) -> None:
+            for event in events:
+                await response.write(json.dumps(event).encode() + b"\n")
+
+        try:
+            if watch.resource_version is None:
+                last = self._store.revision
+                await send(initial_events(watch, self._store.items(watch.kind, watch.namespace)))
+            else:
+                last = watch.resource_version
+            while not self._closing.is_set():
+                self._controllers.catch_up()
+                try:
+                    new = changes.since(last)
+                except _errors.ApiError as exc:
+                    await send([error_event(exc)])
+                    break
+                if new:
+                    last = new[-1].rv
+                    await send(events_for(watch, new))
+                now = self._store.now()
+                if watch.bookmarks and (now - last_bookmark).total_seconds() >= _BOOKMARK_EVERY_S:
+                    last_bookmark = now
+                    await send([bookmark(watch, max(last, self._store.revision))])
+                if watch.timeout_s is not None and (
+                    (now - started).total_seconds() >= watch.timeout_s
+                    or loop.time() - started_real >= watch.timeout_s
+                ):
+                    break
+                waiter.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), _WATCH_POLL_S)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            changes.unsubscribe(waiter)
+        return response
 
     @staticmethod
     def _authorized(request: web.Request) -> bool:
@@ -296,214 +371,98 @@ class FakeKubeServer:
         ]
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """A copy of one stored object (Events in core/v1 shape); `namespace` is ignored for Namespaces."""
+        """A copy of one stored object (Events in core/v1 shape); `namespace` is ignored for Namespaces.
+
+        Like every request, it first lets the cluster catch up with the clock."""
+        self._controllers.catch_up()
         kind = stored_kind(kind)
         obj = self._store.get(kind, "" if kind == "Namespace" else namespace, name)
         return copy.deepcopy(obj) if obj is not None else None
 
     def list(self, kind: str, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Copies of the stored objects of a kind, sorted by namespace and name."""
+        """Copies of the stored objects of a kind, sorted by namespace and name (after catching up)."""
+        self._controllers.catch_up()
         kind = stored_kind(kind)
         return copy.deepcopy(self._store.items(kind, None if kind == "Namespace" else namespace))
 
     def complete_rollouts(self) -> None:
-        """Finish every rollout: start Pending pods, retire old ReplicaSets, bring status up to date."""
+        """Finish every rollout now: start Pending pods (unless scripted to stay Pending) and run all
+        pending controller work at the clock's time, as if the cluster had all the time it needed."""
         self._controllers.complete()
 
-    # --- seeding ---------------------------------------------------------------------------------
+    # --- the simulated cluster -------------------------------------------------------------------
 
-    def _check(self, kind: str, obj: Obj) -> None:
-        causes = validate(kind, obj, None)
-        if causes:
-            raise ValueError(
-                f"{kind} {obj['metadata'].get('name')!r}: " + "; ".join(c.render() for c in causes)
-            )
-
-    def _ensure_namespace(self, namespace: str) -> None:
-        if self._store.get("Namespace", "", namespace) is None:
-            self.add_namespace(namespace)
-
-    def add_namespace(
+    def set_pod_outcome(
         self,
-        name: str,
+        outcome: Outcome,
         *,
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """Create a Namespace, or add labels/annotations to an existing one."""
-        current = self._store.get("Namespace", "", name)
-        ns: Obj = (
-            copy.deepcopy(current)
-            if current
-            else {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        )
-        if labels:
-            ns["metadata"].setdefault("labels", {}).update(labels)
-        if annotations:
-            ns["metadata"].setdefault("annotations", {}).update(annotations)
-        apply_defaults("Namespace", ns)
-        self._check("Namespace", ns)
-        if current is None:
-            self._store.insert("Namespace", ns)
-        else:
-            self._store.save("Namespace", ns)
-        return copy.deepcopy(ns)
+        namespace: str | None = None,
+        pod: str | None = None,
+        job: str | None = None,
+        image: str | None = None,
+        selector: str | None = None,
+        after_s: float | None = None,
+        exit_code: int | None = None,
+        log: str | None = None,
+    ) -> builtins.list[str]:
+        """Script what matching pods do from now on; the latest matching script wins.
 
-    def add_deployment(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        replicas: int = 2,
-        image: str = "app:v1",
-        revisions: Sequence[str] = (),
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-        template_annotations: Mapping[str, str] | None = None,
-        env: Mapping[str, str] | None = None,
-        containers: Sequence[str] = ("app",),
-        paused: bool = False,
-        rolled_out_at: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Seed a settled Deployment with its rollout history.
-
-        `revisions` are the images of older revisions, oldest first; each becomes a
-        ReplicaSet scaled to 0 with revision "1", "2", ... and the current template
-        (running `image`, with `template_annotations`) is the newest revision with
-        `replicas` Running pods. Every container runs the revision's image and `env`.
-        `rolled_out_at` (default: a day before the clock) is the newest ReplicaSet's
-        creationTimestamp; older revisions are a day apart before it.
+        Outcomes: "ready" (the default for restartPolicy Always), "unready" (runs, never
+        Ready: a stalled rollout), "crash" (CrashLoopBackOff, restart count growing with
+        the kubelet's back-off), "succeed"/"fail" (exit 0 / `exit_code`, default 1, after
+        `after_s`, default `Timing.job_pod_run_s`; "succeed" is the default for Job pods),
+        "pending" (never starts). Pods match on every criterion given: `namespace`, `pod`
+        name, `job` name, container `image`, label `selector`. `log` is written to every
+        container when the pod starts (or exits, or crashes). Matching pods that already
+        run switch now; the names of those are returned.
         """
-        self._ensure_namespace(namespace)
-        base = {"app": name, **(labels or {})}
-        rolled = rolled_out_at or self._store.now() - _SEED_AGE
-        current = pod_template(
-            base, containers=containers, image=image, env=env, annotations=template_annotations
-        )
-        dep = workload(
-            "Deployment",
-            namespace,
-            name,
-            template=current,
-            labels=base,
-            annotations=annotations,
-            replicas=replicas,
-        )
-        if paused:
-            dep["spec"]["paused"] = True
-        self._check("Deployment", dep)
-        if self._store.get("Deployment", namespace, name) is not None:
-            raise ValueError(f"Deployment {namespace}/{name} already exists")
-        older = [pod_template(base, containers=containers, image=img, env=env) for img in revisions]
-        for i, template in enumerate(older):
-            if any(templates_equal(template, t) for t in [*older[i + 1 :], current]):
-                raise ValueError(
-                    f"add_deployment {name!r}: revision {i + 1} ({revisions[i]!r}) repeats a later template"
-                )
-        with self._store.pinned(rolled - _SEED_AGE * len(older)):
-            self._store.insert("Deployment", dep)
-        for i, template in enumerate(older):
-            with self._store.pinned(rolled - _SEED_AGE * (len(older) - i)):
-                self._controllers.create_replicaset(dep, revision=i + 1, template=template)
-        with self._store.pinned(rolled):
-            self._controllers.settle_deployment(namespace, name)
-        return self.get("Deployment", namespace, name) or {}
-
-    def _add_set(
-        self,
-        kind: Literal["StatefulSet", "DaemonSet"],
-        namespace: str,
-        name: str,
-        *,
-        replicas: int | None,
-        image: str,
-        labels: Mapping[str, str] | None,
-        annotations: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        self._ensure_namespace(namespace)
-        base = {"app": name, **(labels or {})}
-        template = pod_template(base, containers=("app",), image=image)
-        obj = workload(
-            kind, namespace, name, template=template, labels=base, annotations=annotations, replicas=replicas
-        )
-        self._check(kind, obj)
-        if self._store.get(kind, namespace, name) is not None:
-            raise ValueError(f"{kind} {namespace}/{name} already exists")
-        self._store.insert(kind, obj)
-        self._controllers.settle(kind, namespace, name)
-        return self.get(kind, namespace, name) or {}
-
-    def add_statefulset(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        replicas: int = 2,
-        image: str = "app:v1",
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """Seed a settled StatefulSet with pods `<name>-0` .. `<name>-<replicas-1>`."""
-        return self._add_set(
-            "StatefulSet",
-            namespace,
-            name,
-            replicas=replicas,
-            image=image,
-            labels=labels,
-            annotations=annotations,
-        )
-
-    def add_daemonset(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        image: str = "app:v1",
-        labels: Mapping[str, str] | None = None,
-        annotations: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """Seed a settled DaemonSet with one Running pod on each of the fake's three nodes."""
-        return self._add_set(
-            "DaemonSet", namespace, name, replicas=None, image=image, labels=labels, annotations=annotations
-        )
-
-    def add_pod(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        labels: Mapping[str, str] | None = None,
-        phase: str = "Running",
-        owner: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Seed one pod (container `app`, image `app:v1`) in `phase`.
-
-        `owner` is either an object (as returned by the add_* helpers or `get`), made
-        the pod's controller, or a ready-made ownerReference dict. Controllers adopt
-        nothing: an owned pod beyond its ReplicaSet's replicas is removed at the next
-        write, as the real ReplicaSet controller would.
-        """
-        self._ensure_namespace(namespace)
-        if self._store.get("Pod", namespace, name) is not None:
-            raise ValueError(f"Pod {namespace}/{name} already exists")
-        template = pod_template(labels or {}, containers=("app",), image="app:v1")
-        pod = new_pod(
+        if outcome not in OUTCOMES:
+            raise ValueError(f"set_pod_outcome: outcome {outcome!r} must be one of {', '.join(OUTCOMES)}")
+        script = PodScript(
+            outcome=outcome,
             namespace=namespace,
-            name=name,
-            template=template,
-            owner=None,
-            node="fake-node-1",
-            phase=phase,
-            at=self._store.timestamp(),
-            pod_ip=f"10.244.0.{len(self._store.items('Pod')) % 250 + 2}",
+            pod=pod,
+            job=job,
+            image=image,
+            selector=selector,
+            after_s=after_s,
+            exit_code=exit_code,
+            log=log,
         )
-        if owner is not None:
-            ref = owner_reference(owner) if "metadata" in owner else dict(owner)
-            pod["metadata"]["ownerReferences"] = [ref]
-        self._check("Pod", pod)
-        self._store.insert("Pod", pod)
-        return self.get("Pod", namespace, name) or {}
+        self._controllers.catch_up()
+        return self._controllers.kubelet.add_script(script)
+
+    def finish_pod(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        succeeded: bool = True,
+        exit_code: int | None = None,
+        log: str | None = None,
+    ) -> None:
+        """Make the pod's containers exit now (a Job pod finishing, an app dying)."""
+        self._controllers.catch_up()
+        self._controllers.kubelet.finish(namespace, name, ok=succeeded, exit_code=exit_code, log=log)
+
+    def write_log(self, namespace: str, pod: str, text: str, *, container: str | None = None) -> None:
+        """Append `text` (one line per line) to the log of `container` (default: every container),
+        stamped with the clock's time, as the application would have written it."""
+        self._controllers.catch_up()
+        obj = self._store.get("Pod", namespace, pod)
+        if obj is None:
+            raise ValueError(f"write_log: Pod {namespace}/{pod} does not exist")
+        names = [c["name"] for c in obj["spec"].get("containers") or []]
+        if container is not None and container not in names:
+            raise ValueError(
+                f"write_log: Pod {namespace}/{pod} has no container {container!r}; it has {names}"
+            )
+        for name in [container] if container else names:
+            self._controllers.logs.write(namespace, pod, name, text, at=self._store.now())
+
+    def compact(self) -> None:
+        """Forget the change history, as etcd compaction does: watches from older versions get 410."""
+        self._api.changes.compact()
 
 
 def _json_response(body: Any, status: int, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -616,14 +616,21 @@ async def test_custom_fault_body_is_sent_verbatim(kube: FakeKubeServer, core: cl
 
 
 async def test_manual_rollout_leaves_status_stale_until_completed(tmp_path: pathlib.Path) -> None:
-    async with FakeKubeServer(rollout="manual") as kube, await _client(kube, tmp_path / "kc") as api:
+    clock = FakeClock(START, autojump=False)
+    async with (
+        FakeKubeServer(clock=clock, rollout="manual") as kube,
+        await _client(kube, tmp_path / "kc") as api,
+    ):
         apps = client.AppsV1Api(api)
         kube.add_deployment("shop", "web", replicas=2)
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "now"}}}}}
         await apps.patch_namespaced_deployment("web", "shop", patch)
+        clock.advance(60)  # however long it waits, a manual rollout's new pods never start
 
         dep = await apps.read_namespaced_deployment("web", "shop")
-        assert (dep.metadata.generation, dep.status.observed_generation) == (2, 1)
+        assert (dep.metadata.generation, dep.status.observed_generation) == (2, 2)
+        # One surge pod (maxSurge 25% of 2, rounded up) waits; maxUnavailable 0 keeps both old pods.
+        assert (dep.status.updated_replicas, dep.status.ready_replicas, dep.status.replicas) == (1, 2, 3)
         revs = replicasets(kube, "shop", "web")
         assert revs["1"]["spec"]["replicas"] == 2  # the old ReplicaSet still serves
         assert {p["status"]["phase"] for p in pods_of(kube, revs["2"])} == {"Pending"}
