@@ -89,8 +89,6 @@ async def serve(settings: Settings) -> None:
 async def reload_on_sighup(app: Application) -> None:
     """SIGHUP reloads the rule files as `POST /api/v1/reload` does; a bad file is logged and counted
     there, and the rules in force stay active."""
-    if app.operator is None:
-        return
     with contextlib.suppress(ReloadFailed):
         await app.operator.reload(actor="SIGHUP", reason="SIGHUP received")
 

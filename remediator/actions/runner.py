@@ -65,6 +65,10 @@ class ActionRunner:
         self._on_finished = list(on_finished)
         self._tasks = TaskSet()
 
+    def on_finished(self, hook: Finished) -> None:
+        """Call `hook` with each execution's decision and outcome once it is journaled."""
+        self._on_finished.append(hook)
+
     def submit(self, execution_id: ExecutionId, decision: Decision) -> None:
         self._tasks.spawn(self._run(execution_id, decision), f"execution-{execution_id}")
 

@@ -3,44 +3,27 @@
 Reads accepted payloads from the journal in id order (the backlog lives on disk,
 so a storm fills disk, not memory), decides, and records each batch in one
 transaction that also marks its payloads processed: a crash before the commit
-replays the batch, a crash after it never does. Acting decisions go to the
-executor only after the commit, so nothing runs that is not on record.
+replays the batch, a crash after it never does. The hand-over (handover.py) records
+the batch and only then counts, logs and submits, so nothing runs that is not on record.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import Counter
 from collections.abc import Callable, Mapping
 
 from remediator.engine.decide import Decider
-from remediator.engine.protocols import Executor
+from remediator.engine.handover import HandOver
 from remediator.engine.resolutions import ResolutionBoard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, Decision, Outcome, PayloadId
+from remediator.model import Alert, Decision, PayloadId
 from remediator.receivers import PayloadError
 from remediator.store import JournalUnavailable, PipelineJournal
 
 log = get_logger("remediator.engine")
 
 Normalizer = Callable[[bytes, PayloadId], list[Alert]]
-
-# Repeats of these are expected by the thousand in a storm: one summary line per batch, not one line each.
-_QUIET = frozenset(
-    {
-        Outcome.COOLDOWN,
-        Outcome.IN_FLIGHT,
-        Outcome.RESOLVED,
-        Outcome.DUPLICATE,
-        Outcome.RATE_LIMITED,
-        Outcome.CONCURRENCY_LIMITED,
-        Outcome.BREAKER_OPEN,
-        Outcome.PAUSED,
-    }
-)
-_DEBUG = logging.getLogger("remediator.engine")
 
 MAX_BATCH_ALERTS = 5000
 """Alerts decided per transaction while draining a backlog with no webhook waiting: one commit
@@ -56,7 +39,7 @@ class Processor:
         *,
         journal: PipelineJournal,
         decider: Decider,
-        executor: Executor,
+        hand_over: HandOver,
         metrics: Metrics,
         normalizers: Mapping[str, Normalizer],
         batch_size: int = 256,
@@ -67,7 +50,7 @@ class Processor:
         self._on_resolved = on_resolved
         self._journal = journal
         self._decider = decider
-        self._executor = executor
+        self._hand_over = hand_over
         self._metrics = metrics
         self._normalizers = normalizers
         self._batch_size = batch_size
@@ -137,36 +120,7 @@ class Processor:
                     decisions.append((index, decision))
         payloads = payloads[:taken]
         self._alerts_per_payload = max(1, len(alerts) // taken)
-        recorded = await self._journal.record_batch(
-            payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions
+        await self._hand_over.record_batch(
+            payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions, from_alerts=True
         )
-        debug = _DEBUG.isEnabledFor(logging.DEBUG)
-        quiet: Counter[str] = Counter()
-        for i, (index, d) in enumerate(decisions):
-            action = "+".join(a.kind for a in d.actions)
-            self._metrics.rule_matches.labels(rule=d.rule).inc()
-            self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
-            execution_id = recorded.execution_ids.get(i)
-            if execution_id is not None:
-                self._executor.submit(execution_id, d)
-            if d.outcome in _QUIET:
-                quiet[d.outcome.value] += 1
-                if not debug:
-                    continue
-            fields = {
-                "alert": d.alert.fingerprint,
-                "alertname": d.alert.name,
-                "rule": d.rule,
-                "target": d.target.key if d.target else None,
-                "outcome": d.outcome.value,
-                "reason": d.reason,
-                "decision_id": recorded.decision_ids[i],
-                "alert_id": recorded.alert_ids[index],
-            }
-            if d.outcome in _QUIET:
-                log.debug("decided", **fields)
-            else:
-                log.info("decided", **fields)
-        if quiet:
-            log.info("repeated skips in batch", counts=dict(quiet), payloads=len(payloads))
         return len(payloads)

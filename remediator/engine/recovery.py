@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from remediator.engine.decide import Decider
-from remediator.engine.protocols import Executor
+from remediator.engine.handover import HandOver
 from remediator.logs import get_logger
-from remediator.metrics import Metrics
-from remediator.model import Decision, Outcome
+from remediator.model import AlertId, Decision
 from remediator.rules import RuleSet
 from remediator.store import PipelineJournal
 
@@ -21,10 +20,10 @@ log = get_logger("remediator.engine")
 
 
 async def recover_interrupted(
-    *, journal: PipelineJournal, decider: Decider, rules: RuleSet, executor: Executor, metrics: Metrics
+    *, journal: PipelineJournal, decider: Decider, rules: RuleSet, hand_over: HandOver
 ) -> list[Decision]:
     interrupted = await journal.interrupt_unfinished()
-    decisions: list[tuple[int | None, Decision]] = []
+    decisions: list[tuple[AlertId | None, Decision]] = []
     for ex in interrupted:
         was = "running" if ex.started else "queued"
         log.warning(
@@ -48,18 +47,5 @@ async def recover_interrupted(
         decisions.append((ex.alert_id, replace(d, reason=prefix + d.reason)))
     if not decisions:
         return []
-    recorded = await journal.record_decisions([(aid, d) for aid, d in decisions])  # type: ignore[misc]
-    for (_, d), (_, execution_id) in zip(decisions, recorded, strict=True):
-        action = "+".join(a.kind for a in d.actions)
-        metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
-        log.info(
-            "decided",
-            alert=d.alert.fingerprint,
-            rule=d.rule,
-            target=d.target.key if d.target else None,
-            outcome=d.outcome.value,
-            reason=d.reason,
-        )
-        if execution_id is not None and d.outcome in (Outcome.ACT, Outcome.DRY_RUN):
-            executor.submit(execution_id, d)
+    await hand_over.record(decisions)
     return [d for _, d in decisions]

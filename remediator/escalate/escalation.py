@@ -98,7 +98,16 @@ class Escalator:
         summary = f"remediator could not fix {d.alert.name or 'alert'} on {target}: {actions} — {reason}"
         if key in self._open:
             await self._record(
-                rule.name, target, "all", "trigger", key, "deduplicated", 0, None, execution_id, summary
+                rule=rule.name,
+                target=target,
+                dest="all",
+                kind="trigger",
+                key=key,
+                status="deduplicated",
+                attempts=0,
+                error=None,
+                execution_id=execution_id,
+                summary=summary,
             )
             return
         open_ = self._open[key] = _Open(rule=rule.name, target=target, fingerprint=d.alert.fingerprint)
@@ -116,24 +125,51 @@ class Escalator:
             try:
                 if step.kind == "escalate" and step.params.get("to", "pagerduty") == "pagerduty":
                     open_.pagerduty = True
-                    await self._pagerduty(rule, d, key, summary, details, execution_id)
+                    await self._pagerduty(
+                        rule, d, key=key, summary=summary, details=details, execution_id=execution_id
+                    )
                 elif step.kind in ("escalate", "notify"):
                     channel = str(step.params.get("to") or step.params.get("channel") or "")
-                    await self._notify(rule, d, channel, key, summary, reason, link, execution_id)
+                    await self._notify(
+                        rule,
+                        d,
+                        channel=channel,
+                        key=key,
+                        summary=summary,
+                        reason=reason,
+                        link=link,
+                        execution_id=execution_id,
+                    )
                 elif step.kind == "webhook":
                     await self._webhook(
-                        rule, target, str(step.params.get("url", "")), key, summary, details, execution_id
+                        rule,
+                        target,
+                        url=str(step.params.get("url", "")),
+                        key=key,
+                        summary=summary,
+                        details=details,
+                        execution_id=execution_id,
                     )
             except Exception as e:  # an escalation bug must never take the pipeline with it
                 log.exception("escalation step failed", rule=rule.name, step=step.kind)
                 await self._record(
-                    rule.name, target, step.kind, "trigger", key, "failed", 1, repr(e), execution_id, summary
+                    rule=rule.name,
+                    target=target,
+                    dest=step.kind,
+                    kind="trigger",
+                    key=key,
+                    status="failed",
+                    attempts=1,
+                    error=repr(e),
+                    execution_id=execution_id,
+                    summary=summary,
                 )
 
     async def _pagerduty(
         self,
         rule: Rule,
         d: Decision,
+        *,
         key: str,
         summary: str,
         details: dict[str, Any],
@@ -142,16 +178,16 @@ class Escalator:
         assert d.target is not None
         if self._pd is None:
             await self._record(
-                rule.name,
-                d.target.key,
-                "pagerduty",
-                "trigger",
-                key,
-                "skipped",
-                0,
-                "no PagerDuty routing key configured",
-                execution_id,
-                summary,
+                rule=rule.name,
+                target=d.target.key,
+                dest="pagerduty",
+                kind="trigger",
+                key=key,
+                status="skipped",
+                attempts=0,
+                error="no PagerDuty routing key configured",
+                execution_id=execution_id,
+                summary=summary,
             )
             return
         result = await self._pd.trigger(
@@ -165,22 +201,23 @@ class Escalator:
             links=[(self._link(execution_id), "remediator execution")] if self._link(execution_id) else (),
         )
         await self._record(
-            rule.name,
-            d.target.key,
-            "pagerduty",
-            "trigger",
-            key,
-            result.status,
-            result.attempts,
-            result.error,
-            execution_id,
-            summary,
+            rule=rule.name,
+            target=d.target.key,
+            dest="pagerduty",
+            kind="trigger",
+            key=key,
+            status=result.status,
+            attempts=result.attempts,
+            error=result.error,
+            execution_id=execution_id,
+            summary=summary,
         )
 
     async def _notify(
         self,
         rule: Rule,
         d: Decision,
+        *,
         channel: str,
         key: str,
         summary: str,
@@ -191,16 +228,16 @@ class Escalator:
         assert d.target is not None
         if self._notifier is None or channel not in self._notifier.channels:
             await self._record(
-                rule.name,
-                d.target.key,
-                channel or "notify",
-                "trigger",
-                key,
-                "skipped",
-                0,
-                f"no notification channel {channel!r} configured",
-                execution_id,
-                summary,
+                rule=rule.name,
+                target=d.target.key,
+                dest=channel or "notify",
+                kind="trigger",
+                key=key,
+                status="skipped",
+                attempts=0,
+                error=f"no notification channel {channel!r} configured",
+                execution_id=execution_id,
+                summary=summary,
             )
             return
         ctx = {
@@ -218,22 +255,23 @@ class Escalator:
         }
         result = await self._notifier.send(channel, "incident", ctx)
         await self._record(
-            rule.name,
-            d.target.key,
-            channel,
-            "trigger",
-            key,
-            "accepted" if result.ok else "failed",
-            result.attempts,
-            result.error,
-            execution_id,
-            summary,
+            rule=rule.name,
+            target=d.target.key,
+            dest=channel,
+            kind="trigger",
+            key=key,
+            status="accepted" if result.ok else "failed",
+            attempts=result.attempts,
+            error=result.error,
+            execution_id=execution_id,
+            summary=summary,
         )
 
     async def _webhook(
         self,
         rule: Rule,
         target: str,
+        *,
         url: str,
         key: str,
         summary: str,
@@ -242,7 +280,16 @@ class Escalator:
     ) -> None:
         if self._session is None or not url:
             await self._record(
-                rule.name, target, "webhook", "trigger", key, "skipped", 0, "no URL", execution_id, summary
+                rule=rule.name,
+                target=target,
+                dest="webhook",
+                kind="trigger",
+                key=key,
+                status="skipped",
+                attempts=0,
+                error="no URL",
+                execution_id=execution_id,
+                summary=summary,
             )
             return
         body = {"event": "escalation", "dedup_key": key, "summary": summary, "details": details}
@@ -262,27 +309,37 @@ class Escalator:
         except RemediatorError as e:
             attempts, status, error = attempts_of(e), "failed", str(e)
         await self._record(
-            rule.name, target, "webhook", "trigger", key, status, attempts, error, execution_id, summary
+            rule=rule.name,
+            target=target,
+            dest="webhook",
+            kind="trigger",
+            key=key,
+            status=status,
+            attempts=attempts,
+            error=error,
+            execution_id=execution_id,
+            summary=summary,
         )
 
     async def _resolve(self, key: str, open_: _Open) -> None:
         if open_.pagerduty and self._pd is not None:
             result = await self._pd.resolve(dedup_key=key)
             await self._record(
-                open_.rule,
-                open_.target,
-                "pagerduty",
-                "resolve",
-                key,
-                result.status,
-                result.attempts,
-                result.error,
-                None,
-                "alert resolved",
+                rule=open_.rule,
+                target=open_.target,
+                dest="pagerduty",
+                kind="resolve",
+                key=key,
+                status=result.status,
+                attempts=result.attempts,
+                error=result.error,
+                execution_id=None,
+                summary="alert resolved",
             )
 
     async def _record(
         self,
+        *,
         rule: str,
         target: str,
         dest: str,

@@ -88,10 +88,24 @@ class IncidentComms:
         try:
             silence_id = await self._silences.create(labels=labels, duration_s=duration, comment=comment)
         except RemediatorError as e:
-            await self._record(rule.name, decision.target.key, "silence", "", "failed", str(e), execution_id)
+            await self._record(
+                rule=rule.name,
+                target=decision.target.key,
+                kind="silence",
+                key="",
+                status="failed",
+                error=str(e),
+                execution_id=execution_id,
+            )
             return None
         await self._record(
-            rule.name, decision.target.key, "silence", silence_id, "accepted", None, execution_id
+            rule=rule.name,
+            target=decision.target.key,
+            kind="silence",
+            key=silence_id,
+            status="accepted",
+            error=None,
+            execution_id=execution_id,
         )
         return silence_id
 
@@ -105,13 +119,28 @@ class IncidentComms:
             await self._silences.expire(silence_id)
         except RemediatorError as e:
             await self._record(
-                name, decision.target.key, "expire", silence_id, "failed", str(e), execution_id
+                rule=name,
+                target=decision.target.key,
+                kind="expire",
+                key=silence_id,
+                status="failed",
+                error=str(e),
+                execution_id=execution_id,
             )
             return
-        await self._record(name, decision.target.key, "expire", silence_id, "accepted", None, execution_id)
+        await self._record(
+            rule=name,
+            target=decision.target.key,
+            kind="expire",
+            key=silence_id,
+            status="accepted",
+            error=None,
+            execution_id=execution_id,
+        )
 
     async def _record(
         self,
+        *,
         rule: str,
         target: str,
         kind: str,

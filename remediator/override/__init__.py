@@ -7,8 +7,9 @@ makes up the alert of a manual trigger; `incidents.py` turns an incident's timel
 reader wants first and into a postmortem draft.
 """
 
+from remediator.engine.handover import Recorded
 from remediator.override.errors import BadRequest, Conflict, NotFound, OperationRefused, ReloadFailed
-from remediator.override.operator import Operator, Recorded, ReloadResult
+from remediator.override.operator import Operator, ReloadResult
 
 __all__ = [
     "BadRequest",

@@ -1,10 +1,10 @@
 """The Operator: what an on-call human can do to the running daemon, with their name on it.
 
 Called by the override API's handlers (api/control.py) and by `serve`'s SIGHUP handler; built
-by `app.open_app` with the live pieces it needs (journal, decider, executor, mode, breaker,
-metrics, clock and a getter/setter for the active rule set). Its own stage, above the pipeline:
+by `app.open_app` with the live pieces it needs (journal, decider, hand-over, mode, breaker,
+metrics, clock and the rule book). Its own stage, above the pipeline:
 pausing and dry-run flip the shared `Mode` that the guards read on the next decision; reload,
-trigger and approve go through the same Decider and executor as an alert, so every guard stays
+trigger and approve go through the same Decider and hand-over as an alert, so every guard stays
 in force and nothing runs that is not journaled first.
 
 Every change is journaled in the audit table with the caller's token name and reason, after it
@@ -16,22 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from remediator.clock import Clock
-from remediator.engine import Decider, Executor
+from remediator.engine import Decider
+from remediator.engine.handover import HandOver, Recorded
 from remediator.engine.mode import Mode, Pause
 from remediator.errors import RuleLoadError
 from remediator.guards.breaker import BreakerView, CircuitBreaker
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome
+from remediator.model import Alert, Decision
 from remediator.override.errors import BadRequest, Conflict, NotFound, ReloadFailed
-from remediator.rules import Rule, RuleSet, load_rules
+from remediator.rules import Rule, RuleBook, RuleSet, load_rules
 from remediator.store import ExecutionUpdate, Journal, JournalUnavailable
 from remediator.tasks import TaskSet
 
@@ -47,40 +48,28 @@ class ReloadResult:
     changed: list[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recorded:
-    """A decision the operator made and journaled, and the execution it started (if it acts)."""
-
-    decision: Decision
-    alert_id: AlertId | None
-    decision_id: DecisionId
-    execution_id: ExecutionId | None
-
-
 class Operator:
     def __init__(
         self,
         *,
         journal: Journal,
         decider: Decider,
-        runner: Executor,
+        hand_over: HandOver,
         mode: Mode,
         metrics: Metrics,
         breaker: CircuitBreaker,
         clock: Clock,
-        get_rules: Callable[[], RuleSet],
-        set_rules: Callable[[RuleSet], None],
+        rules: RuleBook,
         rule_paths: Sequence[Path],
     ) -> None:
         self.journal = journal
         self.mode = mode
         self.breaker = breaker
         self._decider = decider
-        self._runner = runner
+        self._hand_over = hand_over
         self._metrics = metrics
         self._clock = clock
-        self._get_rules = get_rules
-        self._set_rules = set_rules
+        self._book = rules
         self._rule_paths = tuple(rule_paths)
         self._reload_lock = asyncio.Lock()
         self.last_reload: dict[str, Any] | None = None
@@ -97,10 +86,10 @@ class Operator:
     # -- reading -----------------------------------------------------------------------------------
 
     def rules(self) -> RuleSet:
-        return self._get_rules()
+        return self._book.current()
 
     def rule(self, name: str) -> Rule:
-        rules = self._get_rules()
+        rules = self._book.current()
         rule = rules.get(name)
         if rule is None:
             close = difflib.get_close_matches(name, rules.names(), n=3)
@@ -205,7 +194,7 @@ class Operator:
         Serialized: a SIGHUP and an API call at once must not race two swaps.
         """
         async with self._reload_lock:
-            old = self._get_rules()
+            old = self._book.current()
             try:
                 # File reads and YAML parsing off the event loop: webhooks keep being answered.
                 new = await asyncio.to_thread(load_rules, list(self._rule_paths))
@@ -230,12 +219,8 @@ class Operator:
                     n for n in set(new_by_name) & set(old_by_name) if new_by_name[n] != old_by_name[n]
                 ),
             )
-            self._set_rules(new)  # the atomic switch: the decider reads the rule set per alert
+            self._book.swap(new)  # the atomic switch: its subscribers declare the rules' metrics
             self._metrics.config_reloads.labels(result="success").inc()
-            self._metrics.rules_loaded.set(len(new))
-            for rule in new:
-                self._metrics.declare_rule(rule.name, tuple(a.kind for a in rule.actions))
-            self.breaker.refresh_metrics()  # declare_rule zeroes the breaker gauge; open ones stay open
             self.last_reload = self._reload_note(actor, "success", rules=len(new))
             log.info(
                 "rules reloaded",
@@ -287,14 +272,9 @@ class Operator:
             decision,
             reason=f"manual trigger by {actor} ({mode}): {reason or 'no reason given'}; {decision.reason}",
         )
-        batch = await self.journal.record_batch(payload_ids=(), alerts=[alert], decisions=[(0, decision)])
-        recorded = Recorded(
-            decision=decision,
-            alert_id=batch.alert_ids[0],
-            decision_id=batch.decision_ids[0],
-            execution_id=batch.execution_ids.get(0),
+        [recorded] = await self._hand_over.record_batch(
+            payload_ids=(), alerts=[alert], decisions=[(0, decision)], from_alerts=False
         )
-        self._submit(recorded)
         if not (recorded.execution_id is not None and decision.acts):
             await self._close_manual(alert, f"closed: the manual trigger decided {decision.outcome.value}")
         await self._audit(
@@ -315,7 +295,7 @@ class Operator:
         """Approve a pending action: decide again with the stored alert and the loaded rule, with every
         guard but `approval` in force, journal that decision and hand its execution to the runner."""
         approval = await self._pending(approval_id)
-        rule = self._get_rules().get(approval["rule"])
+        rule = self._book.current().get(approval["rule"])
         if rule is None:
             raise Conflict(
                 f"approval #{approval_id}: rule {approval['rule']!r} is no longer loaded; reject it instead"
@@ -332,11 +312,7 @@ class Operator:
             reason=f"approved by {actor} (approval #{approval_id}): {reason or 'no reason given'}; "
             f"{decision.reason}",
         )
-        [(decision_id, execution_id)] = await self.journal.record_decisions([(alert_id, decision)])
-        recorded = Recorded(
-            decision=decision, alert_id=alert_id, decision_id=decision_id, execution_id=execution_id
-        )
-        self._submit(recorded)
+        [recorded] = await self._hand_over.record([(alert_id, decision)])
         log.warning(
             "approved", by=actor, approval=approval_id, rule=rule.name, outcome=decision.outcome.value
         )
@@ -348,8 +324,8 @@ class Operator:
             rule=rule.name,
             target=approval["target"],
             outcome=decision.outcome.value,
-            decision_id=decision_id,
-            execution_id=execution_id,
+            decision_id=recorded.decision_id,
+            execution_id=recorded.execution_id,
         )
         updated = await self.journal.get_approval(approval_id)
         return updated or approval, recorded
@@ -405,22 +381,6 @@ class Operator:
             await self.journal.record_batch(payload_ids=(), alerts=[closed], decisions=[])
         except JournalUnavailable as e:
             log.error("manual incident not closed", fingerprint=alert.fingerprint, error=str(e))
-
-    def _submit(self, recorded: Recorded) -> None:
-        d = recorded.decision
-        action = "+".join(a.kind for a in d.actions)
-        self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
-        log.info(
-            "decided",
-            alert=d.alert.fingerprint,
-            rule=d.rule,
-            target=d.target.key if d.target else None,
-            outcome=d.outcome.value,
-            reason=d.reason,
-            decision_id=recorded.decision_id,
-        )
-        if recorded.execution_id is not None and d.outcome in (Outcome.ACT, Outcome.DRY_RUN):
-            self._runner.submit(recorded.execution_id, d)
 
     async def _audit(self, actor: str, action: str, reason: str, **detail: Any) -> None:
         await self.journal.record_audit(actor=actor, action=action, detail={**detail, "reason": reason})

@@ -8,9 +8,11 @@ instead of raising, so a strange alert becomes a recorded skip, never a crash.
 
 Modules: `matchers` (Alertmanager syntax), `thresholds` (`when:`), `templates`
 (`{{ labels.x }}` lookups; Kubernetes name checks are `remediator.kubenames`), `schema` (the file format),
-`compiled` (the frozen `Rule`), `index` (`RuleIndex`, `RuleSet`), `loader`.
+`compiled` (the frozen `Rule`), `index` (`RuleIndex`, `RuleSet`), `loader`, and `book` (`RuleBook`:
+the rule set in force, swapped whole on reload).
 """
 
+from remediator.rules.book import RuleBook
 from remediator.rules.compiled import (
     BreakerPolicy,
     ConfirmSpec,
@@ -45,6 +47,7 @@ __all__ = [
     "RenderError",
     "RetryPolicy",
     "Rule",
+    "RuleBook",
     "RuleGuards",
     "RuleIndex",
     "RuleSet",

@@ -1,0 +1,309 @@
+"""The Application: owns every resource and wires the pipeline.
+
+receive -> journal -> normalize -> match -> guard -> act -> verify -> escalate, plus override.
+`open_app` reads top to bottom in the pipeline's order: resources, the outside world, the
+escalate stage, the guard chain, act and verify, decide and hand over, override, start. Resources
+are opened in one AsyncExitStack and closed in reverse order; long-lived loops run in one
+TaskGroup. The rule set in force lives in one `RuleBook`; nothing else in the daemon holds mutable
+global state. This package is the only place that names the journal's implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+import aiohttp.abc
+from prometheus_client import CollectorRegistry
+
+from remediator.actions.dispatch import ActionRouter
+from remediator.actions.http import HttpActions
+from remediator.actions.kube import KubeActions, open_kube
+from remediator.actions.runner import ActionRunner
+from remediator.api import ApiState
+from remediator.app.guard_chain import declare_rules, guard_chain
+from remediator.app.resources import (
+    initial_mode,
+    load_rule_book,
+    open_journal,
+    open_outbound,
+    outside_services,
+    resolve_tokens,
+    retry_policy,
+)
+from remediator.clock import SYSTEM_CLOCK, Clock
+from remediator.config import Settings
+from remediator.engine import Decider, Processor
+from remediator.engine.handover import HandOver
+from remediator.engine.mode import Mode
+from remediator.engine.processor import Normalizer
+from remediator.engine.recovery import recover_interrupted
+from remediator.engine.resolutions import ResolutionBoard
+from remediator.escalate.escalation import Escalator
+from remediator.escalate.incident import IncidentComms
+from remediator.guards.breaker import CircuitBreaker
+from remediator.guards.cooldown import CooldownGuard
+from remediator.guards.inflight import InFlightGuard
+from remediator.logs import get_logger
+from remediator.metrics import Metrics
+from remediator.model import Alert, PayloadId
+from remediator.outbound import HealthChecker
+from remediator.override import Operator
+from remediator.receivers import alertmanager, pagerduty
+from remediator.rules import RuleBook
+from remediator.store import Journal
+from remediator.verify import Verifier
+
+log = get_logger("remediator")
+
+
+def _normalize_alertmanager(body: bytes, payload_id: PayloadId) -> list[Alert]:
+    return alertmanager.normalize_journaled(body, payload_id=payload_id)
+
+
+def _normalize_pagerduty(body: bytes, payload_id: PayloadId) -> list[Alert]:
+    return pagerduty.normalize(pagerduty.validate(body), payload_id=payload_id)
+
+
+NORMALIZERS: dict[str, Normalizer] = {
+    "alertmanager": _normalize_alertmanager,
+    "pagerduty": _normalize_pagerduty,
+}
+
+
+@dataclass(kw_only=True)
+class Application:
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    journal: Journal
+    kube: KubeActions | None
+    mode: Mode
+    rules: RuleBook
+    decider: Decider
+    processor: Processor
+    runner: ActionRunner
+    inflight: InFlightGuard
+    cooldown: CooldownGuard
+    breaker: CircuitBreaker
+    escalator: Escalator
+    comms: IncidentComms
+    operator: Operator
+    """The override API's operations (pause, reload, trigger, approve...); SIGHUP reloads through it."""
+    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
+    webhook_token: str | None = None
+    pagerduty_secrets: tuple[str, ...] = ()
+
+    def api_state(self) -> ApiState:
+        return ApiState(
+            settings=self.settings,
+            journal=self.journal,
+            metrics=self.metrics,
+            processor=self.processor,
+            mode=self.mode,
+            clock=self.clock,
+            rules=self.rules.current,
+            webhook_token=self.webhook_token,
+            api_tokens=self.tokens,
+            pagerduty_secrets=self.pagerduty_secrets,
+            kube_ready=lambda: self.kube is not None,
+            before_scrape=self.refresh_gauges,
+            operator=self.operator,
+        )
+
+    def refresh_gauges(self) -> None:
+        """Gauges that move with time: breakers turning half-open, pauses expiring."""
+        self.breaker.refresh_metrics()
+        self.operator.refresh_metrics()
+
+    async def drained(self, timeout_s: float = 10.0) -> None:
+        """Every accepted payload decided and every execution finished (tests, shutdown)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                await self.processor.drained(timeout_s)
+                await self.runner.idle()
+                await self.escalator.idle()
+                await self.comms.idle()
+                await self.operator.idle()
+                if self.journal.backlog() == 0 and self.runner.running() == 0:
+                    return
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    registry: CollectorRegistry | None = None,
+    process: bool = True,
+    outbound_resolver: aiohttp.abc.AbstractResolver | None = None,
+) -> AsyncIterator[Application]:
+    """Open every resource and start processing. `process=False` only accepts into the journal
+    (intake-only: what a crash between the 2xx and the processing leaves behind).
+    `outbound_resolver` resolves the hosts of `http_request` actions and `http` checks (rule tests
+    point every host at their local stub service)."""
+    book = load_rule_book(settings)
+    metrics = Metrics(registry)
+    webhook_token, tokens = resolve_tokens(settings)
+    pd_secrets = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
+    g = settings.guards
+    async with contextlib.AsyncExitStack() as stack:
+        # Resources: the journal, the cluster, one HTTP session for everything else.
+        journal = await stack.enter_async_context(open_journal(settings, clock=clock))
+        kube = await stack.enter_async_context(open_kube(settings.kubernetes, clock=clock))
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        outbound = await stack.enter_async_context(open_outbound(settings, resolver=outbound_resolver))
+        health = HealthChecker(http=outbound)
+        actions = ActionRouter(kube=kube, families=(HttpActions(client=outbound),), now=clock.now)
+        mode = initial_mode(settings, kube)
+        retry = retry_policy(g)
+        outside = outside_services(settings, session=session, clock=clock, retry=retry)
+
+        # Escalate: pages, channel messages, silences.
+        public_url = settings.http.public_url
+        escalator = Escalator(
+            journal=journal,
+            metrics=metrics,
+            clock=clock,
+            session=session,
+            pagerduty=outside.pagerduty,
+            notifier=outside.notifier,
+            retry=retry,
+            public_url=public_url,
+        )
+        stack.push_async_callback(escalator.aclose)
+        comms = IncidentComms(
+            silences=outside.silences,
+            notifier=outside.notifier,
+            journal=journal,
+            metrics=metrics,
+            clock=clock,
+            public_url=public_url,
+        )
+        stack.push_async_callback(comms.aclose)
+
+        # Guard: the chain, from the journal's history.
+        guards = await guard_chain(
+            settings,
+            journal=journal,
+            actions=actions,
+            prometheus=outside.prometheus,
+            health=health,
+            escalator=escalator,
+            book=book,
+            mode=mode,
+            metrics=metrics,
+            clock=clock,
+        )
+
+        # Act and verify: the executor.
+        resolutions = ResolutionBoard()
+        runner = ActionRunner(
+            journal=journal,
+            actions=actions,
+            metrics=metrics,
+            clock=clock,
+            retry=retry,
+            rules=book.get,
+            verifier=Verifier(
+                kube=kube,
+                resolutions=resolutions,
+                clock=clock,
+                poll_s=g.verify_poll_interval,
+                health=health,
+                prometheus=outside.prometheus,
+            ),
+            escalator=escalator,
+            comms=comms,
+            max_pods_per_delete=g.max_pods_per_delete,
+            on_finished=[guards.finished],
+        )
+
+        # Decide and hand over: alerts from the journal's backlog, decisions back into it.
+        decider = Decider(rules=book.current, guards=guards.chain, mode=mode, clock=clock)
+        hand_over = HandOver(journal=journal, executor=runner, metrics=metrics)
+
+        def resolved(alert: Alert) -> None:
+            """An alert resolved: close its escalation and tell its channel."""
+            escalator.resolved(alert)
+            comms.resolved(alert)
+
+        processor = Processor(
+            journal=journal,
+            decider=decider,
+            hand_over=hand_over,
+            metrics=metrics,
+            normalizers=NORMALIZERS,
+            batch_size=settings.journal.batch_size,
+            resolutions=resolutions,
+            on_resolved=resolved,
+        )
+
+        # Override: what on-call can do, through the same decider and hand-over.
+        operator = Operator(
+            journal=journal,
+            decider=decider,
+            hand_over=hand_over,
+            mode=mode,
+            metrics=metrics,
+            breaker=guards.breaker,
+            clock=clock,
+            rules=book,
+            rule_paths=settings.rules,
+        )
+        runner.on_finished(operator.execution_finished)  # a manual trigger's incident closes with it
+
+        async def stop_executing() -> None:
+            """The executions first, then the manual incidents their ends are still closing."""
+            await runner.aclose()
+            await operator.aclose()
+
+        stack.push_async_callback(stop_executing)
+
+        # Start: metrics for the rules in force, then decide again what a crash interrupted.
+        book.subscribe(lambda rules: declare_rules(metrics, guards.breaker, rules))
+        book.publish()
+        metrics.dry_run.set(1 if mode.dry_run or mode.no_cluster else 0)
+        await recover_interrupted(journal=journal, decider=decider, rules=book.current(), hand_over=hand_over)
+        app = Application(
+            settings=settings,
+            clock=clock,
+            metrics=metrics,
+            journal=journal,
+            kube=kube,
+            mode=mode,
+            rules=book,
+            decider=decider,
+            processor=processor,
+            runner=runner,
+            inflight=guards.inflight,
+            cooldown=guards.cooldown,
+            breaker=guards.breaker,
+            escalator=escalator,
+            comms=comms,
+            operator=operator,
+            tokens=tokens,
+            webhook_token=webhook_token,
+            pagerduty_secrets=pd_secrets,
+        )
+        # Everything loaded so far lives as long as the daemon: keep the collector from scanning it
+        # again and again (a full pass over the client libraries' objects costs tens of ms).
+        gc.collect()
+        gc.freeze()
+        tg = await stack.enter_async_context(asyncio.TaskGroup())
+        if process:
+            task = tg.create_task(processor.run(), name="processor")
+            stack.callback(task.cancel)
+        log.info(
+            "remediator started",
+            rules=len(book.current()),
+            journal=str(settings.journal.path),
+            backlog=journal.backlog(),
+            kubernetes="connected" if kube else "dry-run",
+            dry_run=mode.dry_run,
+        )
+        yield app

@@ -1,0 +1,149 @@
+"""The Application's resources: tokens, rules, the journal, the cluster's mode, retries, the outside world.
+
+Each builder opens or resolves one thing `open_app` needs, in the order it needs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import aiohttp.abc
+
+from remediator.actions.kube import KubeActions
+from remediator.actions.retry import RetryPolicy
+from remediator.clock import Clock
+from remediator.config import GuardSettings, Settings
+from remediator.engine.mode import Mode
+from remediator.escalate.notify import Notifier, resolve_channels
+from remediator.escalate.pagerduty import PagerDutyEvents
+from remediator.escalate.silence import AlertmanagerSilences
+from remediator.guards.prometheus import PrometheusClient
+from remediator.logs import get_logger
+from remediator.outbound import OutboundHttp
+from remediator.rules import RuleBook, load_rules
+from remediator.store.sqlite import SqliteJournal
+
+log = get_logger("remediator")
+
+
+def resolve_tokens(settings: Settings) -> tuple[str | None, dict[str, tuple[str, str]]]:
+    webhook = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
+    tokens: dict[str, tuple[str, str]] = {}
+    for t in settings.auth.api_tokens:
+        value = t.resolve()
+        if value is not None:
+            tokens[value] = (t.name, t.scope)
+    return webhook, tokens
+
+
+def load_rule_book(settings: Settings) -> RuleBook:
+    rules = load_rules(list(settings.rules))
+    for warning in rules.warnings:
+        log.warning("rule warning", warning=str(warning))
+    return RuleBook(rules)
+
+
+def open_journal(
+    settings: Settings, *, clock: Clock
+) -> contextlib.AbstractAsyncContextManager[SqliteJournal]:
+    j, g = settings.journal, settings.guards
+    return SqliteJournal.open(
+        Path(j.path),
+        synchronous=j.synchronous,
+        max_pending=j.max_pending_writes,
+        max_backlog=j.max_backlog_payloads,
+        clock=clock,
+        approval_expiry_s=g.approval_expiry,
+    )
+
+
+def initial_mode(settings: Settings, kube: KubeActions | None) -> Mode:
+    """Dry-run as configured; every action a dry-run when there is no cluster to act on."""
+    mode = Mode(dry_run=settings.guards.dry_run)
+    if kube is None:
+        mode.no_cluster = (
+            "kubernetes.mode is none"
+            if settings.kubernetes.mode == "none"
+            else "no cluster reachable at start-up"
+        )
+        log.warning("kubernetes unavailable: every action runs as dry-run", reason=mode.no_cluster)
+    return mode
+
+
+def retry_policy(g: GuardSettings) -> RetryPolicy:
+    return RetryPolicy(
+        attempts=g.retry.attempts,
+        backoff_min_s=g.retry.backoff_min,
+        backoff_max_s=g.retry.backoff_max,
+        deadline_s=g.retry.deadline,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_outbound(
+    settings: Settings, *, resolver: aiohttp.abc.AbstractResolver | None
+) -> AsyncIterator[OutboundHttp]:
+    """The HTTP client for the services remediator acts on and checks (`http_request`, `http` checks):
+    a session of its own, with no cookies kept between calls, no proxy from the environment and its
+    own connection limit."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(resolver=resolver, limit=20), cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
+        h = settings.http_actions
+        yield OutboundHttp(
+            session=session,
+            allowed_hosts=h.allowed_hosts,
+            max_redirects=h.max_redirects,
+            max_body_bytes=h.max_response_bytes,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outside:
+    """The services remediator talks to besides the cluster; None where not configured."""
+
+    pagerduty: PagerDutyEvents | None
+    notifier: Notifier | None
+    silences: AlertmanagerSilences | None
+    prometheus: PrometheusClient | None
+
+
+def outside_services(
+    settings: Settings, *, session: aiohttp.ClientSession, clock: Clock, retry: RetryPolicy
+) -> Outside:
+    routing_key = settings.pagerduty.routing_key.resolve() if settings.pagerduty.routing_key else None
+    channels = resolve_channels(settings.notify)
+    return Outside(
+        pagerduty=PagerDutyEvents(
+            session=session,
+            routing_key=routing_key,
+            url=settings.pagerduty.events_url,
+            clock=clock,
+            retry=retry,
+        )
+        if routing_key
+        else None,
+        notifier=Notifier(
+            session=session,
+            channels=channels,
+            templates_dir=settings.notify.templates_dir,
+            clock=clock,
+            retry=retry,
+        )
+        if channels
+        else None,
+        silences=AlertmanagerSilences(
+            session=session, base_url=settings.alertmanager.url, clock=clock, retry=retry
+        )
+        if settings.alertmanager.url
+        else None,
+        prometheus=PrometheusClient(
+            session=session, base_url=settings.prometheus.url, timeout_s=settings.prometheus.timeout
+        )
+        if settings.prometheus.url
+        else None,
+    )

@@ -1,0 +1,124 @@
+"""The hand-over: record, count, log, submit. The one way a decision leaves the decision path.
+
+Every decision, whether the processor made it from an alert, a human asked for it (a manual
+trigger, an approval) or crash recovery re-made it, goes through here: journaled first (so
+nothing runs that is not on record), then counted, logged and, when it acts, handed to the
+executor.
+
+Decisions made from alerts also count as rule matches, and in a storm their expected repeats
+(cooldown, in flight, duplicate...) are summarized in one line per batch instead of one each;
+those a human asked for are always logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from remediator.engine.protocols import Executor
+from remediator.logs import get_logger
+from remediator.metrics import Metrics
+from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome, PayloadId
+from remediator.store import PipelineJournal
+
+log = get_logger("remediator.engine")
+_DEBUG = logging.getLogger("remediator.engine")
+
+QUIET = frozenset(
+    {
+        Outcome.COOLDOWN,
+        Outcome.IN_FLIGHT,
+        Outcome.RESOLVED,
+        Outcome.DUPLICATE,
+        Outcome.RATE_LIMITED,
+        Outcome.CONCURRENCY_LIMITED,
+        Outcome.BREAKER_OPEN,
+        Outcome.PAUSED,
+    }
+)
+"""Outcomes expected by the thousand in a storm: one summary line per batch, not one line each."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recorded:
+    """A journaled decision and the execution it started (if it acts)."""
+
+    decision: Decision
+    alert_id: AlertId | None
+    decision_id: DecisionId
+    execution_id: ExecutionId | None
+
+
+class HandOver:
+    def __init__(self, *, journal: PipelineJournal, executor: Executor, metrics: Metrics) -> None:
+        self._journal = journal
+        self._executor = executor
+        self._metrics = metrics
+
+    async def record_batch(
+        self,
+        *,
+        payload_ids: Sequence[PayloadId],
+        alerts: Sequence[Alert],
+        decisions: Sequence[tuple[int, Decision]],
+        from_alerts: bool,
+    ) -> list[Recorded]:
+        """Journal new alerts and their decisions (alert index, decision) in one transaction, the
+        payloads marked processed, then hand the decisions over."""
+        batch = await self._journal.record_batch(payload_ids=payload_ids, alerts=alerts, decisions=decisions)
+        recorded = [
+            Recorded(
+                decision=d,
+                alert_id=batch.alert_ids[index],
+                decision_id=batch.decision_ids[i],
+                execution_id=batch.execution_ids.get(i),
+            )
+            for i, (index, d) in enumerate(decisions)
+        ]
+        self._release(recorded, from_alerts=from_alerts, payloads=len(payload_ids))
+        return recorded
+
+    async def record(self, decisions: Sequence[tuple[AlertId | None, Decision]]) -> list[Recorded]:
+        """Journal decisions on alerts already in the journal (recovery, approvals), then hand them over."""
+        ids = await self._journal.record_decisions(decisions)
+        recorded = [
+            Recorded(decision=d, alert_id=alert_id, decision_id=decision_id, execution_id=execution_id)
+            for (alert_id, d), (decision_id, execution_id) in zip(decisions, ids, strict=True)
+        ]
+        self._release(recorded, from_alerts=False)
+        return recorded
+
+    def _release(self, recorded: Sequence[Recorded], *, from_alerts: bool, payloads: int = 0) -> None:
+        debug = _DEBUG.isEnabledFor(logging.DEBUG)
+        quiet: Counter[str] = Counter()
+        for r in recorded:
+            d = r.decision
+            action = "+".join(a.kind for a in d.actions)
+            if from_alerts:
+                self._metrics.rule_matches.labels(rule=d.rule).inc()
+            self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
+            if r.execution_id is not None and d.acts:
+                self._executor.submit(r.execution_id, d)
+            repeat = from_alerts and d.outcome in QUIET
+            if repeat:
+                quiet[d.outcome.value] += 1
+                if not debug:
+                    continue
+            fields = {
+                "alert": d.alert.fingerprint,
+                "alertname": d.alert.name,
+                "rule": d.rule,
+                "target": d.target.key if d.target else None,
+                "outcome": d.outcome.value,
+                "reason": d.reason,
+                "decision_id": r.decision_id,
+                "alert_id": r.alert_id,
+            }
+            if repeat:
+                log.debug("decided", **fields)
+            else:
+                log.info("decided", **fields)
+        if quiet:
+            log.info("repeated skips in batch", counts=dict(quiet), payloads=payloads)
