@@ -41,7 +41,7 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 
 @pytest.fixture
-async def pg_url(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
+def pg_url(pg_cluster: PgCluster, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh database on the session's cluster; its password is in $REMEDIATOR_TEST_PG_PASSWORD."""
     monkeypatch.setenv(PASSWORD_ENV, pg_cluster.password)
-    return await pg_cluster.create_database()
+    return pg_cluster.create_database()

@@ -11,7 +11,7 @@ fails in CI (`CI=true`), where `scripts/test` installs the package.
 
 Tests use one cluster per pytest process (per xdist worker) and a fresh database per test:
 
-    url = await cluster.create_database()      # postgresql://remediator@/t_3?host=/tmp/.../sock
+    url = cluster.create_database()      # postgresql://remediator@/t_3?host=/tmp/.../sock
 """
 
 from __future__ import annotations
@@ -177,16 +177,20 @@ class PgCluster:
     def next_database_name(self) -> str:
         return f"t_{os.getpid()}_{next(self._names)}"
 
-    async def create_database(self, name: str | None = None) -> str:
+    def create_database(self, name: str | None = None) -> str:
         """A fresh, empty database; returns its URL."""
-        import asyncpg  # only the tests that ask for PostgreSQL need it
-
         name = name or self.next_database_name()
-        conn = await asyncpg.connect(self.url(), password=self.password)
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+            subprocess.run(
+                [str(self.bindir / "createdb"), "-h", str(self.socket_dir), "-U", SUPERUSER, name],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PGPASSWORD": self.password},
+                timeout=60,
+            )
+        except subprocess.CalledProcessError as e:
+            raise RuntimeError(f"createdb {name} failed: {e.stderr}") from e
         return self.url(name)
 
 

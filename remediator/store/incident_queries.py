@@ -61,7 +61,7 @@ class IncidentQueries(ReadQueries):
             where.append("a.starts_at >= ?")
             args.append(since.timestamp())
         firsts = list(
-            await self._r.execute_fetchall(
+            await self._reads.execute_fetchall(
                 "SELECT a.id, a.fingerprint, a.starts_at FROM alerts a WHERE "
                 + " AND ".join(where)
                 + " AND NOT EXISTS (SELECT 1 FROM alerts b WHERE b.fingerprint = a.fingerprint"
@@ -85,7 +85,7 @@ class IncidentQueries(ReadQueries):
         fingerprints = sorted({fp for fp, _ in keys})
         wanted = set(keys)
         marks = ",".join("?" * len(fingerprints))
-        rows = await self._r.execute_fetchall(
+        rows = await self._reads.execute_fetchall(
             "SELECT id, fingerprint, starts_at, status, ends_at, labels, annotations, source FROM alerts"
             f" WHERE fingerprint IN ({marks}) ORDER BY id",
             fingerprints,
@@ -149,7 +149,7 @@ class IncidentQueries(ReadQueries):
     async def _episode_alerts(self, fingerprint: str, seconds: int) -> list[Sequence[Any]]:
         """The alert rows of one episode (fingerprint, startsAt second), with when each payload arrived."""
         return list(
-            await self._r.execute_fetchall(
+            await self._reads.execute_fetchall(
                 "SELECT a.id, a.source, a.fingerprint, a.status, a.starts_at, a.ends_at, a.labels,"
                 " a.annotations, a.generator_url, p.received_at"
                 " FROM alerts a LEFT JOIN payloads p ON p.id = a.payload_id"
@@ -161,7 +161,7 @@ class IncidentQueries(ReadQueries):
     async def _decision_events(self, alert_ids: Sequence[int]) -> tuple[list[_Event], set[tuple[str, str]]]:
         """The decisions on the episode's alerts, and the (rule, target) pairs they named."""
         marks = ",".join("?" * len(alert_ids))
-        rows = await self._r.execute_fetchall(
+        rows = await self._reads.execute_fetchall(
             "SELECT id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at FROM decisions"
             f" WHERE alert_id IN ({marks}) ORDER BY id",
             list(alert_ids),
@@ -190,7 +190,7 @@ class IncidentQueries(ReadQueries):
         """The executions on the episode's alerts, each at its end (else its start, else its creation)."""
         marks = ",".join("?" * len(alert_ids))
         rows = list(
-            await self._r.execute_fetchall(
+            await self._reads.execute_fetchall(
                 "SELECT id, decision_id, rule, target, actions, dry_run, status, attempts, error, changes,"
                 " summary, created_at, started_at, finished_at FROM executions"
                 f" WHERE alert_id IN ({marks}) ORDER BY id",
@@ -247,7 +247,7 @@ class IncidentQueries(ReadQueries):
     ) -> list[_Event]:
         """Escalations of the episode's executions, or for its (rule, target) pairs, from its first event
         until an hour after its last."""
-        rows = await self._r.execute_fetchall(
+        rows = await self._reads.execute_fetchall(
             "SELECT id, at, rule, target, dest, kind, status, attempts, error, execution_id, summary"
             " FROM escalations WHERE at >= ? AND at <= ? ORDER BY id",
             (first, last + 3600),

@@ -5,7 +5,7 @@ implementation (`store.sqlite.SqliteJournal`; a PostgreSQL journal implements th
 
 - `Intake`: the webhooks (accept a payload durably, the backlog for 503s and /readyz).
 - `PipelineJournal`: the processor, crash recovery, the executor and the guards' start-up history
-  (payloads in, decisions and executions out).
+  (payloads in, decisions and executions out); decisions are made inside a `DecisionScope`.
 - `OversightJournal`: what humans answer and read back: escalations, approvals, the audit trail.
 - `ReadModel`: what the API, `ctl` and the console read (pages of executions, incidents and their
   timelines, audit), in the shapes of `readmodel.py`.
@@ -18,6 +18,7 @@ Times cross as aware datetimes; rows read back for humans carry RFC 3339 strings
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from remediator.store.readmodel import Page
 from remediator.store.records import (
     ExecutionRecord,
     ExecutionUpdate,
+    GuardFeed,
     InterruptedExecution,
     RecordedBatch,
     StoredPayload,
@@ -42,7 +44,47 @@ class Intake(Protocol):
         ...
 
 
+class DecisionScope(Protocol):
+    """One decision transaction: claim work, decide with the guards caught up, record.
+
+    With several replicas on one database, scopes take turns across them (a lock held until the
+    commit), so the guard state read at the start is still true when the decisions are written: two
+    replicas deciding on the same alert at once produce one action and one `duplicate`. Nothing
+    recorded inside is committed (nor should run) before the scope exits without an error.
+    """
+
+    feed: GuardFeed
+    """What the other replicas wrote since this one last decided: apply it to the guards first."""
+
+    async def pending_payloads(self, limit: int) -> list[StoredPayload]:
+        """Claim up to `limit` unprocessed payloads, oldest first, skipping any another replica holds."""
+        ...
+
+    async def record_batch(
+        self,
+        *,
+        payload_ids: Sequence[PayloadId],
+        alerts: Sequence[Alert],
+        decisions: Sequence[tuple[int, Decision]],
+    ) -> RecordedBatch: ...
+
+    async def record_decisions(
+        self, decisions: Sequence[tuple[AlertId | None, Decision]]
+    ) -> list[tuple[DecisionId, ExecutionId | None]]: ...
+
+    async def interrupt_unfinished(self) -> list[InterruptedExecution]: ...
+
+    async def get_alert(self, alert_id: AlertId) -> Alert | None: ...
+
+
 class PipelineJournal(Intake, Protocol):
+    takeover_every_s: float | None
+    """How often to look for executions a dead replica left; None: only at start-up (one writer)."""
+
+    def deciding(self) -> AbstractAsyncContextManager[DecisionScope]:
+        """Open a decision transaction (see DecisionScope)."""
+        ...
+
     def intake_waiting(self) -> int:
         """Webhook payloads waiting for their commit: the processor keeps its batches small meanwhile."""
         ...
@@ -69,12 +111,17 @@ class PipelineJournal(Intake, Protocol):
         """Decisions on alerts already journaled (recovery, approvals), with their executions."""
         ...
 
-    async def start_execution(self, execution_id: ExecutionId) -> None: ...
+    async def start_execution(self, execution_id: ExecutionId) -> bool:
+        """pending -> running. False if it is no longer pending (another replica took it over, or it
+        was interrupted): then it must not run."""
+        ...
 
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None: ...
 
     async def interrupt_unfinished(self) -> list[InterruptedExecution]:
-        """Mark executions a crash left pending or running as interrupted, and return them."""
+        """Mark executions whose runner is gone as interrupted, and return them: with one writer, every
+        execution a crash left pending or running; with several replicas, those of replicas whose
+        lease has expired."""
         ...
 
     async def get_alert(self, alert_id: AlertId) -> Alert | None: ...

@@ -1,25 +1,49 @@
-"""The SQLite journal's read model: the audit trail of executions, approvals, audit entries, counts.
+"""The journal's read model: the audit trail of executions, approvals, audit entries, counts.
 
 The journal's pipeline methods serve the pipeline (what guards and recovery need); these serve
 humans, who filter, page and read (the `ReadModel` protocol, with incidents in `incident_queries.py`).
-They run on the journal's read-only connection: WAL lets them read while the writer commits, and
-they never queue behind the group commit. Shapes and paging follow `readmodel.py`.
+Every back-end runs the same SQL (written in the dialect SQLite and PostgreSQL share, `?` for
+parameters) through its `Reader`: SQLite's read-only connection (WAL lets it read while the writer
+commits, never behind the group commit), PostgreSQL's pool. Shapes and paging follow `readmodel.py`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus, Outcome
-from remediator.store.oversight import OversightRecords
 from remediator.store.readmodel import MAX_ID, Page, approval_json, incident_id, iso, parse_cursor
 from remediator.store.records import ExecutionRecord
 
-# Audit actions that put a human's name on an execution (the execution id is in their detail).
+# Audit actions that put a human's name on an execution (the execution id is in their detail,
+# and in the `execution_id` column every back-end derives from it).
 _ACTING_AUDIT = ("trigger", "approve")
+
+COUNTABLE = frozenset(
+    {
+        "payloads",
+        "alerts",
+        "decisions",
+        "executions",
+        "audit",
+        "approvals",
+        "escalations",
+        "timers",
+        "deferrals",
+    }
+)
+"""The tables `count` answers for (tests, status, the CLI)."""
+
+
+class Reader(Protocol):
+    """Runs one read: SQL with `?` parameters, all rows back (aiosqlite's connection is one)."""
+
+    def execute_fetchall(
+        self, sql: str, parameters: Iterable[Any] | None = None
+    ) -> Awaitable[Iterable[Any]]: ...
 
 
 def _target_filter(target: str) -> tuple[str, list[Any]]:
@@ -90,9 +114,18 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
-class ReadQueries(OversightRecords):
+class ReadQueries:
+    """The read model on any back-end: a mixin needing a `Reader` (`_reads`) and the journal's approvals."""
+
+    @property
+    def _reads(self) -> Reader:
+        raise NotImplementedError  # each back-end's own
+
+    async def approvals(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        raise NotImplementedError  # the journal's oversight records (placed before this in its bases)
+
     async def ping(self) -> None:
-        await self._r.execute_fetchall("SELECT COUNT(*) FROM (SELECT 1 FROM payloads LIMIT 1)")
+        await self._reads.execute_fetchall("SELECT COUNT(*) FROM (SELECT 1 FROM payloads LIMIT 1) AS p")
 
     async def _who(self, execution_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
         """Execution id -> (actor, how) for executions a human started (manual trigger or approval)."""
@@ -100,9 +133,9 @@ class ReadQueries(OversightRecords):
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = await self._r.execute_fetchall(
-            "SELECT CAST(json_extract(detail, '$.execution_id') AS INTEGER), actor, action FROM audit"
-            f" WHERE action IN (?, ?) AND json_extract(detail, '$.execution_id') IN ({marks}) ORDER BY id",
+        rows = await self._reads.execute_fetchall(
+            "SELECT execution_id, actor, action FROM audit"
+            f" WHERE action IN (?, ?) AND execution_id IN ({marks}) ORDER BY id",
             (*_ACTING_AUDIT, *ids),
         )
         out: dict[int, tuple[str, str]] = {}
@@ -137,7 +170,7 @@ class ReadQueries(OversightRecords):
             where.append("e.created_at >= ?")
             args.append(since.timestamp())
         rows = list(
-            await self._r.execute_fetchall(
+            await self._reads.execute_fetchall(
                 _EXECUTION_COLUMNS + " WHERE " + " AND ".join(where) + " ORDER BY e.id DESC LIMIT ?",
                 (*args, limit + 1),
             )
@@ -151,13 +184,14 @@ class ReadQueries(OversightRecords):
         """One execution with its alert, decision, diff and the audit entries that name it."""
         if not 0 < execution_id <= MAX_ID:
             return None
-        rows = list(await self._r.execute_fetchall(_EXECUTION_COLUMNS + " WHERE e.id = ?", (execution_id,)))
+        rows = list(
+            await self._reads.execute_fetchall(_EXECUTION_COLUMNS + " WHERE e.id = ?", (execution_id,))
+        )
         if not rows:
             return None
         out = _execution(rows[0], await self._who([execution_id]))
-        audit = await self._r.execute_fetchall(
-            "SELECT id, at, actor, action, detail FROM audit WHERE json_extract(detail, '$.execution_id') = ?"
-            " ORDER BY id",
+        audit = await self._reads.execute_fetchall(
+            "SELECT id, at, actor, action, detail FROM audit WHERE execution_id = ? ORDER BY id",
             (execution_id,),
         )
         out["audit"] = [_audit(r) for r in audit]
@@ -179,7 +213,7 @@ class ReadQueries(OversightRecords):
                 where.append(f"{column} = ?")
                 args.append(value)
         rows = list(
-            await self._r.execute_fetchall(
+            await self._reads.execute_fetchall(
                 "SELECT id, at, actor, action, detail FROM audit WHERE "
                 + " AND ".join(where)
                 + " ORDER BY id DESC LIMIT ?",
@@ -214,7 +248,7 @@ class ReadQueries(OversightRecords):
             + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY e.id DESC LIMIT ?"
         )
-        rows = await self._r.execute_fetchall(sql, (*args, limit))
+        rows = await self._reads.execute_fetchall(sql, (*args, limit))
         return [
             ExecutionRecord(
                 id=ExecutionId(r[0]),
@@ -238,7 +272,7 @@ class ReadQueries(OversightRecords):
         ]
 
     async def decisions(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
+        rows = await self._reads.execute_fetchall(
             "SELECT id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at FROM decisions"
             " ORDER BY id DESC LIMIT ?",
             (limit,),
@@ -247,17 +281,17 @@ class ReadQueries(OversightRecords):
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def decision_counts(self) -> dict[str, int]:
-        rows = await self._r.execute_fetchall("SELECT outcome, COUNT(*) FROM decisions GROUP BY outcome")
+        rows = await self._reads.execute_fetchall("SELECT outcome, COUNT(*) FROM decisions GROUP BY outcome")
         return {Outcome(r[0]).value: int(r[1]) for r in rows}
 
     async def count(self, table: str) -> int:
-        if table not in self._next:
+        if table not in COUNTABLE:
             raise ValueError(f"unknown journal table {table!r}")
-        rows = await self._r.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
+        rows = await self._reads.execute_fetchall(f"SELECT COUNT(*) FROM {table}")
         return int(next(iter(rows))[0])
 
     async def escalations(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
+        rows = await self._reads.execute_fetchall(
             "SELECT id, at, rule, target, dest, kind, dedup_key, status, attempts, error, execution_id,"
             " summary"
             " FROM escalations ORDER BY id DESC LIMIT ?",
@@ -280,7 +314,7 @@ class ReadQueries(OversightRecords):
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def audit(self, *, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._r.execute_fetchall(
+        rows = await self._reads.execute_fetchall(
             "SELECT id, at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [

@@ -1,5 +1,5 @@
 """What crosses the journal's boundary: stored payloads, recorded batches, execution updates and
-records, and the two ways a write can fail. Frozen values, the same for every back-end."""
+records, the guard feed, and the two ways a write can fail. Frozen values, the same for every back-end."""
 
 from __future__ import annotations
 
@@ -83,3 +83,49 @@ class InterruptedExecution:
     target: str
     started: bool
     """True when the crash hit a running execution: the change may have been applied."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActRecord:
+    """An acting decision (it has an execution), as the guards count it: cooldown, rate limits, dedup."""
+
+    rule: str
+    target: str
+    dry_run: bool
+    decided_at: datetime
+    fingerprint: str | None
+    starts_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeRecord:
+    """A real execution that ended either way: the circuit breaker's input."""
+
+    rule: str
+    target: str
+    ok: bool
+    finished_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunningRecord:
+    """An execution queued or running on some replica: the in-flight and concurrency limits' input."""
+
+    rule: str
+    target: str
+    dry_run: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuardFeed:
+    """What other replicas wrote since this one last decided, so its guards decide on the whole truth.
+
+    Empty with a single writer (SQLite): the guards' memory is already the whole truth.
+    """
+
+    full: bool = False
+    """Replace the guards' history with this feed (first decision, or after a failed transaction)."""
+    acts: tuple[ActRecord, ...] = ()
+    outcomes: tuple[OutcomeRecord, ...] = ()
+    running: tuple[RunningRecord, ...] | None = None
+    """Every unfinished execution of every replica; None when the guards' own count is the truth."""

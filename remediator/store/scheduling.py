@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from remediator.model import AlertId, Decision, DecisionId, ExecutionId
@@ -153,3 +153,23 @@ class DeferralStore(Protocol):
     def deferred_waiting(self) -> int:
         """Deferrals waiting now (kept in memory after each commit: a gauge, read on every scrape)."""
         ...
+
+
+def approval_timers(
+    approval_ids: Sequence[int], *, now: float, expiry_s: float, remind_before_s: float
+) -> list[NewTimer]:
+    """Tell the approvers now, remind them before it expires, and record the expiry when it does:
+    the timers every back-end writes with a new pending approval."""
+    expires = now + expiry_s
+    timers = []
+    for aid in approval_ids:
+        payload = {"approval": aid}
+        at = datetime.fromtimestamp(now, UTC)
+        timers.append(NewTimer(kind="approval_notify", key=str(aid), due_at=at, payload=payload))
+        remind = expires - remind_before_s
+        if remind_before_s > 0 and remind > now:
+            due = datetime.fromtimestamp(remind, UTC)
+            timers.append(NewTimer(kind="approval_remind", key=str(aid), due_at=due, payload=payload))
+        due = datetime.fromtimestamp(expires, UTC)
+        timers.append(NewTimer(kind="approval_expire", key=str(aid), due_at=due, payload=payload))
+    return timers

@@ -35,13 +35,15 @@ from remediator.model import (
 )
 from remediator.store import sqlite_controls, sqlite_scheduling, sqlite_schema
 from remediator.store.incident_queries import IncidentQueries
+from remediator.store.oversight import OversightRecords
 from remediator.store.records import (
     ExecutionUpdate,
+    GuardFeed,
     InterruptedExecution,
     RecordedBatch,
     StoredPayload,
 )
-from remediator.store.scheduling import NewTimer
+from remediator.store.scheduling import approval_timers
 from remediator.store.sqlite_writer import _Accept
 
 log = get_logger("remediator.store")
@@ -69,11 +71,9 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
-def _at(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
-class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords):
+class SqliteJournal(
+    OversightRecords, IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords
+):
     """The embedded journal: SQLite in WAL mode, one writer task, a read-only second connection."""
 
     def __init__(
@@ -93,6 +93,10 @@ class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite
         self._approval_remind_before_s = approval_remind_before_s
         self._max_deferred = max_deferred
         self._deferred_waiting = 0
+
+    @property
+    def _reads(self) -> aiosqlite.Connection:
+        return self._r
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -186,6 +190,17 @@ class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite
         if ids:
             await self._remember_deliveries(self._w, ids, ttl, now)
         return fresh
+
+    # -- deciding ----------------------------------------------------------------------------------
+
+    takeover_every_s: float | None = None
+    """One process writes this file: what a crash left unfinished is taken over at start-up only."""
+
+    @contextlib.asynccontextmanager
+    async def deciding(self) -> AsyncIterator[_Scope]:
+        """One writer: the guards' memory is the whole truth (an empty feed), and each record call is
+        its own transaction through the single writer."""
+        yield _Scope(self)
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         rows = await self._r.execute_fetchall(
@@ -324,7 +339,16 @@ class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [a[:8] for a in approvals],
             )
-            await self._insert_timers(db, self._approval_timers([a[0] for a in approvals], now), now)
+            await self._insert_timers(
+                db,
+                approval_timers(
+                    [a[0] for a in approvals],
+                    now=now,
+                    expiry_s=self._approval_expiry_s,
+                    remind_before_s=self._approval_remind_before_s,
+                ),
+                now,
+            )
         decision_ids = tuple(DecisionId(first + i) for i in range(len(decisions)))
         await self._insert_deferrals(
             db, [(did, aid, d) for did, (aid, d) in zip(decision_ids, decisions, strict=True)], now
@@ -348,23 +372,6 @@ class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite
         )
         return bool(list(rows))
 
-    def _approval_timers(self, approval_ids: Sequence[int], now: float) -> list[NewTimer]:
-        """Tell the approvers now, remind them before it expires, and record the expiry when it does."""
-        expires = now + self._approval_expiry_s
-        timers = []
-        for aid in approval_ids:
-            payload = {"approval": aid}
-            timers.append(NewTimer(kind="approval_notify", key=str(aid), due_at=_at(now), payload=payload))
-            remind = expires - self._approval_remind_before_s
-            if self._approval_remind_before_s > 0 and remind > now:
-                timers.append(
-                    NewTimer(kind="approval_remind", key=str(aid), due_at=_at(remind), payload=payload)
-                )
-            timers.append(
-                NewTimer(kind="approval_expire", key=str(aid), due_at=_at(expires), payload=payload)
-            )
-        return timers
-
     async def record_decisions(
         self, decisions: Sequence[tuple[AlertId | None, Decision]]
     ) -> list[tuple[DecisionId, ExecutionId | None]]:
@@ -376,16 +383,17 @@ class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite
 
         return await self._submit(job)
 
-    async def start_execution(self, execution_id: ExecutionId) -> None:
+    async def start_execution(self, execution_id: ExecutionId) -> bool:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
-                "UPDATE executions SET status = ?, started_at = ? WHERE id = ?",
-                (ExecutionStatus.RUNNING.value, now, execution_id),
+        async def job(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(
+                "UPDATE executions SET status = ?, started_at = ? WHERE id = ? AND status = ?",
+                (ExecutionStatus.RUNNING.value, now, execution_id, ExecutionStatus.PENDING.value),
             )
+            return bool(cur.rowcount)
 
-        await self._submit(job)
+        return await self._submit(job)
 
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
         now = self._clock.now().timestamp()
@@ -488,3 +496,34 @@ class SqliteJournal(IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite
             (r[0], r[1], r[2] == ExecutionStatus.SUCCEEDED.value, datetime.fromtimestamp(r[3], UTC))
             for r in rows
         ]
+
+
+class _Scope:
+    """A decision scope on the single-writer journal: the journal's own calls, nothing to catch up on."""
+
+    def __init__(self, journal: SqliteJournal) -> None:
+        self._j = journal
+        self.feed = GuardFeed()
+
+    async def pending_payloads(self, limit: int) -> list[StoredPayload]:
+        return await self._j.pending_payloads(limit)
+
+    async def record_batch(
+        self,
+        *,
+        payload_ids: Sequence[PayloadId],
+        alerts: Sequence[Alert],
+        decisions: Sequence[tuple[int, Decision]],
+    ) -> RecordedBatch:
+        return await self._j.record_batch(payload_ids=payload_ids, alerts=alerts, decisions=decisions)
+
+    async def record_decisions(
+        self, decisions: Sequence[tuple[AlertId | None, Decision]]
+    ) -> list[tuple[DecisionId, ExecutionId | None]]:
+        return await self._j.record_decisions(decisions)
+
+    async def interrupt_unfinished(self) -> list[InterruptedExecution]:
+        return await self._j.interrupt_unfinished()
+
+    async def get_alert(self, alert_id: AlertId) -> Alert | None:
+        return await self._j.get_alert(alert_id)

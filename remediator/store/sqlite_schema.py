@@ -83,6 +83,15 @@ STEPS = (
         description="timers, deferred decisions, human controls, webhook delivery ids",
         statements=V3,
     ),
+    Step(
+        version=4,
+        description="audit entries name their execution in a column (the read model's SQL is portable)",
+        statements=(
+            "ALTER TABLE audit ADD COLUMN execution_id INTEGER"
+            " AS (CAST(json_extract(detail, '$.execution_id') AS INTEGER)) VIRTUAL",
+            "CREATE INDEX audit_execution ON audit(execution_id) WHERE execution_id IS NOT NULL",
+        ),
+    ),
 )
 LATEST = latest_version(STEPS)
 

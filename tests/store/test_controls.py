@@ -5,25 +5,24 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from remediator.clock import FakeClock
 from remediator.model import ActionSpec, Alert, Decision, Outcome, RuleName, Target
-from remediator.store.sqlite import SqliteJournal
+from tests.store.conftest import Backend
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-async def test_controls_replace_each_other_and_survive_a_reopen(tmp_path: Path) -> None:
+async def test_controls_replace_each_other_and_survive_a_reopen(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.set_control("pause", "", {"reason": "migration", "until": None}, actor="ana")
         await j.set_control("pause", "", {"reason": "migration, longer", "until": None}, actor="bo")
         await j.set_control("dry_run", "rollback", {"enabled": True, "reason": "new threshold"}, actor="ana")
         assert await j.clear_control("dry_run", "rollback")
         assert not await j.clear_control("dry_run", "rollback"), "nothing left to lift"
         await j.set_control("breaker_reset", "r1:shop/Deployment/x", {"reason": "fixed by hand"}, actor="bo")
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         got = {(c.kind, c.key): (c.actor, dict(c.value)) for c in await j.controls()}
         assert got == {
             ("pause", ""): ("bo", {"reason": "migration, longer", "until": None}),
@@ -31,15 +30,15 @@ async def test_controls_replace_each_other_and_survive_a_reopen(tmp_path: Path) 
         }
 
 
-async def test_a_repeated_delivery_id_is_not_journaled_again_even_after_a_reopen(tmp_path: Path) -> None:
+async def test_a_repeated_delivery_id_is_not_journaled_again_even_after_a_reopen(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         first, same_commit = await asyncio.gather(
             j.accept_once("pagerduty", b"{}", delivery_id="w-1", ttl_s=3600),
             j.accept_once("pagerduty", b"{}", delivery_id="w-1", ttl_s=3600),
         )
         assert first is not None and same_commit is None, "two copies in one commit: one is written"
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         assert await j.accept_once("pagerduty", b"{}", delivery_id="w-1", ttl_s=3600) is None
         assert await j.accept_once("pagerduty", b"{}", delivery_id="w-2", ttl_s=3600) is not None
         clock.advance(3601)
@@ -72,13 +71,10 @@ def needs_approval(starts_at: datetime, fp: str = "abc") -> tuple[Alert, Decisio
 
 
 async def test_one_pending_approval_per_episode_with_its_notify_remind_and_expire_timers(
-    tmp_path: Path,
+    backend: Backend,
 ) -> None:
     clock = FakeClock(T0)
-    path = tmp_path / "j.sqlite"
-    async with SqliteJournal.open(
-        path, clock=clock, approval_expiry_s=3600, approval_remind_before_s=900
-    ) as j:
+    async with backend.open(clock=clock, approval_expiry_s=3600, approval_remind_before_s=900) as j:
         a, d = needs_approval(T0)
         await j.record_batch(payload_ids=[], alerts=[a, a], decisions=[(0, d), (1, d)])
         clock.advance(300)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from remediator.clock import FakeClock
 from remediator.model import ActionSpec, Alert, Decision, Outcome, RuleName, Target
 from remediator.store.scheduling import NewTimer
-from remediator.store.sqlite import SqliteJournal
+from tests.store.conftest import Backend
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -43,9 +42,9 @@ def deferred(fp: str, *, severity: str = "", ns: str = "shop") -> Decision:
     )
 
 
-async def test_a_due_timer_is_claimed_once_and_finishing_schedules_the_next(tmp_path: Path) -> None:
+async def test_a_due_timer_is_claimed_once_and_finishing_schedules_the_next(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.schedule(
             [
                 NewTimer(kind="escalation", key="incident:1", due_at=at(15), payload={"step": 1}),
@@ -70,9 +69,9 @@ async def test_a_due_timer_is_claimed_once_and_finishing_schedules_the_next(tmp_
         assert (done.id, done.result) == (timer.id, "paged secondary")
 
 
-async def test_a_lease_left_by_a_dead_worker_is_taken_over_after_it_ends(tmp_path: Path) -> None:
+async def test_a_lease_left_by_a_dead_worker_is_taken_over_after_it_ends(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.schedule([NewTimer(kind="watch_end", key="incident:7", due_at=T0)])
         [first] = await j.claim_timers(worker="dead", lease_s=60, limit=10)
         clock.advance(59)
@@ -84,9 +83,9 @@ async def test_a_lease_left_by_a_dead_worker_is_taken_over_after_it_ends(tmp_pat
         assert await j.finish_timer(first.id, worker="alive", result="done")
 
 
-async def test_scheduling_again_moves_the_pending_timer_and_drops_its_claim(tmp_path: Path) -> None:
+async def test_scheduling_again_moves_the_pending_timer_and_drops_its_claim(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.schedule([NewTimer(kind="sweep", key="deferrals", due_at=T0)])
         [claimed] = await j.claim_timers(worker="a", lease_s=60, limit=10)
         await j.schedule([NewTimer(kind="sweep", key="deferrals", due_at=at(1))])
@@ -100,9 +99,9 @@ async def test_scheduling_again_moves_the_pending_timer_and_drops_its_claim(tmp_
         assert [t.due_at for t in await j.timers()] == [T0]
 
 
-async def test_cancelled_timers_are_not_claimed_and_say_why(tmp_path: Path) -> None:
+async def test_cancelled_timers_are_not_claimed_and_say_why(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.schedule([NewTimer(kind="escalation", key="incident:1", due_at=T0)])
         assert await j.cancel_timers([("escalation", "incident:1")], reason="acknowledged by ana") == 1
         assert await j.claim_timers(worker="a", lease_s=60, limit=10) == []
@@ -111,20 +110,20 @@ async def test_cancelled_timers_are_not_claimed_and_say_why(tmp_path: Path) -> N
         assert await j.next_timer_due() is None
 
 
-async def test_timers_survive_a_reopen(tmp_path: Path) -> None:
+async def test_timers_survive_a_reopen(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.schedule([NewTimer(kind="update", key="incident:1", due_at=at(30), payload={"n": 1})])
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         [t] = await j.timers()
         assert (t.kind, t.key, t.due_at, t.payload) == ("update", "incident:1", at(30), {"n": 1})
         await j.schedule([NewTimer(kind="update", key="incident:2", due_at=at(31))])
         assert len(await j.timers()) == 2, "ids continue after the reopen"
 
 
-async def test_deferred_decisions_wait_most_severe_first_then_oldest(tmp_path: Path) -> None:
+async def test_deferred_decisions_wait_most_severe_first_then_oldest(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         for fp, sev in (("p3", "P3"), ("none", ""), ("p1-old", "critical")):
             await j.record_batch(
                 payload_ids=[], alerts=[alert(fp)], decisions=[(0, deferred(fp, severity=sev))]
@@ -143,9 +142,9 @@ async def test_deferred_decisions_wait_most_severe_first_then_oldest(tmp_path: P
         ]
 
 
-async def test_more_deferrals_than_the_bound_shed_the_least_severe_newest(tmp_path: Path) -> None:
+async def test_more_deferrals_than_the_bound_shed_the_least_severe_newest(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock, max_deferred=2) as j:
+    async with backend.open(clock=clock, max_deferred=2) as j:
         await j.record_batch(
             payload_ids=[],
             alerts=[alert("a"), alert("b"), alert("c")],
@@ -160,13 +159,13 @@ async def test_more_deferrals_than_the_bound_shed_the_least_severe_newest(tmp_pa
         [shed] = await j.deferrals(status="shed")
         assert shed.fingerprint == "c"
         assert shed.result is not None and "3 decisions were waiting (max 2)" in shed.result
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock, max_deferred=2) as j:
+    async with backend.open(clock=clock, max_deferred=2) as j:
         assert j.deferred_waiting() == 2, "the count is rebuilt from the journal"
 
 
-async def test_settling_a_deferral_records_its_decision_and_execution(tmp_path: Path) -> None:
+async def test_settling_a_deferral_records_its_decision_and_execution(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         batch = await j.record_batch(payload_ids=[], alerts=[alert("a")], decisions=[(0, deferred("a"))])
         [d] = await j.claim_deferrals(worker="w", lease_s=60, limit=10)
         assert d.alert_id == batch.alert_ids[0] and d.decision_id == batch.decision_ids[0]
@@ -183,9 +182,9 @@ async def test_settling_a_deferral_records_its_decision_and_execution(tmp_path: 
         assert await j.deferrals() == []
 
 
-async def test_a_resolved_alert_cancels_its_deferrals_and_a_retry_keeps_the_reason(tmp_path: Path) -> None:
+async def test_a_resolved_alert_cancels_its_deferrals_and_a_retry_keeps_the_reason(backend: Backend) -> None:
     clock = FakeClock(T0)
-    async with SqliteJournal.open(tmp_path / "j.sqlite", clock=clock) as j:
+    async with backend.open(clock=clock) as j:
         await j.record_batch(
             payload_ids=[],
             alerts=[alert("a"), alert("b")],

@@ -1,0 +1,230 @@
+"""The journal contract, on every back-end: what the daemon relies on, whichever database holds it.
+
+Durable intake with group commit, atomic batches, the execution lifecycle, what a crash leaves for
+the next start, overload, and the oversight records (approvals, escalations, audit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from remediator.clock import FakeClock
+from remediator.model import Change, ExecutionStatus, Outcome
+from remediator.store import ExecutionUpdate, JournalOverloaded
+from tests.store.conftest import T0, TARGET, Backend, alert, decision
+
+
+async def test_concurrent_accepts_share_commits(backend: Backend) -> None:
+    async with backend.open() as j:
+        ids = await asyncio.gather(*(j.accept("alertmanager", b'{"n": %d}' % i) for i in range(200)))
+        assert len(set(ids)) == 200
+        assert j.backlog() == 200
+        assert j.commits < 50, f"200 concurrent accepts took {j.commits} commits: no group commit"
+        pending = await j.pending_payloads(500)
+        assert [p.id for p in pending] == sorted(ids)
+        by_id = {p.id: p.body for p in pending}
+        assert [by_id[i] for i in ids] == [b'{"n": %d}' % i for i in range(200)], "each caller got its id"
+
+
+async def test_accepted_payloads_survive_reopen(backend: Backend) -> None:
+    async with backend.open() as j:
+        first = await j.accept("alertmanager", b"{}")
+        await j.accept("alertmanager", b"[]")
+    async with backend.open() as j:
+        assert j.backlog() == 2
+        assert [p.body for p in await j.pending_payloads(10)] == [b"{}", b"[]"]
+        assert await j.accept("alertmanager", b"{}") > first + 1, "ids continue after a restart"
+
+
+async def test_record_batch_is_atomic_and_marks_processed(backend: Backend) -> None:
+    async with backend.open() as j:
+        pid = await j.accept("alertmanager", b"{}")
+        a1, a2 = alert("f1"), alert("f2")
+        async with j.deciding() as scope:
+            [claimed] = await scope.pending_payloads(10)
+            assert claimed.id == pid
+            rec = await scope.record_batch(
+                payload_ids=[pid],
+                alerts=[a1, a2],
+                decisions=[(0, decision(a1)), (1, decision(a2, Outcome.COOLDOWN))],
+            )
+        assert len(rec.alert_ids) == 2 and len(rec.decision_ids) == 2
+        assert list(rec.execution_ids) == [0], "only the acting decision gets an execution"
+        assert j.backlog() == 0
+        assert await j.pending_payloads(10) == []
+        assert await j.decision_counts() == {"act": 1, "cooldown": 1}
+        got = await j.get_alert(rec.alert_ids[1])
+        assert got is not None and got.fingerprint == "f2" and got.labels == {"alertname": "HighErrorRate"}
+        assert got.starts_at == T0
+
+
+async def test_failed_batch_rolls_back_and_keeps_payload_pending(backend: Backend) -> None:
+    async with backend.open() as j:
+        pid = await j.accept("alertmanager", b"{}")
+        bad = alert("f1")
+        # A decision pointing at an alert index that does not exist fails inside the transaction.
+        with pytest.raises(IndexError):
+            async with j.deciding() as scope:
+                await scope.record_batch(payload_ids=[pid], alerts=[bad], decisions=[(5, decision(bad))])
+        assert j.backlog() == 1
+        assert [p.id for p in await j.pending_payloads(10)] == [pid]
+        assert await j.count("alerts") == 0 and await j.count("decisions") == 0
+        rec = await j.record_batch(payload_ids=[pid], alerts=[bad], decisions=[(0, decision(bad))])
+        assert len(rec.alert_ids) == 1 and j.backlog() == 0
+
+
+async def test_execution_lifecycle_and_audit_fields(backend: Backend) -> None:
+    async with backend.open() as j:
+        a = alert()
+        rec = await j.record_batch(payload_ids=[], alerts=[a], decisions=[(0, decision(a))])
+        eid = rec.execution_ids[0]
+        [pending] = await j.executions(status="pending")
+        assert pending.id == eid and pending.started_at is None
+        assert await j.start_execution(eid) is True
+        assert await j.start_execution(eid) is False, "an execution starts once"
+        await j.finish_execution(
+            eid,
+            ExecutionUpdate(
+                status=ExecutionStatus.SUCCEEDED,
+                attempts=2,
+                changes=(Change(path="spec.replicas", before=2, after=4),),
+                summary="scaled 2 -> 4",
+            ),
+        )
+        [ex] = await j.executions(rule="r1")
+        assert ex.status is ExecutionStatus.SUCCEEDED and ex.attempts == 2
+        assert ex.changes == [{"path": "spec.replicas", "before": 2, "after": 4}]
+        assert ex.reason == "because" and ex.target == TARGET.key and ex.started_at is not None
+        assert ex.finished_at is not None and not ex.dry_run
+        [(rule, target, ok, _)] = await j.execution_outcomes(T0 - timedelta(hours=1))
+        assert (rule, target, ok) == ("r1", TARGET.key, True)
+
+
+async def test_after_a_crash_unfinished_executions_are_interrupted_running_or_queued(
+    backend: Backend,
+) -> None:
+    clock = FakeClock(T0)
+    async with backend.open(clock=clock) as j:
+        a = alert()
+        rec = await j.record_batch(
+            payload_ids=[], alerts=[a], decisions=[(0, decision(a)), (0, decision(a, dry_run=True))]
+        )
+        running, queued = rec.execution_ids[0], rec.execution_ids[1]
+        await j.start_execution(running)
+    async with backend.open(clock=clock) as j:  # the next start (or another replica)
+        interrupted = await j.interrupt_unfinished()
+        assert {(i.execution_id, i.started) for i in interrupted} == {(running, True), (queued, False)}
+        assert {i.alert_id for i in interrupted} == {rec.alert_ids[0]}
+        statuses = {e.id: (e.status, e.error) for e in await j.executions()}
+        assert statuses[running][0] is ExecutionStatus.INTERRUPTED
+        assert "running" in (statuses[running][1] or "") and "queued" in (statuses[queued][1] or "")
+        # A running execution may have changed the cluster: it holds the cooldown. A queued one did not.
+        acts = await j.recent_acts(T0 - timedelta(hours=1))
+        assert [(r, t, d) for r, t, d, _ in acts] == [("r1", TARGET.key, False)]
+        assert await j.interrupt_unfinished() == []
+        assert await j.start_execution(queued) is False, "an interrupted execution never starts"
+
+
+async def test_overload_is_refused_not_queued(backend: Backend) -> None:
+    async with backend.open(max_backlog=3) as j:
+        for _ in range(3):
+            await j.accept("alertmanager", b"{}")
+        with pytest.raises(JournalOverloaded, match="backlog"):
+            await j.accept("alertmanager", b"{}")
+        assert await j.count("payloads") == 3
+
+
+async def test_wait_for_payloads_wakes_on_accept(backend: Backend) -> None:
+    async with backend.open() as j:
+        waiter = asyncio.create_task(j.wait_for_payloads(timeout_s=30))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()
+        await j.accept("alertmanager", b"{}")
+        async with asyncio.timeout(5):
+            await waiter
+
+
+async def test_approvals_are_decided_once_and_expire(backend: Backend) -> None:
+    clock = FakeClock(T0)
+    async with backend.open(clock=clock, approval_expiry_s=600) as j:
+        a, b = alert("a"), alert("b")
+        await j.record_batch(
+            payload_ids=[],
+            alerts=[a, b],
+            decisions=[(0, decision(a, Outcome.NEEDS_APPROVAL)), (1, decision(b, Outcome.NEEDS_APPROVAL))],
+        )
+        first, second = sorted(x["id"] for x in await j.approvals(status="pending"))
+        assert await j.decide_approval(first, status="approved", by="alice", note="go") is True
+        assert await j.decide_approval(first, status="rejected", by="bob", note="no") is False
+        got = await j.get_approval(first)
+        assert got is not None and (got["status"], got["decided_by"], got["actions"]) == (
+            "approved",
+            "alice",
+            "rollout_restart",
+        )
+        clock.advance(601)
+        assert await j.decide_approval(second, status="approved", by="alice", note="late") is False
+        assert [x["status"] for x in await j.approvals()] == ["expired", "approved"]
+
+
+async def test_escalations_and_audit_read_back_newest_first(backend: Backend) -> None:
+    async with backend.open() as j:
+        for n in (1, 2):
+            await j.record_escalation(
+                rule="r1",
+                target=TARGET.key,
+                dest="pagerduty",
+                kind="trigger",
+                dedup_key=f"k{n}",
+                status="sent",
+                attempts=1,
+                error=None,
+                execution_id=None,
+                summary=f"page {n}",
+            )
+        assert [e["summary"] for e in await j.escalations()] == ["page 2", "page 1"]
+        aid = await j.record_audit(actor="alice", action="pause", detail={"reason": "migration"})
+        [entry] = await j.audit()
+        assert (entry["id"], entry["actor"], entry["detail"]) == (aid, "alice", {"reason": "migration"})
+
+
+async def test_read_model_pages_executions_with_who_acted_and_incident_timelines(backend: Backend) -> None:
+    clock = FakeClock(T0)
+    async with backend.open(clock=clock) as j:
+        a1, a2 = alert("f1"), alert("f2")
+        rec = await j.record_batch(
+            payload_ids=[], alerts=[a1, a2], decisions=[(0, decision(a1)), (1, decision(a2, dry_run=True))]
+        )
+        by_hand = rec.execution_ids[0]
+        await j.record_audit(actor="alice", action="trigger", detail={"execution_id": by_hand, "reason": "x"})
+        await j.start_execution(by_hand)
+        await j.finish_execution(by_hand, ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="ok"))
+        first = await j.list_executions(limit=1)
+        assert [e["id"] for e in first.items] == [rec.execution_ids[1]] and first.next is not None
+        second = await j.list_executions(limit=1, cursor=first.next)
+        [mine] = second.items
+        assert (mine["id"], mine["who"], mine["via"], mine["status"]) == (
+            by_hand,
+            "alice",
+            "trigger",
+            "succeeded",
+        )
+        assert mine["alert"]["fingerprint"] == "f1" and second.next is None
+        assert [e["id"] for e in (await j.list_executions(target="shop/checkout")).items] == [
+            rec.execution_ids[1],
+            by_hand,
+        ]
+        assert (await j.list_executions(target="shop/nothing")).items == []
+        one = await j.get_execution(by_hand)
+        assert one is not None and [x["action"] for x in one["audit"]] == ["trigger"]
+        incidents = await j.list_incidents()
+        assert {i["fingerprint"] for i in incidents.items} == {"f1", "f2"}
+        timeline = await j.incident_timeline(incidents.items[0]["id"])
+        assert timeline is not None
+        assert [e["type"] for e in timeline["events"]] == ["alert", "decision", "execution"]
+        assert (await j.list_audit(actor="alice")).items[0]["detail"]["execution_id"] == by_hand
+        assert await j.count("executions") == 2
+        await j.ping()
