@@ -14,7 +14,7 @@ from typing import Protocol
 
 from remediator.actions.kube import static_plan
 from remediator.errors import PermanentActionError
-from remediator.model import ActionResult, ActionSpec, Change, Target
+from remediator.model import ActionResult, ActionSpec, Target
 
 
 class ActionFamily(Protocol):
@@ -57,8 +57,6 @@ class ActionRouter:
         if family is not None:
             return await family.plan(spec, target)
         if self._kube is None:
-            if spec.kind in _NEW_KINDS:
-                return unknown_state_plan(spec, target)
             return static_plan(spec, target, now=self._now())
         return await self._kube.plan(spec, target)
 
@@ -72,35 +70,3 @@ class ActionRouter:
 
     async def opted_out(self, target: Target) -> str | None:
         return await self._kube.opted_out(target) if self._kube is not None else None
-
-
-_NEW_KINDS = frozenset({"set_image", "pause_rollout", "resume_rollout", "run_job"})
-
-
-def unknown_state_plan(spec: ActionSpec, target: Target) -> ActionResult:
-    """Static plans of the kinds `_diff.static_plan` predates, when no cluster is reachable."""
-    p = spec.params
-    key = target.key
-    if spec.kind == "set_image":
-        container = p.get("container") or "<only>"
-        change = Change(
-            path=f"spec.template.spec.containers[{container}].image", before=None, after=p["image"]
-        )
-        summary = f"would set image {p['image']} on {key} (container {container})"
-    elif spec.kind in ("pause_rollout", "resume_rollout"):
-        paused = spec.kind == "pause_rollout"
-        change = Change(path="spec.paused", before=None, after=paused)
-        summary = f"would {'pause' if paused else 'resume'} the rollout of {key}"
-    elif spec.kind == "run_job":
-        command = " ".join(str(a) for a in p["command"])
-        change = Change(path=f"jobs[{target.namespace}]", before=None, after=f"{p['image']}: {command}")
-        summary = f"would run a Job in {target.namespace}: {p['image']} {command}"
-    else:
-        raise PermanentActionError(f"unknown action {spec.kind!r}")
-    return ActionResult(
-        kind=spec.kind,
-        target=target,
-        changes=(change,),
-        summary=f"{summary} (cluster state unknown)",
-        applied=False,
-    )

@@ -19,9 +19,10 @@ from datetime import datetime
 
 import structlog
 
+from remediator.actions.canary import Resolutions, canary_window_s, undo_if_still_firing
 from remediator.actions.dispatch import ActionRouter
 from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
-from remediator.actions.retry import RetryPolicy, call_with_retries
+from remediator.actions.retry import RetryPolicy, attempts_of, call_with_retries
 from remediator.clock import Clock
 from remediator.errors import NotApplicableError, PermanentActionError, TransientActionError
 from remediator.logs import get_logger
@@ -51,6 +52,8 @@ class ActionRunner:
         comms: IncidentMessages | None = None,
         max_pods_per_delete: int = 3,
         on_finished: Sequence[Finished] = (),
+        resolutions: Resolutions | None = None,
+        poll_s: float = 5.0,
     ) -> None:
         self._journal = journal
         self._actions = actions
@@ -63,6 +66,8 @@ class ActionRunner:
         self._comms = comms
         self._max_pods = max_pods_per_delete
         self._on_finished = list(on_finished)
+        self._resolutions = resolutions
+        self._poll_s = poll_s
         self._tasks = TaskSet()
 
     def on_finished(self, hook: Finished) -> None:
@@ -213,17 +218,51 @@ class ActionRunner:
                 return _update(ExecutionStatus.FAILED, results, attempts=attempts + used, error=str(e))
             attempts += used
             results.append(result)
-        return _update(ExecutionStatus.SUCCEEDED, results, attempts=attempts)
+        window_s = canary_window_s(decision.actions)
+        if window_s is None or self._resolutions is None:
+            return _update(ExecutionStatus.SUCCEEDED, results, attempts=attempts)
+
+        async def run(spec: ActionSpec) -> ActionResult:
+            nonlocal attempts
+            result, used = await call_with_retries(
+                functools.partial(actions.execute, spec, target), policy=policy, clock=self._clock
+            )
+            attempts += used
+            return result
+
+        try:
+            undone, note = await undo_if_still_firing(
+                decision,
+                window_s=window_s,
+                started_at=self._clock.now(),
+                clock=self._clock,
+                resolutions=self._resolutions,
+                poll_s=self._poll_s,
+                run=run,
+            )
+        except (NotApplicableError, PermanentActionError, TransientActionError) as e:
+            # Still bad and no way back: the canary stays paused, and a human must hear of it.
+            error = f"canary still firing after the pause; rollback not possible: {e}"
+            return _update(ExecutionStatus.FAILED, results, attempts=attempts + attempts_of(e), error=error)
+        if undone is not None:
+            results.append(undone)
+        return _update(ExecutionStatus.SUCCEEDED, results, attempts=attempts, note=note)
 
 
 def _update(
-    status: ExecutionStatus, results: list[ActionResult], *, attempts: int = 0, error: str | None = None
+    status: ExecutionStatus,
+    results: list[ActionResult],
+    *,
+    attempts: int = 0,
+    error: str | None = None,
+    note: str | None = None,
 ) -> ExecutionUpdate:
     changes: tuple[Change, ...] = tuple(c for r in results for c in r.changes)
+    summaries = [r.summary for r in results if not (note and r.summary in note)]
     return ExecutionUpdate(
         status=status,
         attempts=attempts,
         error=error,
         changes=changes,
-        summary="; ".join(r.summary for r in results),
+        summary="; ".join([*summaries, *([note] if note else [])]),
     )

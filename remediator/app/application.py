@@ -221,6 +221,8 @@ async def open_app(
             comms=comms,
             max_pods_per_delete=g.max_pods_per_delete,
             on_finished=[guards.finished],
+            resolutions=resolutions,
+            poll_s=g.verify_poll_interval,
         )
 
         # Decide and hand over: alerts from the journal's backlog, decisions back into it.

@@ -144,6 +144,8 @@ def _compare_workload(kind: str, key: str, obj: dict[str, Any], want: ExpectedWo
         if want.restarted != (stamp is not None):
             got = Raw(f"true (restartedAt {stamp})") if stamp else Raw("false (no restartedAt annotation)")
             check("restarted", Raw(str(want.restarted).lower()), got)
+    if want.paused is not None:
+        check("paused", want.paused, bool(obj.get("spec", {}).get("paused")))
     return diffs
 
 

@@ -10,8 +10,8 @@ own, test names are unique. Everything found is reported at once, rule-file erro
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,13 @@ from remediator.ruletest._positions import Loc, RuleTestError, describe, dotted,
 from remediator.ruletest.schema import (
     WORKLOAD_KINDS,
     AlertSpec,
+    ApprovalSpec,
     ClusterSpec,
     DaemonSetSpec,
     DeploymentSpec,
     Expectations,
     FileSpec,
+    ServiceAnswer,
     StatefulSetSpec,
     default_image,
 )
@@ -78,6 +80,9 @@ class RuleTestCase:
     cluster: ClusterSpec
     alerts: tuple[AlertSpec, ...]
     expect: Expectations
+    approvals: tuple[ApprovalSpec, ...] = ()
+    services: Mapping[str, Mapping[str, Sequence[ServiceAnswer]]] = field(default_factory=dict)
+    """Stub HTTP services, the file's with the test's routes on top."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +159,10 @@ class _Checker:
             self._check_cluster(case.cluster, (*at, "cluster"))
             cluster = spec.cluster.merged(case.cluster)
             self._check_expectations(case.expect, (*at, "expect"), cluster, rules)
+            for j, approval in enumerate(case.approve):
+                if rules is not None and rules.get(approval.rule) is None:
+                    where = (*at, "approve", j, "rule")
+                    self.err(where, f"{dotted(where)}: unknown rule {approval.rule!r}")
             settings = None
             if self._check_config(case.config, (*at, "config")) and file_config_ok:
                 try:
@@ -171,6 +180,11 @@ class _Checker:
                         cluster=cluster,
                         alerts=tuple(case.alerts),
                         expect=case.expect,
+                        approvals=tuple(case.approve),
+                        services={
+                            host: {**spec.services.get(host, {}), **case.services.get(host, {})}
+                            for host in {*spec.services, *case.services}
+                        },
                     )
                 )
         if rules is None:

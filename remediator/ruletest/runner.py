@@ -49,7 +49,8 @@ from remediator.ruletest.cluster import compare, seed
 from remediator.ruletest.decisions import GotDecision, align
 from remediator.ruletest.loader import RuleTestCase, RuleTestFileError, load_test_file
 from remediator.ruletest.report import CaseResult, case_lines, file_errors, summary
-from remediator.ruletest.schema import AlertSpec
+from remediator.ruletest.schema import AlertSpec, ApprovalSpec
+from remediator.ruletest.services import StubServices, compare_requests, serve_stubs
 from remediator.testing.fake_kube import FakeKubeServer
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,6 +65,10 @@ _RUN_OUT_STEP_S = 60.0
 _RUN_OUT_HORIZON_S = 86400.0
 _MAX_ROWS = 100_000
 _GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class RuleTestRunError(Exception):
+    """The test's script cannot be played (an approval with nothing pending): the test fails with it."""
 
 
 class SimClock(FakeClock):
@@ -193,16 +198,17 @@ async def _run(
     prepare: Callable[[FakeKubeServer], None] | None,
 ) -> CaseResult:
     clock = SimClock(EPOCH)
-    async with FakeKubeServer(clock=clock.now) as kube:
+    stubs = StubServices(case.services, now=clock.now, start=EPOCH)
+    async with FakeKubeServer(clock=clock.now) as kube, serve_stubs(stubs) as resolver:
         seed(kube, case.cluster, start=EPOCH)
         if prepare is not None:
             prepare(kube)
         settings = _settings(case, tmp, kube.write_kubeconfig(tmp / "kubeconfig"))
         ticker: asyncio.Task[None] | None = None
         try:
-            async with open_app(settings, clock=clock) as app:
+            async with open_app(settings, clock=clock, outbound_resolver=resolver) as app:
                 await _settle(app, clock)
-                await _play(app, clock, case.alerts)
+                await _play(app, clock, case.alerts, case.approvals)
                 finished = await _run_out(app, clock)
                 got = await _decisions(app)
                 # Leaving open_app waits for running executions; keep simulated time moving so an
@@ -221,6 +227,11 @@ async def _run(
             got=got,
             rows=align(case.expect.decisions, got) if case.expect.decisions is not None else None,
             cluster_diffs=compare(kube, case.expect.cluster) if case.expect.cluster is not None else [],
+            request_diffs=(
+                compare_requests(case.expect.requests, stubs.requests)
+                if case.expect.requests is not None
+                else []
+            ),
             error=error,
             log=[dict(entry) for entry in log],
         )
@@ -241,18 +252,40 @@ def _settings(case: RuleTestCase, tmp: Path, kubeconfig: Path) -> Settings:
     )
 
 
-async def _play(app: Application, clock: SimClock, alerts: Sequence[AlertSpec]) -> None:
-    """Send the alerts at their times: the same time in file order, each step settled before the next."""
-    timeline = sorted(((t, i, a) for i, a in enumerate(alerts) for t in a.at), key=lambda e: (e[0], e[1]))
+async def _play(
+    app: Application, clock: SimClock, alerts: Sequence[AlertSpec], approvals: Sequence[ApprovalSpec] = ()
+) -> None:
+    """Send the alerts and give the approvals at their times: at the same time alerts first, in file
+    order, each step settled before the next."""
+    steps: list[tuple[float, int, AlertSpec | ApprovalSpec]] = [
+        (t, i, a) for i, a in enumerate(alerts) for t in a.at
+    ]
+    steps += [(a.at, len(alerts) + i, a) for i, a in enumerate(approvals)]
+    timeline = sorted(steps, key=lambda e: (e[0], e[1]))
     episodes: dict[tuple[tuple[str, str], ...], datetime] = {}
     now = 0.0
     for at, step in groupby(timeline, key=lambda e: e[0]):
         if at > now:
             await _advance(app, clock, at - now)  # what is due by `at` happens before its alerts
             now = at
-        for _, _, alert in step:
-            await app.journal.accept("alertmanager", _payload(alert, sent=clock.now(), episodes=episodes))
-        await _settle(app, clock)
+        for _, _, item in step:
+            if isinstance(item, ApprovalSpec):
+                await _approve(app, item)
+            else:
+                await app.journal.accept("alertmanager", _payload(item, sent=clock.now(), episodes=episodes))
+            await _settle(app, clock)
+
+
+async def _approve(app: Application, approval: ApprovalSpec) -> None:
+    """Approve the oldest pending approval of the rule, as `POST /api/v1/approvals/{id}/approve` does."""
+    assert app.operator is not None
+    pending = [a for a in await app.journal.approvals(status="pending") if a["rule"] == approval.rule]
+    if not pending:
+        raise RuleTestRunError(
+            f"approve at {approval.at:g}s: no pending approval of rule {approval.rule!r} to approve"
+        )
+    oldest = min(pending, key=lambda a: int(a["id"]))
+    await app.operator.approve(actor=approval.by, approval_id=int(oldest["id"]), reason="rule test")
 
 
 def _payload(

@@ -9,6 +9,7 @@ means "42.5"). `loader.py` checks what needs more than one field or the loaded r
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -180,6 +181,14 @@ class AlertSpec(_Model):
     """`startsAt` on the timeline (`-10m`); default: the time the alert is sent."""
 
 
+class ApprovalSpec(_Model):
+    """A human approving a rule's pending action (`approval: true`) at a time, as the override API would."""
+
+    at: Time
+    rule: str
+    by: Annotated[str, Field(min_length=1, max_length=64)] = "on-call"
+
+
 # --- expectations -------------------------------------------------------------------------------------
 
 
@@ -207,6 +216,8 @@ class ExpectedWorkload(_Model):
     container: str | None = None
     restarted: bool | None = None
     """Whether the pod template carries `kubectl.kubernetes.io/restartedAt` (a rollout restart)."""
+    paused: bool | None = None
+    """Whether the Deployment's rollout is paused (`spec.paused`)."""
 
 
 class ExpectedCluster(_Model):
@@ -216,10 +227,56 @@ class ExpectedCluster(_Model):
     pods: dict[ObjectKey, Literal["present", "absent"]] = Field(default_factory=dict)
 
 
+class ExpectedRequest(_Model):
+    method: Literal["POST", "PUT", "PATCH", "DELETE"]
+    url: Annotated[str, Field(min_length=1)]
+    """As the stub saw it: `http://host:port/path?query` (the port always written)."""
+    at: Time | None = None
+    body: Any = None
+    """When given, the JSON body must equal it."""
+
+
 class Expectations(_Model):
     decisions: list[ExpectedDecision] | None = None
     """Every decision made, in order; `[]` means none. Left out: decisions are not checked."""
     cluster: ExpectedCluster | None = None
+    requests: list[ExpectedRequest] | None = None
+    """Every request to a stub service other than GET (health probes), in order; `[]`: none."""
+
+
+# --- stub services -------------------------------------------------------------------------------------
+
+
+class ServiceAnswer(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+    body: Any = None
+    """Answered as JSON; left out: an empty body."""
+    from_: Annotated[Time, Field(alias="from")] = 0.0
+    """From this time on (`5m`): a route listing several answers changes over the test."""
+
+
+def _answers(v: Any) -> Any:
+    return v if isinstance(v, list) else [v]
+
+
+def _route(v: Any) -> Any:
+    method, _, path = v.partition(" ") if isinstance(v, str) else ("", "", "")
+    if method.upper() not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not path.startswith("/"):
+        raise ValueError(f"{v!r} is not a route like 'GET /health' or 'POST /admin/maintenance'")
+    return v
+
+
+def _service_host(v: Any) -> Any:
+    if not isinstance(v, str) or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?", v):
+        raise ValueError(f"{v!r} is not a host name like 'api.shop.svc' or 'api.shop.svc:8080'")
+    return v
+
+
+Answers = Annotated[list[ServiceAnswer], BeforeValidator(_answers), Field(min_length=1)]
+Routes = dict[Annotated[str, BeforeValidator(_route)], Answers]
+Services = dict[Annotated[str, BeforeValidator(_service_host)], Routes]
 
 
 # --- tests and files -----------------------------------------------------------------------------------
@@ -229,7 +286,11 @@ class CaseSpec(_Model):
     name: Annotated[str, Field(min_length=1)]
     config: dict[str, Any] = Field(default_factory=dict)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    services: Services = Field(default_factory=dict)
+    """Added to the file's services; a route named in both is taken from the test."""
     alerts: Annotated[list[AlertSpec], Field(min_length=1)]
+    approve: list[ApprovalSpec] = Field(default_factory=list)
+    """Approvals given during the test; each must find a pending approval of its rule."""
     expect: Expectations
 
 
@@ -237,6 +298,8 @@ class FileSpec(_Model):
     rule_files: Annotated[list[str], Field(min_length=1)]
     config: dict[str, Any] = Field(default_factory=dict)
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
+    services: Services = Field(default_factory=dict)
+    """Stub HTTP services the rules' `http_request` actions and `http` checks reach (by host name)."""
     tests: Annotated[list[CaseSpec], Field(min_length=1)]
 
 

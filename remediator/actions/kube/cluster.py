@@ -17,7 +17,9 @@ import structlog
 
 from remediator.actions.kube.env import prepare_set_env
 from remediator.actions.kube.events import record_event
+from remediator.actions.kube.image import prepare_set_image
 from remediator.actions.kube.kubectl import opt_out_reason
+from remediator.actions.kube.pause import prepare_pause, prepare_resume
 from remediator.actions.kube.plan import Prepared
 from remediator.actions.kube.pods import prepare_delete_pod
 from remediator.actions.kube.restart import prepare_restart
@@ -40,6 +42,9 @@ _PREPARE: dict[ActionKind, Prepare] = {
     "scale": prepare_scale,
     "set_env": prepare_set_env,
     "delete_pod": prepare_delete_pod,
+    "set_image": prepare_set_image,
+    "pause_rollout": prepare_pause,
+    "resume_rollout": prepare_resume,
 }
 
 
@@ -51,7 +56,7 @@ async def open_kube(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[Ku
 
 
 class KubeActions:
-    """The five workload actions, their rollout status and the opt-out check, for one cluster."""
+    """The workload actions, their rollout status and the opt-out check, for one cluster."""
 
     def __init__(self, kube: KubeClient, *, clock: Clock) -> None:
         self._kube = kube

@@ -24,6 +24,11 @@ _EVENT_ACTIONS: dict[ActionKind, str] = {
     "scale": "Scale",
     "set_env": "SetEnv",
     "delete_pod": "DeletePod",
+    "set_image": "SetImage",
+    "pause_rollout": "RolloutPause",
+    "resume_rollout": "RolloutResume",
+    "run_job": "RunJob",
+    "http_request": "HttpRequest",
 }
 
 

@@ -62,6 +62,20 @@ def static_plan(spec: ActionSpec, target: Target, *, now: datetime | None = None
             limit = p.get("max") or 1
             changes = (Change(path=f"pods[{selector}]", before=None, after=f"up to {limit} deleted"),)
             summary = f"would delete up to {limit} pods in {target.namespace} (selector {selector})"
+    elif spec.kind == "set_image":
+        container = p.get("container") or "<only>"
+        changes = (
+            Change(path=f"spec.template.spec.containers[{container}].image", before=None, after=p["image"]),
+        )
+        summary = f"would set image {p['image']} on {key} (container {container})"
+    elif spec.kind in ("pause_rollout", "resume_rollout"):
+        pause = spec.kind == "pause_rollout"
+        changes = (Change(path="spec.paused", before=None, after=pause),)
+        summary = f"would {'pause' if pause else 'resume'} the rollout of {key}"
+    elif spec.kind == "run_job":
+        command = " ".join(str(a) for a in p["command"])
+        changes = (Change(path=f"jobs[{target.namespace}]", before=None, after=f"{p['image']}: {command}"),)
+        summary = f"would run a Job in {target.namespace}: {p['image']} {command}"
     else:
         raise PermanentActionError(f"unknown Kubernetes action {spec.kind!r}")
     return ActionResult(

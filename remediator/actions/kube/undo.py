@@ -34,6 +34,10 @@ async def prepare_undo(
     An undo re-uses the old ReplicaSet (the controller only bumps its revision), so right after an
     undo the "last rollout" looks old and a second undo is refused: the conservative answer, which
     stops two rules from flip-flopping a Deployment between two revisions.
+
+    A paused Deployment is refused, as kubectl refuses it, unless `resume_paused` (set by the canary
+    follow-up of `pause_rollout`, never by a rule file): then the same patch resumes it, so the
+    rollback is one atomic write rather than a resume that would first roll the bad canary further.
     """
     if target.kind != "Deployment":
         raise PermanentActionError(
@@ -69,7 +73,8 @@ async def prepare_undo(
                     f"last rollout {format_duration(float(int(age_s)))} ago, "
                     f"not within {format_duration(within_s)}"
                 )
-    if get(dep, "spec", "paused"):
+    paused = bool(get(dep, "spec", "paused"))
+    if paused and not params.get("resume_paused"):
         raise PermanentActionError(f"{target.key}: you cannot rollback a paused deployment; resume it first")
     current = without_hash(get(dep, "spec", "template") or {})
     wanted = without_hash(get(rs, "spec", "template") or {})
@@ -95,10 +100,13 @@ async def prepare_undo(
             "value": annotations,
         },
     ]
-    changes = (
+    changes: tuple[Change, ...] = (
         *diff(current, wanted, "spec.template"),
         *diff(dep_annotations, annotations, "metadata.annotations"),
     )
+    if paused:
+        patch.append({"op": "replace", "path": "/spec/paused", "value": False})
+        changes = (*changes, Change(path="spec.paused", before=True, after=False))
     what = f"{target.key} from revision {latest_rev} ({images(current)}) to revision {rev} ({images(wanted)})"
 
     async def apply() -> tuple[tuple[Change, ...], str]:
