@@ -245,14 +245,16 @@ class Writes:
         """`generateSelector`: the job-name and controller-uid labels, legacy and prefixed."""
         meta = job["metadata"]
         template_meta = job["spec"].setdefault("template", {}).setdefault("metadata", {})
-        shared = "labels" in template_meta and not meta.get("labels")
         labels = template_meta.setdefault("labels", {})
+        # Defaulting gave a label-less Job its template's label map: the same map, so it gains
+        # the generated labels too.
+        shared = bool(labels) and meta.get("labels") == labels
         for legacy, prefixed, source in JOB_LABELS:
             for key in (legacy, prefixed):
                 labels.setdefault(key, meta[source])
         selector = job["spec"].setdefault("selector", {})
         selector.setdefault("matchLabels", {}).setdefault("batch.kubernetes.io/controller-uid", meta["uid"])
-        if shared:  # defaulting copied the template's label map onto the Job before this ran
+        if shared:
             meta["labels"] = dict(labels)
 
     # --- update and patch ------------------------------------------------------------------------
