@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from remediator.api import health, webhooks
-from remediator.api.control import add_control_routes
 from remediator.api.errors import make_error_middleware
+from remediator.api.models import PREFIX
+from remediator.api.openapi import openapi_document
 from remediator.api.pagerduty import add_pagerduty_route
+from remediator.api.routes import add_control_routes
 from remediator.api.state import STATE, ApiState
 
 
@@ -23,4 +25,5 @@ def build_web_app(state: ApiState) -> web.Application:
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
     add_control_routes(app)
+    app.router.add_get(PREFIX + "/openapi.json", openapi_document)
     return app

@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from remediator.api.control import PREFIX, PUBLIC_ROUTES, ROUTES
 from remediator.api.openapi import openapi
+from remediator.api.routes import PREFIX, PUBLIC_ROUTES, ROUTES
 from tests.api.conftest import ADMIN, Api, am_alert
 
 EXAMPLES = {"positive": 12, "negative": 6}
@@ -48,7 +48,7 @@ async def test_every_route_is_documented_and_vice_versa(api: Api) -> None:
     }
     documented = _documented()
     assert registered == set(documented)
-    scopes = {(m, PREFIX + p): scope for m, p, _, scope in ROUTES}
+    scopes = {(r.method, PREFIX + r.path): r.scope for r in ROUTES}
     for key, op in documented.items():
         if key in {(m, PREFIX + p) for m, p in PUBLIC_ROUTES}:
             assert op["security"] == []
