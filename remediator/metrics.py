@@ -102,6 +102,13 @@ class Metrics:
             "When the last alert was received (Unix time).",
             registry=r,
         )
+        self.timers = Counter(
+            "remediator_timers_total",
+            "Scheduled work run (escalation steps, updates, watches, approvals, deferred retries), by kind "
+            "and result (fired, retry, failed, lost: cancelled or moved while it ran).",
+            ["kind", "result"],
+            registry=r,
+        )
         self.build_info.labels(version=__version__).set(1)
         for source in ("alertmanager", "pagerduty"):
             for status in ("firing", "resolved"):
@@ -112,6 +119,10 @@ class Metrics:
             self.config_reloads.labels(result=result)
         for action in ACTION_KINDS:
             self.action_duration.labels(action=action)
+
+    def declare_timer_kind(self, kind: str) -> None:
+        for result in ("fired", "retry", "failed", "lost"):
+            self.timers.labels(kind=kind, result=result)
 
     def declare_rule(self, rule: str, actions: tuple[str, ...]) -> None:
         """Pre-create a rule's series so dashboards show zeros, not gaps, before the first alert."""
