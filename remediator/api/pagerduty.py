@@ -5,23 +5,21 @@ signature over the raw body (no bearer token), so no secret configured means eve
 refused. PagerDuty retries 429, 5xx and timeouts for up to 48 h and drops other 4xx, so bad
 signatures and bad bodies get a 4xx (never retried) and an overloaded journal a 503 (retried).
 
-Delivery is at-least-once: a retry carries the same `X-Webhook-Id`. The ids accepted in the last hour
-are remembered (bounded), and a repeat is answered 202 "duplicate" without a second journal copy. An id
-is remembered only once its payload is on disk, so a delivery that got a 503 is accepted when retried;
-two copies arriving at the same moment may both be journaled, which the engine tolerates (same
-fingerprint, same episode). Call `add_pagerduty_route` to register the route with its id cache.
+Delivery is at-least-once: a retry carries the same `X-Webhook-Id`. The journal writes the id in the
+same commit as its payload and refuses a repeat within an hour, so a retry is answered 202
+"duplicate" without a second copy, also after a restart and also when two copies arrive at once. A
+delivery that got a 503 wrote nothing, so its retry is accepted. Call `add_pagerduty_route` to
+register the route.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 from aiohttp import web
 
 from remediator.api.errors import error_response
 from remediator.api.state import STATE
-from remediator.clock import Clock
 from remediator.logs import get_logger
 from remediator.receivers import PayloadError, pagerduty
 from remediator.store import JournalOverloaded, JournalUnavailable
@@ -32,49 +30,12 @@ ROUTE = "pagerduty"
 PATH = "/webhook/pagerduty"
 
 
-class SeenWebhookIds:
-    """Webhook ids accepted recently: at most `max_ids`, each forgotten `ttl_s` after it was accepted.
-
-    Insertion-ordered, so expiry and eviction both pop from the front; `clock.monotonic` keeps the TTL
-    immune to wall-clock jumps.
-    """
-
-    def __init__(self, *, clock: Clock, max_ids: int = 10_000, ttl_s: float = 3600.0) -> None:
-        self._clock = clock
-        self._max = max_ids
-        self._ttl_s = ttl_s
-        self._ids: OrderedDict[str, float] = OrderedDict()
-
-    def _expire(self) -> None:
-        horizon = self._clock.monotonic() - self._ttl_s
-        while self._ids:
-            oldest, at = next(iter(self._ids.items()))
-            if at > horizon:
-                break
-            del self._ids[oldest]
-
-    def __contains__(self, webhook_id: object) -> bool:
-        self._expire()
-        return webhook_id in self._ids
-
-    def add(self, webhook_id: str) -> None:
-        self._expire()
-        self._ids[webhook_id] = self._clock.monotonic()
-        self._ids.move_to_end(webhook_id)
-        while len(self._ids) > self._max:
-            self._ids.popitem(last=False)
-
-    def __len__(self) -> int:
-        self._expire()
-        return len(self._ids)
+DELIVERY_TTL = web.AppKey("remediator_pagerduty_delivery_ttl_s", float)
 
 
-SEEN_WEBHOOK_IDS = web.AppKey("remediator_pagerduty_seen_ids", SeenWebhookIds)
-
-
-def add_pagerduty_route(app: web.Application, *, max_ids: int = 10_000, ttl_s: float = 3600.0) -> None:
-    """Register POST /webhook/pagerduty and its webhook-id cache. `app[STATE]` must already be set."""
-    app[SEEN_WEBHOOK_IDS] = SeenWebhookIds(clock=app[STATE].clock, max_ids=max_ids, ttl_s=ttl_s)
+def add_pagerduty_route(app: web.Application, *, ttl_s: float = 3600.0) -> None:
+    """Register POST /webhook/pagerduty; a delivery id is a repeat for `ttl_s` after it was accepted."""
+    app[DELIVERY_TTL] = ttl_s
     app.router.add_post(PATH, pagerduty_webhook)
 
 
@@ -89,7 +50,6 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
 
 async def _pagerduty(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    seen = request.app[SEEN_WEBHOOK_IDS]
     if not state.pagerduty_secrets:
         log.warning("pagerduty webhook refused: no signing secret configured", route=ROUTE)
         return error_response(401, "no PagerDuty webhook secret configured; every delivery is refused")
@@ -108,11 +68,10 @@ async def _pagerduty(request: web.Request) -> web.Response:
     # Without the header (not PagerDuty's own sender), the event id still identifies a retry. Capped so
     # 10,000 remembered ids stay small whatever a (signed) sender puts in the header.
     webhook_id = (request.headers.get(pagerduty.WEBHOOK_ID_HEADER) or f"event:{webhook.event.id}")[:256]
-    if webhook_id in seen:
-        log.info("webhook duplicate ignored", route=ROUTE, event_type=event_type, event_id=webhook.event.id)
-        return web.json_response({"status": "duplicate", "event_type": event_type}, status=202)
     try:
-        payload_id = await state.journal.accept("pagerduty", body)
+        payload_id = await state.journal.accept_once(
+            "pagerduty", body, delivery_id=webhook_id, ttl_s=request.app[DELIVERY_TTL]
+        )
     except JournalOverloaded as e:
         log.warning("webhook shed: overloaded", route=ROUTE, reason=str(e))
         return error_response(503, f"overloaded: {e}", headers={"Retry-After": "5"})
@@ -120,7 +79,9 @@ async def _pagerduty(request: web.Request) -> web.Response:
         state.metrics.journal_errors.inc()
         log.error("webhook not accepted: journal unavailable", route=ROUTE, error=str(e))
         return error_response(503, "journal unavailable; retry later", headers={"Retry-After": "5"})
-    seen.add(webhook_id)
+    if payload_id is None:
+        log.info("webhook duplicate ignored", route=ROUTE, event_type=event_type, event_id=webhook.event.id)
+        return web.json_response({"status": "duplicate", "event_type": event_type}, status=202)
     status = pagerduty.EVENT_STATUS.get(event_type)
     if status is not None:
         state.metrics.alerts_received.labels(source="pagerduty", status=status).inc()

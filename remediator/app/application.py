@@ -53,6 +53,7 @@ from remediator.metrics import Metrics
 from remediator.model import Alert, PayloadId
 from remediator.outbound import HealthChecker
 from remediator.override import Operator
+from remediator.override.restore import restore_mode
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import RuleBook
 from remediator.store import Journal
@@ -160,6 +161,8 @@ async def open_app(
         health = HealthChecker(http=outbound)
         actions = ActionRouter(kube=kube, families=(HttpActions(client=outbound),), now=clock.now)
         mode = initial_mode(settings, kube)
+        for line in restore_mode(mode, await journal.controls(), now=clock.now()):
+            log.warning("human decision restored from the journal", decision=line)
         retry = retry_policy(g)
         outside = outside_services(settings, session=session, clock=clock, retry=retry)
 
@@ -270,6 +273,8 @@ async def open_app(
         book.subscribe(lambda rules: declare_rules(metrics, guards.breaker, rules))
         book.publish()
         metrics.dry_run.set(1 if mode.dry_run or mode.no_cluster else 0)
+        if open_escalations := await escalator.restore():
+            log.info("open escalations restored from the journal", open=open_escalations)
         await recover_interrupted(journal=journal, decider=decider, rules=book.current(), hand_over=hand_over)
         app = Application(
             settings=settings,

@@ -26,6 +26,7 @@ from remediator.guards.target import TargetGuard
 from remediator.metrics import Metrics
 from remediator.model import Decision, ExecutionStatus
 from remediator.outbound import HealthChecker
+from remediator.override.restore import breaker_resets
 from remediator.rules import RuleBook, RuleSet
 from remediator.store import ExecutionUpdate, Journal
 
@@ -82,7 +83,8 @@ async def guard_chain(
     ratelimit = RateLimitGuard(settings=g, clock=clock)
     ratelimit.load(recent)
     breaker = CircuitBreaker(settings=g.circuit_breaker, clock=clock, metrics=metrics, on_open=breaker_opened)
-    breaker.load(await journal.execution_outcomes(since), book.get)
+    resets = breaker_resets(await journal.controls())  # a human's reset outlives a restart
+    breaker.load(await journal.execution_outcomes(since), book.get, resets=resets)
     concurrency = ConcurrencyGuard(
         max_global=g.max_in_flight, max_per_namespace=g.max_in_flight_per_namespace
     )

@@ -26,6 +26,7 @@ from remediator.metrics import Metrics
 from remediator.model import Alert, Decision
 from remediator.rules import Rule
 from remediator.store import OversightJournal
+from remediator.store.incidents import OpenEscalation
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.escalation")
@@ -78,6 +79,17 @@ class Escalator:
             return
         self._tasks.spawn(self._escalate(decision, rule, reason, execution_id), f"escalate-{rule.name}")
 
+    async def restore(self) -> int:
+        """At start-up: take back the escalations the journal says are open, and resolve at once those
+        whose alert resolved while the daemon was down. Returns how many are open."""
+        for e in await self._journal.open_escalations():
+            open_ = _Open(rule=e.rule, target=e.target, fingerprint=e.fingerprint, pagerduty=e.pagerduty)
+            if e.resolved:
+                self._tasks.spawn(self._resolve(e.dedup_key, open_), f"resolve-{e.rule}")
+            else:
+                self._open[e.dedup_key] = open_
+        return len(self._open)
+
     def resolved(self, alert: Alert) -> None:
         """The alert behind an open escalation resolved: close the incident."""
         for key, open_ in list(self._open.items()):
@@ -110,7 +122,23 @@ class Escalator:
                 summary=summary,
             )
             return
-        open_ = self._open[key] = _Open(rule=rule.name, target=target, fingerprint=d.alert.fingerprint)
+        pages = any(
+            s.kind == "escalate" and s.params.get("to", "pagerduty") == "pagerduty" for s in rule.on_failure
+        )
+        self._open[key] = _Open(
+            rule=rule.name, target=target, fingerprint=d.alert.fingerprint, pagerduty=pages
+        )
+        # On record before the page goes out: a restart must still resolve it when the alert does.
+        await self._journal.open_escalation(
+            OpenEscalation(
+                dedup_key=key,
+                rule=rule.name,
+                target=target,
+                fingerprint=d.alert.fingerprint,
+                pagerduty=pages,
+                opened_at=self._clock.now(),
+            )
+        )
         link = self._link(execution_id)
         details = {
             "rule": rule.name,
@@ -124,7 +152,6 @@ class Escalator:
         for step in rule.on_failure:
             try:
                 if step.kind == "escalate" and step.params.get("to", "pagerduty") == "pagerduty":
-                    open_.pagerduty = True
                     await self._pagerduty(
                         rule, d, key=key, summary=summary, details=details, execution_id=execution_id
                     )
@@ -322,6 +349,11 @@ class Escalator:
         )
 
     async def _resolve(self, key: str, open_: _Open) -> None:
+        await self._send_resolve(key, open_)
+        # Closed after the resolve went out: a crash in between resolves it again at start-up (harmless).
+        await self._journal.close_escalation(key)
+
+    async def _send_resolve(self, key: str, open_: _Open) -> None:
         if open_.pagerduty and self._pd is not None:
             result = await self._pd.resolve(dedup_key=key)
             await self._record(

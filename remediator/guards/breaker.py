@@ -9,7 +9,7 @@ finished executions at start-up, so a restart does not close an open breaker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -146,10 +146,19 @@ class CircuitBreaker:
         self.refresh_metrics()
 
     def load(
-        self, outcomes: list[tuple[str, str, bool, datetime]], rules: Callable[[str], Rule | None]
+        self,
+        outcomes: list[tuple[str, str, bool, datetime]],
+        rules: Callable[[str], Rule | None],
+        *,
+        resets: Mapping[tuple[str, str], datetime] | None = None,
     ) -> None:
-        """Replay finished real executions (rule, target, ok, finished_at), oldest first."""
+        """Replay finished real executions (rule, target, ok, finished_at), oldest first. Those that
+        finished before a human reset that breaker (`resets`, from the journal) no longer count."""
+        resets = resets or {}
         for rule_name, target, ok, at in outcomes:
+            reset_at = resets.get((rule_name, target))
+            if reset_at is not None and at <= reset_at:
+                continue
             self._apply(rule_name, target, ok=ok, at=at, rule=rules(rule_name))
 
     def reset(self, rule: str, target: str) -> bool:

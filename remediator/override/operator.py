@@ -32,8 +32,10 @@ from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, Decision
 from remediator.override.errors import BadRequest, Conflict, NotFound, ReloadFailed
+from remediator.override.restore import pause_value
 from remediator.rules import Rule, RuleBook, RuleSet, load_rules
 from remediator.store import ExecutionUpdate, Journal, JournalUnavailable
+from remediator.store.controls import GLOBAL
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.operator")
@@ -126,6 +128,7 @@ class Operator:
             except OverflowError:
                 raise BadRequest(f"pause duration {for_s}s is too long") from None
         pause = Pause(by=actor, reason=reason, until=until)
+        await self.journal.set_control("pause", rule or GLOBAL, pause_value(pause), actor=actor)
         if rule is None:
             self.mode.paused = pause
         else:
@@ -141,6 +144,7 @@ class Operator:
             self.rule(rule)  # 404 for a name that is neither loaded nor paused
         paused, per_rule = self.active_pauses()
         lifted = paused if rule is None else per_rule.get(rule)
+        await self.journal.clear_control("pause", rule or GLOBAL)
         if rule is None:
             self.mode.paused = None
         else:
@@ -152,12 +156,18 @@ class Operator:
 
     async def set_dry_run(self, *, actor: str, reason: str, enabled: bool, rule: str | None = None) -> bool:
         """Global or per-rule dry-run on or off; returns whether anything changed."""
+        if rule is not None and (enabled or rule not in self.mode.dry_run_rules):
+            self.rule(rule)
+        if rule is None or enabled:
+            # The global switch is kept either way: it overrides the config file's `dry_run`.
+            value = {"enabled": enabled, "reason": reason}
+            await self.journal.set_control("dry_run", rule or GLOBAL, value, actor=actor)
+        else:
+            await self.journal.clear_control("dry_run", rule)
         if rule is None:
             changed = self.mode.dry_run != enabled
             self.mode.dry_run = enabled
         else:
-            if enabled or rule not in self.mode.dry_run_rules:
-                self.rule(rule)
             changed = (rule in self.mode.dry_run_rules) != enabled
             if enabled:
                 self.mode.dry_run_rules.add(rule)
@@ -175,10 +185,15 @@ class Operator:
         """Close one breaker (`rule:namespace/Kind/name`): a human says the target is healthy again."""
         rule, sep, target = key.partition(":")
         view = next((v for v in self.breaker.views() if v.rule == rule and v.target == target), None)
-        if not sep or view is None or not self.breaker.reset(rule, target):
+        if not sep or view is None:
             raise NotFound(
                 f"no circuit breaker {key[:300]!r}; GET /api/v1/breakers lists them (rule:ns/Kind/name)"
             )
+        # Journaled first: after a restart the failures before this moment no longer count.
+        await self.journal.set_control(
+            "breaker_reset", key, {"reason": reason, "was": view.state}, actor=actor
+        )
+        self.breaker.reset(rule, target)
         # refresh_metrics only rewrites rules that still have breakers: zero this one first.
         self._metrics.breaker_state.labels(rule=rule).set(0)
         self.breaker.refresh_metrics()

@@ -55,6 +55,7 @@ from remediator.model import (
 from remediator.store import postgres_schema
 from remediator.store.incident_queries import IncidentQueries
 from remediator.store.postgres_controls import PostgresControlRecords
+from remediator.store.postgres_incidents import PostgresIncidentRecords
 from remediator.store.postgres_oversight import PostgresOversight
 from remediator.store.postgres_scheduling import PostgresSchedulingRecords
 from remediator.store.records import (
@@ -139,7 +140,13 @@ def _numbered(sql: str) -> str:
     return "".join(f"{p}${i}" for i, p in enumerate(parts[:-1], start=1)) + parts[-1]
 
 
-class PostgresJournal(PostgresOversight, IncidentQueries, PostgresSchedulingRecords, PostgresControlRecords):
+class PostgresJournal(
+    PostgresOversight,
+    IncidentQueries,
+    PostgresSchedulingRecords,
+    PostgresControlRecords,
+    PostgresIncidentRecords,
+):
     """The shared journal: PostgreSQL through asyncpg, several replicas on one database."""
 
     def __init__(

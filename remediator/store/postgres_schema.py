@@ -91,7 +91,16 @@ V1 = (
     " lease_until timestamptz NOT NULL)",
 )
 
-STEPS = (Step(version=1, description="the journal, with replicas and execution ownership", statements=V1),)
+V2 = (
+    "CREATE TABLE open_escalations ("
+    " dedup_key text PRIMARY KEY, rule text NOT NULL, target text NOT NULL, fingerprint text NOT NULL,"
+    " pagerduty integer NOT NULL, opened_at double precision NOT NULL, alert_id bigint)",
+)
+
+STEPS = (
+    Step(version=1, description="the journal, with replicas and execution ownership", statements=V1),
+    Step(version=2, description="escalations open until their alert resolves", statements=V2),
+)
 LATEST = latest_version(STEPS)
 
 

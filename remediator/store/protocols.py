@@ -6,9 +6,11 @@ implementation (`store.sqlite.SqliteJournal`; a PostgreSQL journal implements th
 - `Intake`: the webhooks (accept a payload durably, the backlog for 503s and /readyz).
 - `PipelineJournal`: the processor, crash recovery, the executor and the guards' start-up history
   (payloads in, decisions and executions out); decisions are made inside a `DecisionScope`.
-- `OversightJournal`: what humans answer and read back: escalations, approvals, the audit trail.
+- `OversightJournal`: what humans answer and read back: escalations (and those still open),
+  approvals, the audit trail, and the decisions in force (pauses, dry-run, breaker resets).
 - `ReadModel`: what the API, `ctl` and the console read (pages of executions, incidents and their
   timelines, audit), in the shapes of `readmodel.py`.
+- `TimerStore`, `DeferralStore` (scheduling.py): work that happens later, claimed with a lease.
 - `Journal`: all of them, what the override service and the Application hold.
 
 Times cross as aware datetimes; rows read back for humans carry RFC 3339 strings. Approval rows
@@ -23,6 +25,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, PayloadId, Source
+from remediator.store.controls import ControlStore
+from remediator.store.incidents import EscalationStore
 from remediator.store.readmodel import Page
 from remediator.store.records import (
     ExecutionRecord,
@@ -32,11 +36,20 @@ from remediator.store.records import (
     RecordedBatch,
     StoredPayload,
 )
+from remediator.store.scheduling import DeferralStore, TimerStore
 
 
 class Intake(Protocol):
     async def accept(self, source: Source, body: bytes) -> PayloadId:
         """Durably store one webhook payload. Raises JournalOverloaded or JournalUnavailable."""
+        ...
+
+    async def accept_once(
+        self, source: Source, body: bytes, *, delivery_id: str, ttl_s: float
+    ) -> PayloadId | None:
+        """`accept`, unless a payload with this delivery id (PagerDuty's `X-Webhook-Id`) was accepted
+        in the last `ttl_s`: then None and nothing written. The id is written in the payload's commit,
+        so a retry is recognised after a restart and two copies at once are written once."""
         ...
 
     def backlog(self) -> int:
@@ -137,7 +150,7 @@ class PipelineJournal(Intake, Protocol):
         ...
 
 
-class OversightJournal(Protocol):
+class OversightJournal(EscalationStore, ControlStore, Protocol):
     async def record_escalation(
         self,
         *,
@@ -243,5 +256,5 @@ class ReadModel(Protocol):
     async def count(self, table: str) -> int: ...
 
 
-class Journal(PipelineJournal, OversightJournal, ReadModel, Protocol):
+class Journal(PipelineJournal, OversightJournal, ReadModel, TimerStore, DeferralStore, Protocol):
     """The whole journal: what the Application and the override service hold."""

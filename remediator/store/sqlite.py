@@ -33,7 +33,7 @@ from remediator.model import (
     PayloadId,
     Source,
 )
-from remediator.store import sqlite_controls, sqlite_scheduling, sqlite_schema
+from remediator.store import sqlite_controls, sqlite_incidents, sqlite_scheduling, sqlite_schema
 from remediator.store.incident_queries import IncidentQueries
 from remediator.store.oversight import OversightRecords
 from remediator.store.records import (
@@ -72,7 +72,11 @@ def _dt(ts: float | None) -> datetime | None:
 
 
 class SqliteJournal(
-    OversightRecords, IncidentQueries, sqlite_scheduling.SchedulingRecords, sqlite_controls.ControlRecords
+    OversightRecords,
+    IncidentQueries,
+    sqlite_scheduling.SchedulingRecords,
+    sqlite_controls.ControlRecords,
+    sqlite_incidents.IncidentRecords,
 ):
     """The embedded journal: SQLite in WAL mode, one writer task, a read-only second connection."""
 

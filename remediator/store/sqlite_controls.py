@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import aiosqlite
 
-from remediator.clock import Clock
 from remediator.store.controls import Control, ControlKind
+from remediator.store.sqlite_writer import SqliteWriter
 
-T = TypeVar("T")
 
-
-class ControlRecords:
-    _r: aiosqlite.Connection
-    _clock: Clock
-
-    async def _submit(
-        self,
-        fn: Callable[[aiosqlite.Connection], Awaitable[T]],
-        *,
-        after_commit: Callable[[], None] | None = None,
-    ) -> T:
-        raise NotImplementedError
-
+class ControlRecords(SqliteWriter):
     async def set_control(self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str) -> None:
         now = self._clock.now().timestamp()
 

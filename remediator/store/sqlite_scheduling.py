@@ -9,19 +9,16 @@ change or a deferral written with its decision share that transaction. Claims ar
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import aiosqlite
 
-from remediator.clock import Clock
 from remediator.model import AlertId, Decision, DecisionId, ExecutionId, Outcome
 from remediator.severity import rank
 from remediator.store.scheduling import Deferral, DeferralStatus, NewTimer, Timer
-
-T = TypeVar("T")
-
+from remediator.store.sqlite_writer import SqliteWriter
 
 _TIMER_COLUMNS = (
     "id, kind, key, due_at, payload, created_at, attempts, claimed_by, claimed_until, done_at, result"
@@ -74,22 +71,9 @@ def _deferral(r: Sequence[Any]) -> Deferral:
     )
 
 
-class SchedulingRecords:
-    _r: aiosqlite.Connection
-    _clock: Clock
+class SchedulingRecords(SqliteWriter):
     _max_deferred: int
     _deferred_waiting: int
-
-    def _take_ids(self, table: str, n: int) -> int:
-        raise NotImplementedError
-
-    async def _submit(
-        self,
-        fn: Callable[[aiosqlite.Connection], Awaitable[T]],
-        *,
-        after_commit: Callable[[], None] | None = None,
-    ) -> T:
-        raise NotImplementedError
 
     async def _insert_decisions(
         self, db: aiosqlite.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float

@@ -68,6 +68,12 @@ V3 = (
     "CREATE INDEX deliveries_at ON deliveries(at)",
 )
 
+V4 = (
+    "CREATE TABLE open_escalations ("
+    " dedup_key TEXT PRIMARY KEY, rule TEXT NOT NULL, target TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+    " pagerduty INTEGER NOT NULL, opened_at REAL NOT NULL, alert_id INTEGER)",
+)
+
 STEPS = (
     Step(version=1, description="alerts, decisions, executions, oversight records", statements=V1),
     Step(
@@ -92,6 +98,7 @@ STEPS = (
             "CREATE INDEX audit_execution ON audit(execution_id) WHERE execution_id IS NOT NULL",
         ),
     ),
+    Step(version=5, description="escalations open until their alert resolves", statements=V4),
 )
 LATEST = latest_version(STEPS)
 

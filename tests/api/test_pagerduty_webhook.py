@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from remediator.api.pagerduty import PATH, SEEN_WEBHOOK_IDS, SeenWebhookIds, add_pagerduty_route
+from remediator.api.pagerduty import PATH, add_pagerduty_route
 from remediator.api.state import STATE, ApiState
 from remediator.clock import FakeClock
 from remediator.config import Settings
@@ -86,7 +86,7 @@ def make_app(
         api_tokens={},
         pagerduty_secrets=secrets,
     )
-    add_pagerduty_route(app, max_ids=3, ttl_s=3600)
+    add_pagerduty_route(app, ttl_s=3600)
     return app
 
 
@@ -94,14 +94,14 @@ def make_app(
 async def make_harness(
     tmp_path: Path, aiohttp_client: Client, fixtures_dir: Path
 ) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
+    clock = FakeClock()  # the journal's too: it forgets delivery ids after their time to live
     async with SqliteJournal.open(
-        tmp_path / "journal.sqlite", synchronous="normal", max_backlog=5
+        tmp_path / "journal.sqlite", synchronous="normal", max_backlog=5, clock=clock
     ) as journal:
 
         async def make(secrets: tuple[str, ...] | None = None) -> Harness:
             if secrets is None:
                 secrets = (sigs(fixtures_dir)["secret"],)
-            clock = FakeClock()
             metrics = Metrics()
             client = await aiohttp_client(make_app(journal, metrics, clock, secrets))
             return Harness(client, journal, metrics, clock)
@@ -285,18 +285,20 @@ async def test_overloaded_journal_answers_503_and_the_retry_is_not_a_duplicate(
     assert len(await harness.payloads()) == 5
 
 
-def test_seen_ids_are_bounded_oldest_first() -> None:
-    clock = FakeClock()
-    seen = SeenWebhookIds(clock=clock, max_ids=2, ttl_s=10)
-    for i in range(3):
-        seen.add(f"id{i}")
-        clock.advance(1)
-    assert "id0" not in seen and "id1" in seen and "id2" in seen and len(seen) == 2
-    clock.advance(8)  # id1 is 10 s old: forgotten; id2 is 9 s old
-    assert "id1" not in seen and "id2" in seen
-    clock.advance(1)
-    assert len(seen) == 0
-
-
-async def test_route_installs_its_id_cache(harness: Harness) -> None:
-    assert isinstance(harness.client.app[SEEN_WEBHOOK_IDS], SeenWebhookIds)
+async def test_a_retry_after_a_restart_is_still_a_duplicate(
+    make_harness: Callable[..., Awaitable[Harness]], fixtures_dir: Path
+) -> None:
+    """The delivery id is in the journal, not in the app: a new app on the same journal knows it."""
+    name = "incident-triggered.json"
+    body = fixture(fixtures_dir, name)
+    first = await make_harness()
+    resp = await first.client.post(
+        PATH, data=body, headers=signed(fixtures_dir, name, webhook_id="w-restart")
+    )
+    assert (await resp.json())["status"] == "accepted"
+    second = await make_harness()
+    again = await second.client.post(
+        PATH, data=body, headers=signed(fixtures_dir, name, webhook_id="w-restart")
+    )
+    assert (await again.json())["status"] == "duplicate"
+    assert len(await second.payloads()) == 1

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from remediator.clock import FakeClock
 from remediator.model import ActionSpec, Alert, Decision, Outcome, RuleName, Target
+from remediator.store.incidents import OpenEscalation
 from tests.store.conftest import Backend
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
@@ -90,3 +91,28 @@ async def test_one_pending_approval_per_episode_with_its_notify_remind_and_expir
         await j.record_batch(payload_ids=[], alerts=[later], decisions=[(0, d2)])
         assert len(await j.approvals()) == 2, "a new episode (fired again) asks again"
         assert await j.count("decisions") == 4, "every decision is still on record"
+
+
+async def test_open_escalations_outlive_a_reopen_and_know_when_their_alert_resolved(backend: Backend) -> None:
+    clock = FakeClock(T0)
+    firing, _ = needs_approval(T0, fp="fp-1")
+    resolved = replace(firing, status="resolved")
+    async with backend.open(clock=clock) as j:
+        await j.record_batch(payload_ids=[], alerts=[firing, needs_approval(T0, fp="fp-2")[0]], decisions=[])
+        for key, fp in (("remediator/r/a", "fp-1"), ("remediator/r/b", "fp-2")):
+            opened = OpenEscalation(
+                dedup_key=key,
+                rule="r",
+                target="shop/Deployment/x",
+                fingerprint=fp,
+                pagerduty=True,
+                opened_at=T0,
+            )
+            assert await j.open_escalation(opened)
+        assert not await j.open_escalation(opened), "one open escalation per dedup key"
+        await j.record_batch(payload_ids=[], alerts=[resolved], decisions=[])
+    async with backend.open(clock=clock) as j:
+        got = {e.dedup_key: (e.fingerprint, e.pagerduty, e.resolved) for e in await j.open_escalations()}
+        assert got == {"remediator/r/a": ("fp-1", True, True), "remediator/r/b": ("fp-2", True, False)}
+        assert await j.close_escalation("remediator/r/a")
+        assert [e.dedup_key for e in await j.open_escalations()] == ["remediator/r/b"]
