@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yarl
 from aiohttp import web
 
 from tests.realbin import free_port
@@ -63,14 +62,17 @@ class Daemon:
             }
         )
         self.port = free_port()
+        self.proc = self._spawn(env)
+        await wait_until("the daemon to be ready", self._ready, timeout_s=timeout_s)
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "remediator", "serve", "--config", str(self.config)]
-        self.proc = subprocess.Popen(
+        return subprocess.Popen(
             [*args, "--listen", f"127.0.0.1:{self.port}"],
             env=env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        await wait_until("the daemon to be ready", self._ready, timeout_s=timeout_s)
 
     async def _ready(self) -> bool:
         assert self.proc is not None
