@@ -16,8 +16,8 @@ class PostgresIncidentRecords:
         e = escalation
         # The alert's latest row now is the firing one being escalated: a resolution after it closes it.
         opened = await self._pool.fetchval(
-            "INSERT INTO open_escalations(dedup_key, rule, target, fingerprint, pagerduty, opened_at, alert_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, (SELECT MAX(id) FROM alerts WHERE fingerprint = $4))"
+            "INSERT INTO open_escalations(dedup_key, rule, target, fingerprint, pagerduty, opened_at,"
+            " alert_id) VALUES ($1, $2, $3, $4, $5, $6, (SELECT MAX(id) FROM alerts WHERE fingerprint = $4))"
             " ON CONFLICT (dedup_key) DO NOTHING RETURNING 1",
             e.dedup_key,
             e.rule,
