@@ -12,7 +12,6 @@ sent as ADDED or DELETED, as the real server filters.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -63,9 +62,8 @@ class ChangeLog:
         if len(self._changes) == self._changes.maxlen:
             self._floor = self._changes[0].rv
         rv = int(obj["metadata"]["resourceVersion"])
-        self._changes.append(
-            Change(rv, event, kind, obj["metadata"].get("namespace", ""), copy.deepcopy(obj), old)
-        )
+        # Stored objects are replaced, never changed in place, so keeping references is safe.
+        self._changes.append(Change(rv, event, kind, obj["metadata"].get("namespace", ""), obj, old))
         for waiter in self._waiters:
             waiter.set()
 

@@ -113,7 +113,7 @@ class FakeKubeServer(Seeding):
         self,
         *,
         clock: Callable[[], datetime] | _HasNow | None = None,
-        rollout: RolloutMode = "instant",
+        rollout: RolloutMode = "realistic",
         timing: Timing | None = None,
     ) -> None:
         """`clock` is the time the fake cluster lives in: a `Clock` (e.g. a FakeClock) or a

@@ -177,7 +177,7 @@ def revisions_by_image(fake: FakeKubeServer, namespace: str = "shop") -> dict[st
 
 
 async def test_undo_returns_to_the_previous_image_with_a_guarded_json_patch(
-    fake_kube: FakeKubeServer, kube_actions: KubeActions
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
     fake_kube.add_deployment(
         "shop", "checkout", image="checkout:v3", revisions=["checkout:v1", "checkout:v2"]
@@ -209,7 +209,9 @@ async def test_undo_returns_to_the_previous_image_with_a_guarded_json_patch(
     assert done.summary == (
         "rolled back shop/Deployment/checkout from revision 3 (checkout:v3) to revision 2 (checkout:v2)"
     )
-    # The controller re-uses the v2 ReplicaSet and gives it the next revision.
+    # On its next pass the controller re-uses the v2 ReplicaSet and gives it the next revision.
+    assert revisions_by_image(fake_kube)["checkout:v2"] == 2
+    clock.advance(1)
     assert revisions_by_image(fake_kube)["checkout:v2"] == 4
 
 
@@ -474,13 +476,19 @@ async def test_delete_pod_failing_midway_reports_what_was_deleted_instead_of_ret
     assert done.summary == "deleted 1 of 2 pods in shop (selector app=checkout): checkout-1"
 
 
-async def test_delete_named_pod(fake_kube: FakeKubeServer, kube_actions: KubeActions) -> None:
+async def test_delete_named_pod(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
     fake_kube.add_deployment("shop", "checkout")
     fake_kube.add_pod("shop", "checkout-abc12", labels={"app": "checkout"})
     _, done = await plan_then_execute(
         fake_kube, kube_actions, spec("delete_pod", pod="checkout-abc12", max=1), deploy("checkout")
     )
     assert done.changes == (Change(path="pods[checkout-abc12]", before="Running", after="deleted"),)
+    # Deleted gracefully: listed, terminating, until the kubelet confirms after the grace period.
+    pod = fake_kube.get("Pod", "shop", "checkout-abc12")
+    assert pod is not None and pod["metadata"]["deletionGracePeriodSeconds"] == 30
+    clock.advance(30)
     assert fake_kube.get("Pod", "shop", "checkout-abc12") is None
 
 
@@ -694,11 +702,15 @@ async def test_rollout_status_stale_until_the_rollout_completes(
                 assert (await kube.rollout_status(target)).complete, target
 
 
-async def test_rollout_status_complete_after_an_instant_rollout(
-    fake_kube: FakeKubeServer, kube_actions: KubeActions
+async def test_rollout_status_complete_once_the_rollout_is_done(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
     fake_kube.add_deployment("shop", "cart", replicas=3)
     await kube_actions.execute(spec("rollout_restart"), deploy("cart"))
+    # Right after the write the controller has not seen it: the status is the previous rollout's.
+    status = await kube_actions.rollout_status(deploy("cart"))
+    assert status == RolloutStatus(False, "spec update not observed yet (generation 2, observed 1)")
+    clock.advance(60)
     assert await kube_actions.rollout_status(deploy("cart")) == RolloutStatus(
         True, "rolled out: 3 replicas updated and available"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from remediator.actions.kube import KubeActions, static_plan
+from remediator.clock import FakeClock
 from remediator.errors import NotApplicableError, PermanentActionError
 from remediator.model import Change
 from remediator.testing.fake_kube import FakeKubeServer
@@ -12,7 +13,7 @@ from tests.actions.test_kube import action_writes, body, containers, deploy, pla
 
 
 async def test_set_image_patches_one_container_and_rolls_it_out(
-    fake_kube: FakeKubeServer, kube_actions: KubeActions
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
     fake_kube.add_deployment("shop", "api", image="registry.io/shop/api:v7")
     _, done = await plan_then_execute(
@@ -45,6 +46,7 @@ async def test_set_image_patches_one_container_and_rolls_it_out(
         containers(fake_kube.get("Deployment", "shop", "api"))["app"]["image"]
         == "registry.io/shop/api:v7-hotfix1"
     )
+    clock.advance(60)  # the controller rolls the new image out
     status = await kube_actions.rollout_status(deploy("api"))
     assert status.complete, status.reason
 

@@ -193,7 +193,7 @@ async def test_patch_carrying_stale_resource_version_is_409(
 
 
 async def test_rollout_restart_patch_creates_new_revision(
-    kube: FakeKubeServer, apps: client.AppsV1Api
+    kube: FakeKubeServer, apps: client.AppsV1Api, clock: FakeClock
 ) -> None:
     kube.add_deployment("shop", "web", replicas=2)
     before = {p["metadata"]["name"] for p in kube.list("Pod", "shop")}
@@ -205,9 +205,14 @@ async def test_rollout_restart_patch_creates_new_revision(
     )
 
     assert kube.writes[-1].content_type == "application/strategic-merge-patch+json"
+    # Real: the reply is the object as stored by the write: generation bumped, status untouched
+    # (the previous observedGeneration), the revision annotation still the old one.
     assert dep.metadata.generation == 2
-    assert dep.status.observed_generation == 2
-    assert dep.metadata.annotations[REVISION] == "2"
+    assert dep.status.observed_generation == 1
+    assert dep.metadata.annotations[REVISION] == "1"
+    clock.advance(60)
+    dep = await apps.read_namespaced_deployment("web", "shop")
+    assert (dep.status.observed_generation, dep.metadata.annotations[REVISION]) == (2, "2")
     revs = replicasets(kube, "shop", "web")
     assert revs["1"]["spec"]["replicas"] == 0
     assert revs["2"]["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT] == "2026-03-01T12:00:00Z"
@@ -218,7 +223,7 @@ async def test_rollout_restart_patch_creates_new_revision(
 
 
 async def test_set_env_patch_merges_containers_and_env_by_name(
-    kube: FakeKubeServer, apps: client.AppsV1Api
+    kube: FakeKubeServer, apps: client.AppsV1Api, clock: FakeClock
 ) -> None:
     kube.add_deployment("shop", "web", containers=("app", "proxy"), env={"A": "1", "B": "2"})
 
@@ -230,11 +235,12 @@ async def test_set_env_patch_merges_containers_and_env_by_name(
     assert [(e.name, e.value) for e in app.env] == [("B", "3"), ("C", "4")]
     assert [(e.name, e.value) for e in proxy.env] == [("A", "1"), ("B", "2")]
     assert app.image == "app:v1"  # untouched fields of the merged container survive
-    assert dep.metadata.annotations[REVISION] == "2"
+    clock.advance(1)
+    assert stored(kube, "Deployment", "shop", "web")["metadata"]["annotations"][REVISION] == "2"
 
 
 async def test_rollout_undo_json_patch_reuses_old_replicaset(
-    kube: FakeKubeServer, api: ApiClient, apps: client.AppsV1Api
+    kube: FakeKubeServer, api: ApiClient, apps: client.AppsV1Api, clock: FakeClock
 ) -> None:
     kube.add_deployment("shop", "web", image="web:v2", revisions=["web:v1"])
     dep = await apps.read_namespaced_deployment("web", "shop")
@@ -259,7 +265,8 @@ async def test_rollout_undo_json_patch_reuses_old_replicaset(
 
     assert kube.writes[-1].content_type == "application/json-patch+json"
     assert undone.spec.template.spec.containers[0].image == "web:v1"
-    assert undone.metadata.annotations[REVISION] == "3"
+    clock.advance(60)  # the controller renumbers the old ReplicaSet and rolls it out
+    assert stored(kube, "Deployment", "shop", "web")["metadata"]["annotations"][REVISION] == "3"
     revs = replicasets(kube, "shop", "web")
     assert sorted(revs) == ["2", "3"]  # no new ReplicaSet: revision 1 was renumbered
     assert revs["3"]["metadata"]["name"] == previous.metadata.name
@@ -328,7 +335,9 @@ async def test_validation_errors_are_422_invalid(kube: FakeKubeServer, apps: cli
 # --- scale subresource ----------------------------------------------------------------------------
 
 
-async def test_scale_subresource_read_patch_and_replace(kube: FakeKubeServer, apps: client.AppsV1Api) -> None:
+async def test_scale_subresource_read_patch_and_replace(
+    kube: FakeKubeServer, apps: client.AppsV1Api, clock: FakeClock
+) -> None:
     kube.add_deployment("shop", "web", replicas=2)
 
     scale = await apps.read_namespaced_deployment_scale("web", "shop")
@@ -338,6 +347,7 @@ async def test_scale_subresource_read_patch_and_replace(kube: FakeKubeServer, ap
         "web", "shop", {"spec": {"replicas": 4}}, **MERGE_PATCH
     )
     assert patched.spec.replicas == 4
+    clock.advance(10)  # new pods started
     dep = stored(kube, "Deployment", "shop", "web")
     assert (dep["spec"]["replicas"], dep["status"]["availableReplicas"], dep["metadata"]["generation"]) == (
         4,
@@ -356,6 +366,7 @@ async def test_scale_subresource_read_patch_and_replace(kube: FakeKubeServer, ap
     fresh = await apps.read_namespaced_deployment_scale("web", "shop")
     fresh.spec.replicas = 1
     assert (await apps.replace_namespaced_deployment_scale("web", "shop", fresh)).spec.replicas == 1
+    clock.advance(40)  # surplus pods deleted, their grace period over
     assert len(kube.list("Pod", "shop")) == 1
 
     fresh = await apps.read_namespaced_deployment_scale("web", "shop")
@@ -403,7 +414,7 @@ async def test_list_pods_by_label_selector_and_pages(kube: FakeKubeServer, core:
 
 
 async def test_deleting_a_pod_makes_its_replicaset_replace_it(
-    kube: FakeKubeServer, core: client.CoreV1Api
+    kube: FakeKubeServer, core: client.CoreV1Api, clock: FakeClock
 ) -> None:
     kube.add_deployment("shop", "web", replicas=2)
     victim = kube.list("Pod", "shop")[0]
@@ -412,6 +423,7 @@ async def test_deleting_a_pod_makes_its_replicaset_replace_it(
 
     assert deleted.metadata.uid == victim["metadata"]["uid"]
     assert deleted.metadata.deletion_timestamp is not None
+    clock.advance(30)
     pods = kube.list("Pod", "shop")
     assert len(pods) == 2
     assert victim["metadata"]["name"] not in {p["metadata"]["name"] for p in pods}
@@ -436,7 +448,7 @@ async def test_delete_with_stale_preconditions_is_409(kube: FakeKubeServer, core
 
 
 async def test_deleting_a_deployment_cascades_unless_orphaned(
-    kube: FakeKubeServer, apps: client.AppsV1Api
+    kube: FakeKubeServer, apps: client.AppsV1Api, clock: FakeClock
 ) -> None:
     kube.add_deployment("shop", "web", replicas=2)
     kube.add_deployment("shop", "api", replicas=1)
@@ -444,6 +456,7 @@ async def test_deleting_a_deployment_cascades_unless_orphaned(
     status = await apps.delete_namespaced_deployment("web", "shop")
     assert (status.status, status.details.name, status.details.kind) == ("Success", "web", "deployments")
     await apps.delete_namespaced_deployment("api", "shop", propagation_policy="Orphan")
+    clock.advance(40)  # the garbage collector, then the pods' grace period
 
     assert kube.list("Deployment", "shop") == []
     remaining = kube.list("ReplicaSet", "shop")
@@ -452,12 +465,15 @@ async def test_deleting_a_deployment_cascades_unless_orphaned(
     assert len(kube.list("Pod", "shop")) == 1
 
 
-async def test_eviction_deletes_and_replaces_the_pod(kube: FakeKubeServer, core: client.CoreV1Api) -> None:
+async def test_eviction_deletes_and_replaces_the_pod(
+    kube: FakeKubeServer, core: client.CoreV1Api, clock: FakeClock
+) -> None:
     kube.add_deployment("shop", "web", replicas=1)
     name = kube.list("Pod", "shop")[0]["metadata"]["name"]
     eviction = client.V1Eviction(metadata=client.V1ObjectMeta(name=name, namespace="shop"))
 
     await core.create_namespaced_pod_eviction(name, "shop", eviction)
+    clock.advance(30)
 
     assert kube.get("Pod", "shop", name) is None
     assert len(kube.list("Pod", "shop")) == 1
@@ -475,7 +491,7 @@ async def test_create_conflicts_generate_name_and_missing_namespace(
     )
     created = await core.create_namespaced_pod("default", pod)
     assert created.metadata.uid and created.metadata.creation_timestamp == START
-    assert created.status.phase == "Running"
+    assert created.status.phase == "Pending"  # the kubelet starts it a few seconds later
 
     with pytest.raises(ApiException) as err:
         await core.create_namespaced_pod("default", pod)
@@ -650,15 +666,20 @@ async def test_manual_rollout_leaves_status_stale_until_completed(tmp_path: path
         assert {p["status"]["phase"] for p in kube.list("Pod", "shop")} == {"Running"}
 
 
-async def test_statefulset_and_daemonset_restart(kube: FakeKubeServer, apps: client.AppsV1Api) -> None:
+async def test_statefulset_and_daemonset_restart(
+    kube: FakeKubeServer, apps: client.AppsV1Api, clock: FakeClock
+) -> None:
     kube.add_statefulset("data", "db", replicas=2)
     kube.add_daemonset("data", "agent")
     old_uids = {p["metadata"]["uid"] for p in kube.list("Pod", "data")}
     before = await apps.read_namespaced_stateful_set("db", "data")
     patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "now"}}}}}
 
-    sts = await apps.patch_namespaced_stateful_set("db", "data", patch)
-    ds = await apps.patch_namespaced_daemon_set("agent", "data", patch)
+    await apps.patch_namespaced_stateful_set("db", "data", patch)
+    await apps.patch_namespaced_daemon_set("agent", "data", patch)
+    clock.advance(300)  # one pod at a time: grace period, start, next
+    sts = await apps.read_namespaced_stateful_set("db", "data")
+    ds = await apps.read_namespaced_daemon_set("agent", "data")
 
     assert sts.status.observed_generation == 2
     assert sts.status.update_revision == sts.status.current_revision != before.status.update_revision
