@@ -13,7 +13,13 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+import structlog.tracebacks
 
+_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+"""Tracebacks as data, without each frame's local variables: those hold resolved tokens and
+secrets (a handler's state holds every API token), and a log line must never carry one."""
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -29,7 +35,10 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # plain tracebacks: rich's would print each frame's locals, secrets among them
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -45,7 +54,8 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.dict_tracebacks,
+                # JSON carries tracebacks as data; the console renderer formats them itself.
+                *([_TRACEBACKS] if fmt == "json" else []),
                 renderer,
             ],
         )

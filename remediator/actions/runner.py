@@ -183,6 +183,11 @@ class ActionRunner:
         )
         return replace(update, summary=f"{update.summary}; {result.detail}")
 
+    async def preview(self, decision: Decision) -> ExecutionUpdate:
+        """What `decision` would change, read from the live cluster as a dry-run plans it, changing and
+        journaling nothing: the console shows it on a pending approval before a human decides."""
+        return await self._plan(decision)
+
     async def _plan(self, decision: Decision) -> ExecutionUpdate:
         assert decision.target is not None
         results: list[ActionResult] = []

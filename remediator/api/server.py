@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from remediator.api import health, webhooks
+from remediator.api.console import add_console_routes
 from remediator.api.errors import make_error_middleware
 from remediator.api.models import PREFIX
 from remediator.api.openapi import openapi_document
@@ -26,4 +27,5 @@ def build_web_app(state: ApiState) -> web.Application:
     app.router.add_get("/metrics", health.metrics)
     add_control_routes(app)
     app.router.add_get(PREFIX + "/openapi.json", openapi_document)
+    add_console_routes(app)
     return app

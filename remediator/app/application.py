@@ -259,6 +259,7 @@ async def open_app(
             clock=clock,
             rules=book,
             rule_paths=settings.rules,
+            planner=runner.preview,
         )
         runner.on_finished(operator.execution_finished)  # a manual trigger's incident closes with it
 

@@ -274,16 +274,19 @@ def _introduce(narrator: Narrator, settings: Settings, url: str) -> None:
 def _serve_banner(narrator: Narrator, url: str, token: str, log_path: Path) -> None:
     narrator.heading("the daemon keeps running until Ctrl-C")
     rows = (
-        ("API", f"{url}/api/v1/status"),
+        ("console", f"{url}/ui/   (open it in a browser; log in with the token below)"),
         ("token", f"{token}   (admin; named {OPERATOR!r} in the audit trail)"),
-        ("try", f"REMEDIATOR_URL={url} REMEDIATOR_TOKEN={token} remediator ctl approvals"),
+        ("API", f"{url}/api/v1/status   (Authorization: Bearer <token>)"),
+        ("ctl", f"REMEDIATOR_URL={url} REMEDIATOR_TOKEN={token} remediator ctl approvals"),
         ("webhook", f"{url}/webhook/alertmanager"),
         ("metrics", f"{url}/metrics"),
         ("log", str(log_path)),
     )
     for name, value in rows:
         narrator.say(f"  {name:<8} {value}")
-    narrator.say("  One action waits for a human: approve or reject it (pending approvals).", "yellow")
+    narrator.say(
+        f"  One action waits for a human: approve or reject it in the console ({url}/ui/approvals).", "yellow"
+    )
 
 
 async def _interrupted() -> None:

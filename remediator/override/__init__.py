@@ -9,7 +9,7 @@ reader wants first and into a postmortem draft.
 
 from remediator.engine.handover import Recorded
 from remediator.override.errors import BadRequest, Conflict, NotFound, OperationRefused, ReloadFailed
-from remediator.override.operator import Operator, ReloadResult
+from remediator.override.operator import Operator, Preview, ReloadResult
 
 __all__ = [
     "BadRequest",
@@ -17,6 +17,7 @@ __all__ = [
     "NotFound",
     "OperationRefused",
     "Operator",
+    "Preview",
     "Recorded",
     "ReloadFailed",
     "ReloadResult",

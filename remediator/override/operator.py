@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +30,7 @@ from remediator.errors import RuleLoadError
 from remediator.guards.breaker import BreakerView, CircuitBreaker
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, Decision
+from remediator.model import ActionSpec, Alert, Change, Decision, Outcome, RuleName
 from remediator.override.errors import BadRequest, Conflict, NotFound, ReloadFailed
 from remediator.override.restore import pause_value
 from remediator.rules import Rule, RuleBook, RuleSet, load_rules
@@ -50,6 +50,23 @@ class ReloadResult:
     changed: list[str]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preview:
+    """What approving a pending action would change, planned against the live cluster now."""
+
+    target: str | None
+    actions: tuple[ActionSpec, ...]
+    status: str
+    """`planned` (the changes below), `skipped` (its precondition fails now), `failed` (the plan could
+    not be read), `unavailable` (the rule, the alert or the target is gone)."""
+    summary: str
+    error: str | None
+    changes: tuple[Change, ...]
+
+
+Planner = Callable[[Decision], Awaitable[ExecutionUpdate]]
+
+
 class Operator:
     def __init__(
         self,
@@ -63,8 +80,11 @@ class Operator:
         clock: Clock,
         rules: RuleBook,
         rule_paths: Sequence[Path],
+        planner: Planner | None = None,
     ) -> None:
+        """`planner` plans a decision without acting (the executor's dry-run), for `preview`."""
         self.journal = journal
+        self._planner = planner
         self.mode = mode
         self.breaker = breaker
         self._decider = decider
@@ -344,6 +364,52 @@ class Operator:
         )
         updated = await self.journal.get_approval(approval_id)
         return updated or approval, recorded
+
+    async def preview(self, approval: dict[str, Any]) -> Preview:
+        """What approving `approval` (a journal approval row) would change if approved now: the loaded
+        rule's actions on the target rendered from the stored alert, planned against the cluster. The
+        guards are not asked (asking records nothing, but their verdict can change by the time a human
+        approves); approving decides again with every guard but `approval`."""
+
+        def unavailable(why: str, target: str | None = None, actions: tuple[ActionSpec, ...] = ()) -> Preview:
+            return Preview(
+                target=target, actions=actions, status="unavailable", summary="", error=why, changes=()
+            )
+
+        rule = self._book.get(approval["rule"])
+        if rule is None:
+            return unavailable(f"rule {approval['rule']!r} is no longer loaded")
+        alert_id = approval.get("alert_id")
+        alert = await self.journal.get_alert(alert_id) if alert_id is not None else None
+        if alert is None:
+            return unavailable("its alert is not in the journal", actions=rule.actions)
+        target = rule.render_target(alert)
+        if isinstance(target, str):
+            return unavailable(target, actions=rule.actions)
+        actions = rule.render_actions(alert)
+        if isinstance(actions, str):
+            return unavailable(actions, target=target.key, actions=rule.actions)
+        if self._planner is None:
+            return unavailable("no planner wired in this process", target=target.key, actions=actions)
+        decision = Decision(
+            alert=alert,
+            rule=RuleName(rule.name),
+            target=target,
+            actions=actions,
+            outcome=Outcome.DRY_RUN,
+            reason=f"preview of approval #{approval['id']}",
+            dry_run=True,
+            decided_at=self._clock.now(),
+        )
+        update = await self._planner(decision)
+        return Preview(
+            target=target.key,
+            actions=actions,
+            status=update.status.value,
+            summary=update.summary,
+            error=update.error,
+            changes=update.changes,
+        )
 
     async def reject(self, *, actor: str, approval_id: int, reason: str) -> dict[str, Any]:
         approval = await self._pending(approval_id)

@@ -132,6 +132,7 @@ class IncidentQueries(ReadQueries):
             return None
         first_alert = alerts[0]
         ep = (await self._episodes([(first_alert[2], first_alert[4])]))[(first_alert[2], first_alert[4])]
+        ep["generator_url"] = next((r[8] for r in alerts if r[8]), "")  # evidence: the source's graph
         alert_ids = [r[0] for r in alerts]
         events = _alert_events(alerts)
         decisions, pairs = await self._decision_events(alert_ids)

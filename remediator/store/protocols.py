@@ -202,6 +202,21 @@ class ReadModel(Protocol):
         `target` is `ns/Kind/name`, or `ns/name` for any kind."""
         ...
 
+    async def list_decisions(
+        self,
+        *,
+        rule: str | None = None,
+        outcome: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Decisions newest first, acting or not (the skips with their reasons), each with its
+        alert's `incident` id, `alertname`, `severity` and its `execution` ({id, status} or None).
+        `target` as in `list_executions`."""
+        ...
+
     async def get_execution(self, execution_id: int) -> dict[str, Any] | None:
         """One execution with its alert, decision, diff and the audit entries that name it."""
         ...

@@ -46,13 +46,14 @@ class Reader(Protocol):
     ) -> Awaitable[Iterable[Any]]: ...
 
 
-def _target_filter(target: str) -> tuple[str, list[Any]]:
+def _target_filter(target: str, column: str = "e.target") -> tuple[str, list[Any]]:
     """`ns/Kind/name` matches exactly; `ns/name` matches that name in any kind (what on-call types)."""
     parts = target.split("/")
     if len(parts) == 2:
         ns, name = (_like_escape(p) for p in parts)
-        return "(e.target LIKE ? ESCAPE '\\' AND e.target LIKE ? ESCAPE '\\')", [f"{ns}/%", f"%/{name}"]
-    return "e.target = ?", [target]
+        like = f"{column} LIKE ? ESCAPE '\\'"
+        return f"({like} AND {like})", [f"{ns}/%", f"%/{name}"]
+    return f"{column} = ?", [target]
 
 
 def _like_escape(s: str) -> str:
@@ -270,6 +271,63 @@ class ReadQueries:
             )
             for r in rows
         ]
+
+    async def list_decisions(
+        self,
+        *,
+        rule: str | None = None,
+        outcome: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """Decisions newest first, acting or not, with their alert's incident and execution (if any)."""
+        where: list[str] = ["d.id < ?"]
+        args: list[Any] = [parse_cursor(cursor)]
+        for column, value in (("d.rule", rule), ("d.outcome", outcome)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if target is not None:
+            sql, values = _target_filter(target, "d.target")
+            where.append(sql)
+            args.extend(values)
+        if since is not None:
+            where.append("d.decided_at >= ?")
+            args.append(since.timestamp())
+        rows = list(
+            await self._r.execute_fetchall(
+                "SELECT d.id, d.alert_id, d.rule, d.target, d.actions, d.outcome, d.reason, d.dry_run,"
+                " d.decided_at, a.fingerprint, a.starts_at, a.labels, e.id, e.status FROM decisions d"
+                " LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN executions e ON e.decision_id = d.id"
+                " WHERE " + " AND ".join(where) + " ORDER BY d.id DESC LIMIT ?",
+                (*args, limit + 1),
+            )
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = []
+        for r in rows:
+            labels = json.loads(r[11]) if r[11] is not None else {}
+            items.append(
+                {
+                    "id": r[0],
+                    "alert_id": r[1],
+                    "rule": r[2],
+                    "target": r[3],
+                    "actions": r[4].split("+") if r[4] else [],
+                    "outcome": r[5],
+                    "reason": r[6],
+                    "dry_run": bool(r[7]),
+                    "decided_at": iso(r[8]),
+                    "incident": incident_id(r[9], r[10]) if r[9] is not None else None,
+                    "alertname": labels.get("alertname", ""),
+                    "severity": labels.get("severity", ""),
+                    "execution": {"id": r[12], "status": r[13]} if r[12] is not None else None,
+                }
+            )
+        return Page(items=items, next=str(rows[-1][0]) if more else None)
 
     async def decisions(self, *, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self._reads.execute_fetchall(
