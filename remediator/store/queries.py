@@ -297,7 +297,7 @@ class ReadQueries:
             where.append("d.decided_at >= ?")
             args.append(since.timestamp())
         rows = list(
-            await self._r.execute_fetchall(
+            await self._reads.execute_fetchall(
                 "SELECT d.id, d.alert_id, d.rule, d.target, d.actions, d.outcome, d.reason, d.dry_run,"
                 " d.decided_at, a.fingerprint, a.starts_at, a.labels, e.id, e.status FROM decisions d"
                 " LEFT JOIN alerts a ON a.id = d.alert_id LEFT JOIN executions e ON e.decision_id = d.id"

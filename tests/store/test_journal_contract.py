@@ -228,3 +228,31 @@ async def test_read_model_pages_executions_with_who_acted_and_incident_timelines
         assert (await j.list_audit(actor="alice")).items[0]["detail"]["execution_id"] == by_hand
         assert await j.count("executions") == 2
         await j.ping()
+
+
+async def test_read_model_pages_decisions_by_rule_outcome_and_target(backend: Backend) -> None:
+    """The console's Decisions page: acting or not, newest first, each with its incident and execution."""
+    async with backend.open(clock=FakeClock(T0)) as j:
+        a1, a2 = alert("f1"), alert("f2")
+        rec = await j.record_batch(
+            payload_ids=[],
+            alerts=[a1, a2],
+            decisions=[
+                (0, decision(a1)),
+                (0, decision(a1, Outcome.COOLDOWN, rule="r2")),
+                (1, decision(a2, Outcome.PAUSED)),
+            ],
+        )
+        page = await j.list_decisions(limit=2)
+        assert [d["outcome"] for d in page.items] == ["paused", "cooldown"] and page.next is not None
+        rest = await j.list_decisions(limit=2, cursor=page.next)
+        [acted] = rest.items
+        assert acted["execution"] == {"id": rec.execution_ids[0], "status": "pending"}
+        assert acted["incident"] == f"f1-{int(T0.timestamp())}" and acted["alertname"] == "HighErrorRate"
+        assert (acted["rule"], acted["target"], acted["reason"]) == ("r1", TARGET.key, "because")
+        assert rest.next is None
+        assert [d["rule"] for d in (await j.list_decisions(rule="r2")).items] == ["r2"]
+        assert [d["outcome"] for d in (await j.list_decisions(outcome="act")).items] == ["act"]
+        assert len((await j.list_decisions(target="shop/checkout")).items) == 3
+        assert (await j.list_decisions(target="shop/nothing")).items == []
+        assert (await j.list_decisions(since=T0 + timedelta(seconds=1))).items == []
