@@ -22,8 +22,10 @@ from remediator.testing._store import Store
 from remediator.testing._watch import ChangeLog, WatchRequest, parse_watch
 from remediator.testing._writes import Response, Target, Writes, parse_json
 
-_WATCH_VALUES = ("true", "True", "1")
-"""kubernetes-asyncio sends `watch=True` (Python's bool); kubectl and client-go send `true`."""
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"", "0", "f", "F", "FALSE", "false", "False"})
+"""Go's `strconv.ParseBool`, which decodes the `watch` parameter: kubernetes-asyncio sends
+`watch=True` (Python's bool), kubectl and client-go send `true`."""
 
 
 def _no_route() -> ApiError:
@@ -63,10 +65,11 @@ class KubeApi(Writes):
         dry = dry_run == "All"
         if target.name is None:
             if method == "GET":
-                if query.get("watch") in _WATCH_VALUES:
+                watch = query.get("watch", "")
+                if watch in _TRUE:
                     return self._watch(target, query)
-                if query.get("watch") not in (None, "", "false", "False", "0"):
-                    raise bad_request(f"invalid value for watch: {query['watch']!r}")
+                if watch not in _FALSE:
+                    raise bad_request(f'strconv.ParseBool: parsing "{watch}": invalid syntax')
                 return self._list(target, query)
             writable = target.namespace is not None or not target.res.namespaced
             if method == "POST" and writable:

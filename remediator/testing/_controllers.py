@@ -117,6 +117,8 @@ class Controllers:
             self.statefulsets.sync(sts)
         for ds in self.store.items("DaemonSet", namespace):
             self.daemonsets.sync(ds)
+        for dep in self.store.items("Deployment", namespace):
+            self.deployments.refresh_status(dep, ignore_pause=ignore_pause)
         for job in self.store.items("Job", namespace):
             self.jobs.sync(job)
         self.jobs.release_orphans(namespace)

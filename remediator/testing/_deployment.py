@@ -111,6 +111,14 @@ class DeploymentController:
                     self._scale(active, dep, spec.get("replicas", 1))
         self._status(dep, progress=progress, paused=paused)
 
+    def refresh_status(self, dep: Obj, *, ignore_pause: bool = False) -> None:
+        """Status again after the ReplicaSets synced in the same pass: their informer events reach
+        the Deployment controller within milliseconds on a real cluster."""
+        current = self._get(dep)
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            return
+        self._status(current, progress=None, paused=bool(current["spec"].get("paused")) and not ignore_pause)
+
     def _rolling(self, dep: Obj, new_rs: Obj, old: list[Obj]) -> None:
         want = dep["spec"].get("replicas", 1)
         surge, unavailable = fenceposts(dep)

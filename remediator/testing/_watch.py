@@ -100,7 +100,7 @@ def parse_watch(
         timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
     except ValueError:
         raise bad_request(f"invalid resource version: {raw_rv!r}") from None
-    bookmarks = query.get("allowWatchBookmarks") in ("true", "True", "1")
+    bookmarks = query.get("allowWatchBookmarks") in ("1", "t", "T", "TRUE", "true", "True")
     return WatchRequest(res, kind, namespace, selector, rv, timeout, bookmarks, view)
 
 
