@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from remediator import ctl
 from remediator.cli import main as cli_main
@@ -49,6 +50,7 @@ COMMANDS = (
     "reload",
     "rules",
     "audit",
+    "incidents",
 )
 
 
@@ -175,6 +177,53 @@ async def test_reload_errors_and_failures_are_readable(api: Api, api_rules_dir: 
     assert code == 2 and "cannot reach the daemon" in out
     code, out = await run_ctl(api, "trigger", "scale-workers", "--target", "nope")
     assert code == 2 and "NAMESPACE/NAME" in out
+
+
+async def test_incidents_list_show_and_postmortem(api: Api) -> None:
+    await api.alert(am_alert(severity="critical"))
+    await api.app.drained()
+    code, out = await run_ctl(api, "incidents", token=READER)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "SEVERITY", "ALERT", "WHERE", "STARTED", "ENDED", "ALERTS"]
+    assert "firing" in lines[1] and "HighErrorRate" in lines[1] and "shop/checkout" in lines[1]
+    code, out = await run_ctl(api, "incidents", "-o", "json")
+    [incident] = json.loads(out)["incidents"]
+    code, out = await run_ctl(api, "incidents", incident["id"])
+    assert code == 0, out
+    assert out.splitlines()[0].split() == ["incident", incident["id"], "(firing,", "ongoing)"]
+    assert "restart-on-errors -> act" in out and "rollout_restart on shop/Deployment/checkout" in out
+    code, out = await run_ctl(api, "incidents", incident["id"], "--markdown")
+    assert code == 0 and out.startswith("# Postmortem: HighErrorRate on shop/checkout")
+    code, out = await run_ctl(api, "incidents", incident["id"], "--markdown", "-o", "yaml")
+    assert yaml.safe_load(out)["markdown"].startswith("# Postmortem:")
+    code, out = await run_ctl(api, "incidents", "--markdown")
+    assert code == 2 and "needs an incident" in out
+    code, out = await run_ctl(api, "incidents", "nope-1")
+    assert code == 1 and "HTTP 404" in out
+
+
+async def test_every_command_answers_as_json_or_yaml(api: Api) -> None:
+    await api.alert(am_alert(severity="critical"))
+    await api.app.drained()
+    for argv in (
+        ["status"],
+        ["executions"],
+        ["rules"],
+        ["breakers"],
+        ["approvals"],
+        ["audit"],
+        ["incidents"],
+    ):
+        code, as_json = await run_ctl(api, *argv, "-o", "json")
+        assert code == 0, as_json
+        code, as_yaml = await run_ctl(api, *argv, "--output", "yaml")
+        assert code == 0, as_yaml
+        assert yaml.safe_load(as_yaml) == json.loads(as_json), argv
+    code, out = await run_ctl(api, "pause", "--reason", "x", "-o", "yaml")
+    assert yaml.safe_load(out)["paused"] is True
+    with pytest.raises(SystemExit):
+        ctl.main(["executions", "--outcome", "exploded"])
 
 
 def _free_port() -> int:
