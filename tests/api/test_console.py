@@ -348,3 +348,39 @@ async def test_malformed_input_is_a_4xx_with_one_line_never_a_500(api: Api, cons
         assert 400 <= resp.status < 500, (path, data, resp.status, body[:300])
         assert re.search(r'<p class="banner bad" role="alert">[^<\n]+</p>', body), (path, body[:300])
     assert api.app.operator is not None and api.app.operator.active_pauses() == (None, {})
+
+
+async def test_now_shows_deferred_work_in_the_order_it_will_be_retried(api: Api, console: Console) -> None:
+    """A decision that met a transient denial waits in the journal; Now says what waits and why."""
+    from remediator.model import ActionSpec, Alert, Decision, Outcome, RuleName, Target
+
+    alert = Alert(
+        source="alertmanager",
+        fingerprint="deferred-1",
+        status="firing",
+        labels={
+            "alertname": "HighErrorRate",
+            "namespace": "shop",
+            "deployment": "search",
+            "severity": "critical",
+        },
+        annotations={"value": "42"},
+        starts_at=api.clock.now(),
+    )
+    waiting = Decision(
+        alert=alert,
+        rule=RuleName("restart-on-errors"),
+        target=Target(kind="Deployment", namespace="shop", name="search"),
+        actions=(ActionSpec(kind="rollout_restart"),),
+        outcome=Outcome.DEFERRED,
+        reason="deferred: namespace shop has 3 actions in flight (max 3)",
+        dry_run=False,
+        decided_at=api.clock.now(),
+    )
+    await api.app.journal.record_batch(payload_ids=[], alerts=[alert], decisions=[(0, waiting)])
+    await console.login(ADMIN)
+    _, page = await console.get("/ui/")
+    shown = text(page)
+    assert "Deferred work (1)" in shown
+    assert "restart-on-errors → shop/Deployment/search" in shown
+    assert "namespace shop has 3 actions in flight (max 3)" in shown
