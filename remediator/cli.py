@@ -13,14 +13,22 @@ from pathlib import Path
 from aiohttp import web
 
 from remediator import __version__, ctl, demo
-from remediator.api import build_web_app
+from remediator.api.server import make_runner
 from remediator.app import Application, open_app
-from remediator.config import Settings, config_path, is_loopback, load_settings, parse_listen
-from remediator.errors import ConfigError, RuleLoadError
+from remediator.config import (
+    DEFAULT_TOKEN_ENV,
+    Settings,
+    config_path,
+    is_loopback,
+    load_settings,
+    parse_listen,
+)
+from remediator.errors import ConfigError, RemediatorError, RuleLoadError
 from remediator.logs import configure_logging, get_logger
 from remediator.override import ReloadFailed
 from remediator.rules import load_rules
 from remediator.ruletest import run_rule_tests
+from remediator.secrets import Secret
 
 log = get_logger("remediator")
 
@@ -42,48 +50,99 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.model_copy(update={"http": http, "rules": rules})
 
 
-def bind_address(settings: Settings, *, webhook_token: str | None) -> tuple[str, int]:
-    """Where to listen. Without a webhook token only loopback, unless `insecure` says otherwise."""
+def bind_address(settings: Settings, *, webhook_token: Secret | None) -> tuple[str, int]:
+    """Where to listen: exactly what was asked, or a ConfigError. Never something else silently.
+
+    Without a webhook token, only a loopback address (checked with `ipaddress`, names resolved), unless
+    `insecure` says otherwise: a user who asked for all interfaces must not silently get 127.0.0.1."""
     host, port = parse_listen(settings.http.listen)
     if webhook_token is None and not is_loopback(host):
         if not settings.http.insecure:
-            log.warning(
-                "no webhook token configured: listening on 127.0.0.1 only; set REMEDIATOR_WEBHOOK_TOKEN "
-                "(or pass --insecure) to listen on another address",
-                requested=settings.http.listen,
+            ref = settings.auth.webhook_token
+            where = f"set {DEFAULT_TOKEN_ENV}"
+            if ref is not None and ref.env and ref.env != DEFAULT_TOKEN_ENV:
+                where = f"set {ref.env} (auth.webhook_token; {DEFAULT_TOKEN_ENV} by default)"
+            elif ref is not None and ref.file is not None:
+                where = f"put the token in {ref.file} (auth.webhook_token; {DEFAULT_TOKEN_ENV} by default)"
+            elif ref is None:
+                where = f"configure auth.webhook_token ({DEFAULT_TOKEN_ENV} by default)"
+            raise ConfigError(
+                f"refusing to listen on {settings.http.listen} without a webhook token: {where}, "
+                "listen on 127.0.0.1, or pass --insecure to accept unauthenticated webhooks from the network"
             )
-            return "127.0.0.1", port
         log.warning("insecure: no webhook token and listening beyond loopback", listen=settings.http.listen)
     elif webhook_token is None:
         log.warning("no webhook token configured: webhooks are unauthenticated (loopback only)")
     return host, port
 
 
+class StartupError(Exception):
+    """The daemon could not start: one line for the operator, exit status 2, no traceback."""
+
+
+def _one_line(e: BaseException) -> str:
+    while isinstance(e, BaseExceptionGroup) and e.exceptions:
+        e = e.exceptions[0]
+    text = str(e) or type(e).__name__
+    if isinstance(e, RuleLoadError) and len(e.errors) > 1:
+        text = f"{e.errors[0]} (and {len(e.errors) - 1} more; run `remediator check`)"
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 async def serve(settings: Settings) -> None:
-    async with open_app(settings) as app:
-        host, port = bind_address(settings, webhook_token=app.webhook_token)
-        runner = web.AppRunner(build_web_app(app.api_state()), handle_signals=False, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-            log.info("listening", address=f"{host}:{port}")
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-            reloads: set[asyncio.Task[None]] = set()
+    """Run until SIGTERM/SIGINT. Anything that stops it before it listens is a StartupError."""
+    try:
+        token = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
+        host, port = bind_address(settings, webhook_token=token)
+    except ConfigError as e:
+        raise StartupError(_one_line(e)) from None
+    listening = False
+    cannot_listen: StartupError | None = None
+    try:
+        async with open_app(settings) as app:
+            runner = make_runner(app.api_state())
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as e:
+                # Not raised from here: open_app's TaskGroup would wrap it in an ExceptionGroup.
+                reason = e.strerror or str(e)
+                if "address already in use" in str(e).lower():
+                    reason = "address already in use (another process listens there)"
+                cannot_listen = StartupError(f"cannot listen on {host}:{port}: {reason}")
+            else:
+                listening = True
+                log.info("listening", address=f"{host}:{port}")
+                await _run_until_stopped(app)
+            finally:
+                await runner.cleanup()
+    except Exception as e:
+        if listening:
+            raise
+        if not isinstance(e, RemediatorError | OSError):
+            # Not the operator's doing (a bug): the log keeps the traceback (no locals), stderr one line.
+            log.exception("start-up failed")
+        raise StartupError(f"cannot start: {_one_line(e)}") from None
+    if cannot_listen is not None:
+        raise cannot_listen
 
-            def sighup() -> None:
-                task = loop.create_task(reload_on_sighup(app), name="sighup-reload")
-                reloads.add(task)
-                task.add_done_callback(reloads.discard)
 
-            loop.add_signal_handler(signal.SIGHUP, sighup)
-            await stop.wait()
-            log.info("stopping")
-            await asyncio.gather(*reloads, return_exceptions=True)
-        finally:
-            await runner.cleanup()
+async def _run_until_stopped(app: Application) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def sighup() -> None:
+        task = loop.create_task(reload_on_sighup(app), name="sighup-reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, sighup)
+    await stop.wait()
+    log.info("stopping")
+    await asyncio.gather(*reloads, return_exceptions=True)
 
 
 async def reload_on_sighup(app: Application) -> None:
@@ -94,11 +153,16 @@ async def reload_on_sighup(app: Application) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    """Exit 0 on a clean stop; 2, with one line on stderr and no traceback, when it cannot start."""
+    try:
+        settings = _settings(args)
+    except ConfigError as e:
+        print(f"remediator: cannot start: {_one_line(e)}", file=sys.stderr)
+        return 2
     configure_logging(level=settings.log.level, fmt=settings.log.format)
     try:
         asyncio.run(serve(settings))
-    except (ConfigError, OSError) as e:
+    except StartupError as e:
         log.error("cannot start", error=str(e))
         print(f"remediator: {e}", file=sys.stderr)
         return 2

@@ -8,7 +8,9 @@ out of every log line and repr.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,9 +19,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from remediator.durations import parse_duration
 from remediator.errors import ConfigError
+from remediator.secrets import Secret
 
 CONFIG_ENV = "REMEDIATOR_CONFIG"
 DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_TOKEN_ENV = "REMEDIATOR_WEBHOOK_TOKEN"
 
 
 def _seconds(v: Any) -> float:
@@ -45,17 +49,19 @@ class SecretRef(_Strict):
             raise ValueError("a secret reference needs exactly one of 'env' or 'file'")
         return self
 
-    def resolve(self) -> str | None:
+    def resolve(self) -> Secret | None:
         """The secret, or None when the variable is unset. A named file that is missing is an error."""
         if self.env is not None:
             value = os.environ.get(self.env, "").strip()
-            return value or None
+            return Secret(value) if value else None
         assert self.file is not None
         try:
             value = self.file.read_text().strip()
         except OSError as e:
             raise ConfigError(f"secret file {str(self.file)!r}: {e.strerror}") from e
-        return value or None
+        except UnicodeDecodeError:
+            raise ConfigError(f"secret file {str(self.file)!r}: not UTF-8 text") from None
+        return Secret(value) if value else None
 
     def describe(self) -> str:
         return f"env {self.env}" if self.env else f"file {self.file}"
@@ -69,7 +75,7 @@ class ApiToken(SecretRef):
 
 
 class AuthSettings(_Strict):
-    webhook_token: SecretRef | None = SecretRef(env="REMEDIATOR_WEBHOOK_TOKEN")
+    webhook_token: SecretRef | None = SecretRef(env=DEFAULT_TOKEN_ENV)
     """Bearer token Alertmanager sends (http_config.authorization). Unset: bind 127.0.0.1 only."""
     api_tokens: tuple[ApiToken, ...] = (
         ApiToken(name="admin", scope="admin", env="REMEDIATOR_ADMIN_TOKEN"),
@@ -89,6 +95,12 @@ class HttpSettings(_Strict):
     """Alertmanager payloads with max_alerts unset can be large; 1 MiB holds ~1,000 alerts."""
     handler_timeout: Seconds = 10.0
     """Below Alertmanager's default group_interval (5m) so a stuck write answers 503, which it retries."""
+    header_timeout: Seconds = Field(default=15.0, gt=0)
+    """A request's headers must have arrived this long after the connection opened (or after the
+    previous answer on it); an idle keep-alive connection is closed then too. A client that never
+    finishes its headers holds no connection slot longer than this."""
+    body_timeout: Seconds = Field(default=5.0, gt=0)
+    """Reading a request body (at most max_body_bytes) takes no longer than this: 408 after it."""
 
 
 class JournalSettings(_Strict):
@@ -273,4 +285,19 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 
 def is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    """True only if `host` is, or resolves only to, loopback addresses (127.0.0.0/8, ::1).
+
+    An IP literal is judged by `ipaddress` (so `127.evil.example` is a name, not a loopback address);
+    a name by every address it resolves to. Raises ConfigError for a name that does not resolve."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise ConfigError(
+            f"listen address: cannot resolve host {host!r}: {getattr(e, 'strerror', e)}"
+        ) from None
+    addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)

@@ -3,24 +3,42 @@
 Context (alert fingerprint, rule, execution id) is bound with contextvars by the
 stage that knows it, so every line below it carries it. Library loggers (aiohttp,
 kubernetes_asyncio) go through the same renderer so the output stays one format.
-Secrets never reach a logger: settings keep references, not values.
+Secrets never reach the output: settings keep references, resolved values are `Secret`s (redacted
+repr), tracebacks are rendered without frame locals, and the last step of every line, remediator's own
+and every library's (aiohttp's bad-request and access lines included), masks each configured secret
+and any `Authorization` credential it still finds.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any, TextIO
 
 import structlog
 import structlog.tracebacks
 
+from remediator.secrets import REDACTED, redact
+
 _TRACEBACKS = structlog.processors.ExceptionRenderer(
     structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
 )
 """Tracebacks as data, without each frame's local variables: those hold resolved tokens and
 secrets (a handler's state holds every API token), and a log line must never carry one."""
+_CREDENTIAL = re.compile(
+    r"(?P<scheme>\b(?:Bearer|BEARER|bearer|Basic|BASIC)\s+|(?i:\btoken=))(?P<value>[^\s\"',;&<>]+)"
+)
+"""An `Authorization` credential (or a `token=` parameter) in free text: masked even when it is not a
+configured secret (a client's wrong guess is still somebody's password)."""
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def scrub(_logger: Any, _name: str, line: Any) -> Any:
+    """The renderer's output with every secret masked: the last processor, for every logger."""
+    if not isinstance(line, str):
+        line = line.decode("utf-8", "replace")
+    return _CREDENTIAL.sub(lambda m: m.group("scheme") + REDACTED, redact(line))
 
 
 def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
@@ -57,6 +75,7 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
                 # JSON carries tracebacks as data; the console renderer formats them itself.
                 *([_TRACEBACKS] if fmt == "json" else []),
                 renderer,
+                scrub,
             ],
         )
     )

@@ -109,6 +109,8 @@ class Metrics:
             ["kind", "result"],
             registry=r,
         )
+        self._forgotten: set[str] = set()
+        self._declared: set[str] = set()
         self.build_info.labels(version=__version__).set(1)
         for source in ("alertmanager", "pagerduty"):
             for status in ("firing", "resolved"):
@@ -126,8 +128,25 @@ class Metrics:
 
     def declare_rule(self, rule: str, actions: tuple[str, ...]) -> None:
         """Pre-create a rule's series so dashboards show zeros, not gaps, before the first alert."""
+        self._forgotten.discard(rule)
+        self._declared.add(rule)
         self.rule_matches.labels(rule=rule)
         self.breaker_state.labels(rule=rule).set(0)
         for action in actions:
             for outcome in (Outcome.ACT, Outcome.DRY_RUN):
                 self.decisions.labels(rule=rule, action=action, outcome=outcome.value)
+
+    def declared_rules(self) -> set[str]:
+        return set(self._declared)
+
+    def forget_rule(self, rule: str) -> None:
+        """Drop every series of a rule a reload removed: /metrics stays the size of the rules in force."""
+        self._forgotten.add(rule)
+        self._declared.discard(rule)
+        for family in (self.rule_matches, self.decisions, self.breaker_state):
+            family.remove_by_labels({"rule": rule})
+
+    def set_breaker_state(self, rule: str, value: int) -> None:
+        """The breaker gauge of a rule still in force (a removed rule's breaker may linger in memory)."""
+        if rule not in self._forgotten:
+            self.breaker_state.labels(rule=rule).set(value)

@@ -112,7 +112,10 @@ def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixture
         # A fresh episode: the captured startsAt is older than max_alert_age on today's clock.
         body["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()
         req = urllib.request.Request(
-            base + "/webhook/alertmanager", data=json.dumps(body).encode(), method="POST"
+            base + "/webhook/alertmanager",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 202

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from remediator.cli import bind_address
-from remediator.config import SecretRef, Settings, config_path, load_settings
+from remediator.config import SecretRef, Settings, config_path, is_loopback, load_settings
 from remediator.errors import ConfigError
+from remediator.secrets import Secret
 
 
 def test_shipped_config_is_the_defaults(repo: Path) -> None:
@@ -38,12 +39,12 @@ def test_durations_read_as_seconds(tmp_path: Path) -> None:
 
 def test_secret_refs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_TOKEN", " s3cret\n")
-    assert SecretRef(env="X_TOKEN").resolve() == "s3cret"
+    assert SecretRef(env="X_TOKEN").resolve() == Secret("s3cret")
     monkeypatch.delenv("X_TOKEN")
     assert SecretRef(env="X_TOKEN").resolve() is None
     f = tmp_path / "token"
     f.write_text("from-file\n")
-    assert SecretRef(file=f).resolve() == "from-file"
+    assert SecretRef(file=f).resolve() == Secret("from-file")
     with pytest.raises(ConfigError, match="secret file"):
         SecretRef(file=tmp_path / "missing").resolve()
     with pytest.raises(ValueError, match="exactly one"):
@@ -67,14 +68,33 @@ def test_config_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize(
     ("listen", "token", "insecure", "expected"),
     [
-        ("0.0.0.0:8080", None, False, ("127.0.0.1", 8080)),
         ("0.0.0.0:8080", None, True, ("0.0.0.0", 8080)),
-        ("0.0.0.0:8080", "t", False, ("0.0.0.0", 8080)),
+        ("0.0.0.0:8080", "a-long-webhook-token", False, ("0.0.0.0", 8080)),
         ("127.0.0.1:9000", None, False, ("127.0.0.1", 9000)),
+        ("127.0.0.2:9000", None, False, ("127.0.0.2", 9000)),
+        ("[::1]:9000", None, False, ("::1", 9000)),
+        ("localhost:9000", None, False, ("localhost", 9000)),
     ],
 )
-def test_no_token_means_loopback_only(
+def test_listening_is_exactly_what_was_asked(
     listen: str, token: str | None, insecure: bool, expected: tuple[str, int]
 ) -> None:
     s = Settings.model_validate({"http": {"listen": listen, "insecure": insecure}})
-    assert bind_address(s, webhook_token=token) == expected
+    assert bind_address(s, webhook_token=Secret(token) if token else None) == expected
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:8080", "[::]:8080", "10.1.2.3:8080", ":8080"])
+def test_no_token_beyond_loopback_refuses_to_start_naming_the_way_out(listen: str) -> None:
+    """Asking for all interfaces must never silently give 127.0.0.1 (nor be taken for loopback)."""
+    s = Settings.model_validate({"http": {"listen": listen}})
+    with pytest.raises(ConfigError) as e:
+        bind_address(s, webhook_token=None)
+    assert "REMEDIATOR_WEBHOOK_TOKEN" in str(e.value) and "--insecure" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_a_name_is_loopback_only_if_it_resolves_only_to_loopback() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("127.9.9.9")
+    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.168.1.1")
+    with pytest.raises(ConfigError, match="cannot resolve host"):
+        is_loopback("127.0.0.1.no-such-host.invalid")  # a name that starts like loopback is still a name

@@ -1,9 +1,10 @@
 """Who is calling the override API, and may they: bearer tokens with a `read` or `admin` scope.
 
-Tokens come from the config (`auth.api_tokens`, resolved at start-up into ApiState.api_tokens:
-value -> (name, scope)). The name is what the audit trail records, so every change has a person
-(or a robot account) on it. Comparison is constant-time against every configured token, so the
-answer time says nothing about how much of a guess was right, nor which token it was close to.
+Tokens come from the config (`auth.api_tokens`, resolved at start-up into ApiState.api_tokens as
+`ApiCredential`s: the secret, a name and a scope). The name is what the audit trail records, so
+every change has a person (or a robot account) on it. Comparison is constant-time against every
+configured token, so the answer time says nothing about how much of a guess was right, nor which
+token it was close to.
 
 401: no token or an unknown one (with `WWW-Authenticate`); 403: a read token on an admin endpoint.
 Admin endpoints need a token even on 127.0.0.1: a pause is a production change.
@@ -12,14 +13,13 @@ Admin endpoints need a token even on 127.0.0.1: a pause is a production change.
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from aiohttp import web
 
-from remediator.api.auth import bearer
+from remediator.api.auth import ApiCredential, bearer
 from remediator.api.errors import error_response
 from remediator.api.state import STATE
 from remediator.logs import get_logger
@@ -42,15 +42,14 @@ class Caller:
 AuthedHandler = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
 
 
-def identify(provided: str | None, tokens: dict[str, tuple[str, str]]) -> Caller | None:
+def identify(provided: str | None, tokens: tuple[ApiCredential, ...]) -> Caller | None:
     """The caller a bearer token belongs to. Every token is compared, whatever matched before."""
     if provided is None:
         return None
-    given = provided.encode()
     found: Caller | None = None
-    for value, (name, scope) in tokens.items():
-        if hmac.compare_digest(given, value.encode()) and found is None:
-            found = Caller(name=name, scope="admin" if scope == "admin" else "read")
+    for token in tokens:
+        if token.secret.matches(provided) and found is None:
+            found = Caller(name=token.name, scope=token.scope)
     return found
 
 

@@ -1,10 +1,22 @@
-"""Bearer tokens, compared in constant time. The token itself is never logged."""
+"""Bearer tokens, compared in constant time. Tokens are `Secret`s: never logged, never in a repr."""
 
 from __future__ import annotations
 
-import hmac
+from dataclasses import dataclass
+from typing import Literal
 
 from aiohttp import web
+
+from remediator.secrets import Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiCredential:
+    """One configured override-API token: the secret, the name the audit trail shows, its scope."""
+
+    secret: Secret
+    name: str
+    scope: Literal["read", "admin"]
 
 
 def bearer(request: web.Request) -> str | None:
@@ -15,7 +27,5 @@ def bearer(request: web.Request) -> str | None:
     return value.strip()
 
 
-def token_matches(provided: str | None, expected: str) -> bool:
-    if provided is None:
-        return False
-    return hmac.compare_digest(provided.encode(), expected.encode())
+def token_matches(provided: str | None, expected: Secret) -> bool:
+    return expected.matches(provided)

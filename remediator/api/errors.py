@@ -3,7 +3,10 @@
 aiohttp raises its own HTTP exceptions (413 for a body over the limit, 404, 405):
 the middleware renders those the same way, and turns a handler timeout into 503
 (Alertmanager and PagerDuty retry 5xx; a 504 would be retried too, but 503 says
-"come back", which is what we mean).
+"come back", which is what we mean). A body that cannot be read as sent (a
+`Content-Encoding: gzip` body that is not gzip, a truncated chunk) is the client's
+error: 400 with aiohttp's one-line reason. Anything else is a bug: a 500 that says
+nothing, logged once with its traceback (no frame locals, see logs.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from remediator.logs import get_logger
 from remediator.override.errors import BadRequest, Conflict, NotFound, OperationRefused, ReloadFailed
@@ -20,6 +24,12 @@ from remediator.override.errors import BadRequest, Conflict, NotFound, Operation
 log = get_logger("remediator.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A reason as one line of bounded length (input echoed into it may be long or multi-line)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def error_response(
@@ -41,6 +51,15 @@ def refusal_status(e: OperationRefused) -> int:
     return next((status for kind, status in _REFUSALS if isinstance(e, kind)), 400)
 
 
+def not_json(request: web.Request) -> web.Response | None:
+    """A 415 unless the body is declared JSON (`application/json`, as Alertmanager and PagerDuty send
+    it; a charset parameter is fine). None: go on."""
+    if request.content_type == "application/json":
+        return None
+    sent = one_line(request.headers.get("Content-Type", ""), 80) or "none"
+    return error_response(415, f"Content-Type must be application/json, not {sent!r}")
+
+
 def make_error_middleware(*, timeout_s: float) -> Any:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -57,5 +76,12 @@ def make_error_middleware(*, timeout_s: float) -> Any:
         except TimeoutError:
             log.warning("request timed out", path=request.path, timeout_s=timeout_s)
             return error_response(503, "timed out; retry later", headers={"Retry-After": "5"})
+        except HttpProcessingError as e:
+            reason = one_line(str(e.message or type(e).__name__), 200)
+            log.info("request body unreadable", path=request.path, reason=reason)
+            return error_response(400, f"cannot read the request body: {reason}")
+        except Exception:
+            log.exception("request failed", method=request.method, path=request.path)
+            return error_response(500, "internal error; see the daemon's log")
 
     return errors

@@ -1,6 +1,12 @@
-"""Liveness, readiness and the metrics endpoint (unauthenticated: probes and Prometheus scrape them)."""
+"""Liveness, readiness and the metrics endpoint (unauthenticated: probes and Prometheus scrape them).
+
+The exposition is generated in a worker thread: its cost grows with the series (rules x actions x
+outcomes), and on the event loop a large one would hold up every webhook for as long as it takes.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -28,6 +34,5 @@ async def metrics(request: web.Request) -> web.Response:
     state.metrics.queue_depth.set(state.journal.backlog())
     state.before_scrape()
     # CONTENT_TYPE_LATEST carries a charset, which aiohttp refuses in content_type=: set the header.
-    return web.Response(
-        body=generate_latest(state.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+    body = await asyncio.to_thread(generate_latest, state.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

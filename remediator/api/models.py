@@ -32,6 +32,7 @@ from pydantic import (
 
 from remediator.durations import parse_duration
 from remediator.model import ExecutionStatus, Outcome, WorkloadKind
+from remediator.receivers.times import LenientStorableTime, storable
 
 __all__ = ["ApprovalStatus", "ExecutionStatus", "IncidentStatus", "Outcome", "WorkloadKind"]
 
@@ -98,12 +99,12 @@ def _since(value: object, info: ValidationInfo) -> object:
     except (ValueError, OverflowError):
         pass
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return storable(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         raise ValueError(
-            f"since must be an RFC 3339 time (2026-11-23T10:00:00Z) or a duration (2h), not {text[:40]!r}"
+            "since must be an RFC 3339 time (2026-11-23T10:00:00Z) between years 1 and 9999 in UTC, "
+            f"or a duration (2h), not {text[:40]!r}"
         ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _cursor(value: object) -> object:
@@ -136,11 +137,19 @@ Limit = Annotated[
         }
     ),
 ]
+DURATION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[1-9][0-9]{0,3}(ms|s|m|h|d)$",
+    "description": "a duration such as 30m or 2h (compound ones like 1h30m are accepted too)",
+}
 Since = Annotated[
     datetime,
     BeforeValidator(_since),
     WithJsonSchema(
-        {"type": "string", "description": "RFC 3339 time, or a duration meaning that long ago (`2h`)"}
+        {
+            "anyOf": [{"type": "string", "format": "date-time"}, DURATION_SCHEMA],
+            "description": "RFC 3339 time (years 1 to 9999 in UTC), or a duration meaning that long ago",
+        }
     ),
 ]
 Cursor = Annotated[
@@ -149,7 +158,7 @@ Cursor = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": "^[0-9]{1,19}$",
+            "pattern": "^[1-9][0-9]{0,17}$",
             "description": "`next` from the previous page (opaque)",
         }
     ),
@@ -244,7 +253,10 @@ class IncidentPath(_Strict):
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 OptionalReason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Labels = Annotated[
-    dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], str], Field(max_length=64)
+    # An empty name is allowed, as Alertmanager allows it (no matcher can name it): OpenAPI 3.0 cannot
+    # say otherwise, and the document must describe exactly what is accepted.
+    dict[Annotated[str, StringConstraints(max_length=256)], str],
+    Field(max_length=64, description="label names of at most 256 characters"),
 ]
 
 
@@ -255,11 +267,11 @@ class _Body(BaseModel):
 class PauseRequest(_Body):
     reason: Reason = Field(description="why (shown in status, decisions and the audit)")
     rule: Name | None = Field(default=None, description="pause this rule only")
-    for_: str | None = Field(
+    for_: Annotated[str, WithJsonSchema(DURATION_SCHEMA)] | None = Field(
         default=None,
         alias="for",
         max_length=64,
-        description="expiry as a duration (30m, 2h); none: until resumed",
+        description="expiry as a duration (30m, 2h; 1h30m too); none: until resumed",
     )
 
 
@@ -290,7 +302,7 @@ class AlertInput(_Body):
     labels: Labels
     annotations: Labels = Field(default_factory=dict)
     fingerprint: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    startsAt: datetime | None = None  # Alertmanager's spelling
+    startsAt: LenientStorableTime | None = None  # Alertmanager's spelling
 
 
 class TargetInput(_Body):

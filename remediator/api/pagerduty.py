@@ -18,7 +18,8 @@ import time
 
 from aiohttp import web
 
-from remediator.api.errors import error_response
+from remediator.api.body import read_body
+from remediator.api.errors import error_response, not_json
 from remediator.api.state import STATE
 from remediator.logs import get_logger
 from remediator.receivers import PayloadError, pagerduty
@@ -53,12 +54,14 @@ async def _pagerduty(request: web.Request) -> web.Response:
     if not state.pagerduty_secrets:
         log.warning("pagerduty webhook refused: no signing secret configured", route=ROUTE)
         return error_response(401, "no PagerDuty webhook secret configured; every delivery is refused")
-    body = await request.read()
+    body = await read_body(request)
     header = request.headers.get(pagerduty.SIGNATURE_HEADER)
     if not pagerduty.verify_signature(body, header, state.pagerduty_secrets):
         reason = "missing signature" if not header else "signature does not match"
         log.info("webhook payload rejected", route=ROUTE, reason=reason)
         return error_response(401, f"{reason} ({pagerduty.SIGNATURE_HEADER})")
+    if (refused := not_json(request)) is not None:  # after the signature: strangers learn nothing
+        return refused
     try:
         webhook = pagerduty.validate(body)
     except PayloadError as e:

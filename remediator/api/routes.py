@@ -10,17 +10,18 @@ A new endpoint is a model in models.py and a row here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pydantic_core
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from remediator.api import control, models
 from remediator.api.apiauth import Caller, requires
-from remediator.api.errors import error_response, refusal_status
+from remediator.api.body import read_body
+from remediator.api.errors import error_response, one_line, refusal_status
 from remediator.api.models import PREFIX, Scope
 from remediator.api.state import STATE, ApiState
 from remediator.logs import get_logger
@@ -348,12 +349,14 @@ def _parse_path(model: type[M], match_info: Mapping[str, str]) -> M:
 
 async def _parse_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON object body; an empty body is `{}` (so the error names what is missing)."""
-    raw = await request.read()
+    raw = await read_body(request)
     if raw.strip():
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadRequest(f"request body is not valid JSON: {e}") from None
+            # pydantic's parser, not json.loads: it bounds nesting (a body nested thousands deep is a
+            # 400, not a RecursionError) and refuses invalid UTF-8.
+            data = pydantic_core.from_json(raw)
+        except ValueError as e:
+            raise BadRequest(f"request body is not valid JSON: {one_line(str(e))}") from None
         if not isinstance(data, dict):
             raise BadRequest(f"request body must be a JSON object, not {type(data).__name__}")
     else:

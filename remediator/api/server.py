@@ -14,6 +14,19 @@ from remediator.api.routes import add_control_routes
 from remediator.api.state import STATE, ApiState
 
 
+def make_runner(state: ApiState) -> web.AppRunner:
+    """The runner the daemon serves with. `keepalive_timeout` doubles as the header timeout: aiohttp
+    closes a connection whose next request has not fully arrived by then (it counts from the
+    connection's start or the last answer, whatever a slow client trickles meanwhile). No access log:
+    remediator_webhook_requests_total counts requests, and a log line per request is noise."""
+    return web.AppRunner(
+        build_web_app(state),
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=state.settings.http.header_timeout,
+    )
+
+
 def build_web_app(state: ApiState) -> web.Application:
     app = web.Application(
         client_max_size=state.settings.http.max_body_bytes,

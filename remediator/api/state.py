@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from remediator.api.auth import ApiCredential
 from remediator.clock import Clock
 from remediator.config import Settings
 from remediator.engine import Processor
@@ -14,6 +15,7 @@ from remediator.engine.mode import Mode
 from remediator.metrics import Metrics
 from remediator.override.operator import Operator
 from remediator.rules import RuleSet
+from remediator.secrets import Secret
 from remediator.store import Intake
 
 
@@ -27,11 +29,11 @@ class ApiState:
     mode: Mode
     clock: Clock
     rules: Callable[[], RuleSet]
-    webhook_token: str | None
-    """Resolved once at start-up; never logged."""
-    api_tokens: dict[str, tuple[str, str]]
-    """token value -> (name, scope)."""
-    pagerduty_secrets: tuple[str, ...] = ()
+    webhook_token: Secret | None
+    """Resolved once at start-up; a `Secret`, so never logged."""
+    api_tokens: tuple[ApiCredential, ...]
+    """The override API's tokens, each with the name the audit trail shows and its scope."""
+    pagerduty_secrets: tuple[Secret, ...] = ()
     """Resolved PagerDuty webhook signing secrets (several while rotating); never logged."""
     kube_ready: Callable[[], bool] = lambda: False
     before_scrape: Callable[[], None] = lambda: None

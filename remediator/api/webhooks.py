@@ -14,7 +14,8 @@ import time
 from aiohttp import web
 
 from remediator.api.auth import bearer, token_matches
-from remediator.api.errors import error_response
+from remediator.api.body import read_body
+from remediator.api.errors import error_response, not_json
 from remediator.api.state import STATE
 from remediator.logs import get_logger
 from remediator.receivers import PayloadError, alertmanager
@@ -38,7 +39,9 @@ async def _alertmanager(request: web.Request) -> web.Response:
         return error_response(
             401, "missing or wrong bearer token", headers={"WWW-Authenticate": 'Bearer realm="remediator"'}
         )
-    body = await request.read()
+    if (refused := not_json(request)) is not None:
+        return refused
+    body = await read_body(request)
     try:
         payload = alertmanager.validate(body)
     except PayloadError as e:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiohttp
 import aiohttp.abc
@@ -25,6 +25,7 @@ from remediator.actions.http import HttpActions
 from remediator.actions.kube import KubeActions, open_kube
 from remediator.actions.runner import ActionRunner
 from remediator.api import ApiState
+from remediator.api.auth import ApiCredential
 from remediator.app.guard_chain import declare_rules, guard_chain
 from remediator.app.resources import (
     initial_mode,
@@ -56,6 +57,7 @@ from remediator.override import Operator
 from remediator.override.restore import restore_mode
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import RuleBook
+from remediator.secrets import Secret
 from remediator.store import Journal
 from remediator.verify import Verifier
 
@@ -95,9 +97,9 @@ class Application:
     comms: IncidentComms
     operator: Operator
     """The override API's operations (pause, reload, trigger, approve...); SIGHUP reloads through it."""
-    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
-    webhook_token: str | None = None
-    pagerduty_secrets: tuple[str, ...] = ()
+    tokens: tuple[ApiCredential, ...] = ()
+    webhook_token: Secret | None = None
+    pagerduty_secrets: tuple[Secret, ...] = ()
 
     def api_state(self) -> ApiState:
         return ApiState(
@@ -149,8 +151,7 @@ async def open_app(
     point every host at their local stub service)."""
     book = load_rule_book(settings)
     metrics = Metrics(registry)
-    webhook_token, tokens = resolve_tokens(settings)
-    pd_secrets = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
+    webhook_token, tokens, pd_secrets = resolve_tokens(settings)
     g = settings.guards
     async with contextlib.AsyncExitStack() as stack:
         # Resources: the journal, the cluster, one HTTP session for everything else.

@@ -110,6 +110,8 @@ async def guard_chain(
 def declare_rules(metrics: Metrics, breaker: CircuitBreaker, rules: RuleSet) -> None:
     """Every rule set put in force: its size and per-rule series; open breakers stay open."""
     metrics.rules_loaded.set(len(rules))
+    for gone in metrics.declared_rules() - {rule.name for rule in rules}:
+        metrics.forget_rule(gone)  # a removed rule's series go: /metrics stays the size of the rules
     for rule in rules:
         metrics.declare_rule(rule.name, tuple(a.kind for a in rule.actions))
     breaker.refresh_metrics()  # declare_rule zeroes the breaker gauge

@@ -15,6 +15,7 @@ import aiohttp.abc
 
 from remediator.actions.kube import KubeActions
 from remediator.actions.retry import RetryPolicy
+from remediator.api.auth import ApiCredential
 from remediator.clock import Clock
 from remediator.config import GuardSettings, Settings
 from remediator.engine.mode import Mode
@@ -25,19 +26,31 @@ from remediator.guards.prometheus import PrometheusClient
 from remediator.logs import get_logger
 from remediator.outbound import OutboundHttp
 from remediator.rules import RuleBook, load_rules
+from remediator.secrets import Secret
 from remediator.store.sqlite import SqliteJournal
 
 log = get_logger("remediator")
 
 
-def resolve_tokens(settings: Settings) -> tuple[str | None, dict[str, tuple[str, str]]]:
+def resolve_tokens(settings: Settings) -> tuple[Secret | None, tuple[ApiCredential, ...], tuple[Secret, ...]]:
+    """The webhook token, the API tokens and the PagerDuty signing secrets, as `Secret`s (never logged).
+    A secret too short to be masked in log lines is warned about, by name."""
     webhook = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
-    tokens: dict[str, tuple[str, str]] = {}
+    tokens: list[ApiCredential] = []
     for t in settings.auth.api_tokens:
         value = t.resolve()
         if value is not None:
-            tokens[value] = (t.name, t.scope)
-    return webhook, tokens
+            tokens.append(ApiCredential(secret=value, name=t.name, scope=t.scope))
+    signing = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
+    named: list[tuple[str, Secret | None]] = [("auth.webhook_token", webhook)]
+    named += [("pagerduty.webhook_secrets", s) for s in signing]
+    named += [(f"auth.api_tokens ({t.name})", t.secret) for t in tokens]
+    for what, secret in named:
+        if secret is not None and secret.weak:
+            log.warning(
+                "weak secret: shorter than 8 characters, so not masked in logs; use a long one", secret=what
+            )
+    return webhook, tuple(tokens), signing
 
 
 def load_rule_book(settings: Settings) -> RuleBook:

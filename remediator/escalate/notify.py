@@ -23,6 +23,7 @@ embed a secret: they never appear in a log line, a message or a repr.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from string import Template
 from typing import Literal, NamedTuple
 
 import aiohttp
+from yarl import URL
 
 from remediator.actions.retry import RetryPolicy, attempts_of
 from remediator.clock import Clock
@@ -38,6 +40,7 @@ from remediator.config import NotifySettings
 from remediator.errors import ConfigError, RemediatorError
 from remediator.escalate._http import send_json_with_retries
 from remediator.logs import get_logger
+from remediator.secrets import Secret
 
 log = get_logger("remediator.actions")
 
@@ -48,13 +51,10 @@ MISSING = "n/a"
 
 
 class Channel(NamedTuple):
-    """A notification channel with its secret URL resolved. The repr hides the URL."""
+    """A notification channel with its secret URL resolved (a `Secret`: the repr hides it)."""
 
     kind: ChannelKind
-    url: str
-
-    def __repr__(self) -> str:
-        return f"Channel(kind={self.kind!r}, url=<redacted>)"
+    url: Secret
 
 
 def resolve_channels(settings: NotifySettings) -> dict[str, Channel]:
@@ -68,6 +68,11 @@ def resolve_channels(settings: NotifySettings) -> dict[str, Channel]:
                 "notify channel disabled: its URL secret is not set", channel=name, url=ch.url.describe()
             )
             continue
+        with contextlib.suppress(ValueError, TypeError):
+            # Servers echo the path in errors, and an incoming-webhook URL carries its secret there.
+            path = URL(url.reveal()).raw_path_qs
+            if len(path) > 1:
+                Secret(path)
         channels[name] = Channel(ch.kind, url)
     return channels
 
@@ -181,7 +186,7 @@ class Notifier:
             _, attempts = await send_json_with_retries(
                 self._session,
                 "POST",
-                target.url,
+                target.url.reveal(),
                 what=what,
                 clock=self._clock,
                 retry=self._retry,
@@ -193,7 +198,7 @@ class Notifier:
                 status="failed", attempts=attempts_of(e), channel=channel, template=template, error=str(e)
             )
         except Exception as e:  # never raise out of a notification; no traceback: it would show the URL
-            error = f"{what}: {type(e).__name__}: {e}".replace(target.url, "<redacted>")
+            error = f"{what}: {type(e).__name__}: {e}".replace(target.url.reveal(), "<redacted>")
             result = NotifyResult(
                 status="failed", attempts=attempts_of(e), channel=channel, template=template, error=error
             )

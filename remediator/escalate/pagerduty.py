@@ -24,6 +24,7 @@ from remediator.clock import Clock
 from remediator.errors import RemediatorError
 from remediator.escalate._http import send_json_with_retries
 from remediator.logs import get_logger
+from remediator.secrets import Secret
 
 log = get_logger("remediator.actions")
 
@@ -78,7 +79,7 @@ class PagerDutyEvents:
         self,
         *,
         session: aiohttp.ClientSession,
-        routing_key: str,
+        routing_key: Secret,
         url: str,
         clock: Clock,
         retry: RetryPolicy,
@@ -131,7 +132,7 @@ class PagerDutyEvents:
     async def _send(self, event: dict[str, Any], *, dedup_key: str) -> EventResult:
         key = clip_dedup_key(dedup_key)
         action = event["event_action"]
-        body = {"routing_key": self._routing_key, "dedup_key": key, **event}
+        body = {"routing_key": self._routing_key.reveal(), "dedup_key": key, **event}
         try:
             reply, attempts = await send_json_with_retries(
                 self._session,
@@ -142,14 +143,13 @@ class PagerDutyEvents:
                 retry=self._retry,
                 timeout_s=self._timeout_s,
                 body=body,
-                redact=(self._routing_key,),
+                redact=(self._routing_key.reveal(),),
             )
         except RemediatorError as e:
             result = EventResult(status="failed", attempts=attempts_of(e), dedup_key=key, error=str(e))
         except Exception as e:  # never raise out of an escalation; no traceback: it could show the body
             error = f"pagerduty {action}: {type(e).__name__}: {e}"
-            if self._routing_key:
-                error = error.replace(self._routing_key, "<redacted>")
+            error = error.replace(self._routing_key.reveal(), "<redacted>")
             result = EventResult(status="failed", attempts=attempts_of(e), dedup_key=key, error=error)
         else:
             returned = reply.json.get("dedup_key") if isinstance(reply.json, dict) else None

@@ -188,4 +188,4 @@ class CircuitBreaker:
         for view in self.views():
             worst[view.rule] = max(worst.get(view.rule, 0), _GAUGE[view.state])
         for rule, value in worst.items():
-            self._metrics.breaker_state.labels(rule=rule).set(value)
+            self._metrics.set_breaker_state(rule, value)

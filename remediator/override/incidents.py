@@ -6,10 +6,15 @@ Here it gets what a reader wants first (title, duration, what remediator did), a
 `postmortem_markdown` fills the runbooks' postmortem template with the facts the journal knows:
 title, date, duration, severity, summary, timeline, impact. Root cause and action items are left
 for the humans: a machine that guessed them would be worse than a blank.
+
+Labels and annotations are input (anyone who can send an alert writes them), so every value goes
+into the draft through `_md` (or `_code`): one line, Markdown's structural characters escaped, raw
+HTML neutralised. A label cannot add a heading, a link, an image or a `<script>` to the draft.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -43,10 +48,36 @@ def with_durations(timeline: dict[str, Any], *, now: datetime) -> dict[str, Any]
     return out
 
 
-def _cell(text: Any) -> str:
-    """Markdown table cells: one line, pipes escaped."""
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|~#])")
+_EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+"""An underscore inside a word never starts emphasis (`rollout_restart` stays readable); at a word's
+edge it could, so it is escaped."""
+
+
+def _md(text: Any) -> str:
+    """Any value as inline Markdown text that renders as itself: one line (no new heading, list or
+    table row), Markdown's special characters escaped, `<` as an entity (no raw HTML, no autolink)."""
     s = "" if text is None else str(text)
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ").strip()
+    s = " ".join(s.split())
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    s = _EDGE_UNDERSCORE.sub(r"\\_", s)
+    s = s.replace("&", "&amp;").replace("<", "&lt;")
+    # Where a value starts a line, it cannot start a list, a quote or a setext underline.
+    if s[:1] in ("-", "+", "=", ">"):
+        s = "\\" + s
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", s)
+
+
+_cell = _md
+"""Markdown table cells: `_md` escapes pipes and keeps the cell on one line."""
+
+
+def _code(text: Any) -> str:
+    """A code span that holds any value: a fence longer than its longest run of backticks."""
+    s = " ".join(("" if text is None else str(text)).split())
+    run = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * (run + 1)
+    return f"{fence} {s} {fence}" if run else f"{fence}{s}{fence}"
 
 
 def _time(at: str | None) -> str:
@@ -108,25 +139,26 @@ def postmortem_markdown(timeline: dict[str, Any]) -> str:
     decisions = [e for e in events if e["type"] == "decision"]
     escalations = [e for e in events if e["type"] == "escalation"]
     lines = [
-        f"# Postmortem: {timeline.get('title', 'incident')}",
+        f"# Postmortem: {_md(timeline.get('title', 'incident'))}",
         "",
         f"- **Date:** {start.strftime('%Y-%m-%d') if start else 'unknown'}",
         f"- **Duration:** {format_duration(duration) if duration is not None else 'unknown'}"
         + (" (ongoing)" if ongoing else ""),
-        f"- **Severity:** {severity}",
-        f"- **Status:** {timeline.get('status', 'unknown')}",
+        f"- **Severity:** {_md(severity)}",
+        f"- **Status:** {_md(timeline.get('status', 'unknown'))}",
         f"- **Started:** {_time(timeline.get('starts_at'))} UTC"
         + (f"; resolved {_time(timeline.get('ends_at'))} UTC" if not ongoing else ""),
-        f"- **Incident:** `{timeline.get('id', '')}` (fingerprint `{timeline.get('fingerprint', '')}`)",
+        f"- **Incident:** {_code(timeline.get('id', ''))}"
+        f" (fingerprint {_code(timeline.get('fingerprint', ''))})",
         "",
         "## Summary",
         "",
     ]
     summary = annotations.get("summary") or annotations.get("description")
     lines.append(
-        f"{timeline.get('alertname') or 'An alert'} fired"
-        + (f" ({summary})" if summary else "")
-        + f" with labels {', '.join(f'{k}={v}' for k, v in sorted(labels.items()))}."
+        f"Alert {_md(timeline.get('alertname') or 'unnamed')} fired"
+        + (f" ({_md(summary)})" if summary else "")
+        + f" with labels {', '.join(f'{_md(k)}={_md(v)}' for k, v in sorted(labels.items()))}."
     )
     if executions:
         lines.append("")
@@ -135,7 +167,7 @@ def postmortem_markdown(timeline: dict[str, Any]) -> str:
     elif decisions:
         outcomes = sorted({d["outcome"] for d in decisions})
         lines.append("")
-        lines.append(f"remediator took no action (decisions: {', '.join(outcomes)}).")
+        lines.append(f"remediator took no action (decisions: {_md(', '.join(outcomes))}).")
     else:
         lines.append("")
         lines.append("No rule matched: remediator took no action.")

@@ -215,7 +215,7 @@ class Operator:
         )
         self.breaker.reset(rule, target)
         # refresh_metrics only rewrites rules that still have breakers: zero this one first.
-        self._metrics.breaker_state.labels(rule=rule).set(0)
+        self._metrics.set_breaker_state(rule, 0)
         self.breaker.refresh_metrics()
         log.warning("breaker reset", by=actor, rule=rule, target=target, reason=reason, was=view.state)
         await self._audit(actor, "breaker_reset", reason, rule=rule, target=target, was=view.state)

@@ -14,10 +14,11 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from remediator.model import Alert, PayloadId
 from remediator.receivers.errors import PayloadError, describe_validation_error
+from remediator.receivers.times import StorableTime, storable
 
 # Go's zero time: Alertmanager's `endsAt` for an alert that is still firing.
 _GO_ZERO_YEAR = 1
@@ -29,8 +30,8 @@ class AmAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: AwareDatetime
-    endsAt: AwareDatetime | None = None
+    startsAt: StorableTime
+    endsAt: StorableTime | None = None
     generatorURL: str = ""
     fingerprint: str = ""
 
@@ -72,8 +73,8 @@ def normalize_journaled(body: bytes, *, payload_id: PayloadId | None = None) -> 
         alerts = []
         for a in data["alerts"]:
             ends = a.get("endsAt")
-            ends_at = datetime.fromisoformat(ends) if ends else None
-            starts_at = datetime.fromisoformat(a["startsAt"])
+            ends_at = storable(datetime.fromisoformat(ends)) if ends else None
+            starts_at = storable(datetime.fromisoformat(a["startsAt"]))
             if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
                 raise ValueError("naive timestamp")
             labels = a["labels"]

@@ -39,10 +39,12 @@ import hmac
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from remediator.model import Alert, AlertStatus, PayloadId
 from remediator.receivers.errors import PayloadError, describe_validation_error
+from remediator.receivers.times import StorableTime
+from remediator.secrets import Secret
 
 SIGNATURE_HEADER = "X-PagerDuty-Signature"
 WEBHOOK_ID_HEADER = "X-Webhook-Id"
@@ -57,7 +59,7 @@ EVENT_STATUS: dict[str, AlertStatus] = {
 """The event types that become alerts, and the status each gives. Others are ignored."""
 
 
-def verify_signature(body: bytes, header: str | None, secrets: Sequence[str]) -> bool:
+def verify_signature(body: bytes, header: str | None, secrets: Sequence[Secret | str]) -> bool:
     """True if any `v1=` signature in `header` is the HMAC-SHA256 of `body` under any of `secrets`.
 
     PagerDuty sends one signature per active secret, comma-separated, so a rotation needs no downtime.
@@ -65,16 +67,21 @@ def verify_signature(body: bytes, header: str | None, secrets: Sequence[str]) ->
     """
     if not header:
         return False
+    # Signatures are hex: a non-ASCII one can never match, and must not reach the comparison (which
+    # refuses non-ASCII str) as anything but bytes.
     given = [
-        part.strip()[3:].lower().encode() for part in header.split(",") if part.strip().startswith("v1=")
+        part.strip()[3:].lower().encode("utf-8", "surrogateescape")
+        for part in header.split(",")
+        if part.strip().startswith("v1=")
     ]
     if not given:
         return False
     matched = False
     for secret in secrets:
-        if not secret:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if not value:
             continue
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        expected = hmac.new(value.encode(), body, hashlib.sha256).hexdigest().encode()
         for sig in given:
             # No early exit: the time taken does not depend on which candidate matched.
             matched |= hmac.compare_digest(expected, sig)
@@ -101,8 +108,8 @@ class PdIncident(BaseModel):
     number: int | None = None
     status: str = ""
     incident_key: str | None = None
-    created_at: AwareDatetime
-    reopened_at: AwareDatetime | None = None
+    created_at: StorableTime
+    reopened_at: StorableTime | None = None
     title: str = ""
     service: PdReference | None = None
     escalation_policy: PdReference | None = None
@@ -117,7 +124,7 @@ class PdEvent(BaseModel):
     id: str = Field(min_length=1)
     event_type: str = Field(min_length=1)
     resource_type: str = ""
-    occurred_at: AwareDatetime
+    occurred_at: StorableTime
     data: dict[str, Any] = Field(default_factory=dict)
     """Shaped by `event_type`; checked as an incident only for the types that become alerts."""
 

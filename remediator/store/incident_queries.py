@@ -7,13 +7,12 @@ went with them; the steps below each read one of those. Part of the `ReadModel` 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from remediator.store.queries import ReadQueries
-from remediator.store.readmodel import Page, incident_id, iso, parse_cursor, split_incident_id
+from remediator.store.readmodel import Page, incident_id, iso, mapping, obj, parse_cursor, split_incident_id
 
 _Event = tuple[float, int, dict[str, Any]]
 """(time, order among equal times: alert, decision, execution, escalation, the event)."""
@@ -25,7 +24,7 @@ def _alert_events(alerts: Sequence[Sequence[Any]]) -> list[_Event]:
     events: list[_Event] = []
     for aid, _src, _fp, status, starts_at, ends_at, _labels, notes, _url, received_at in alerts:
         at = received_at if received_at is not None else (ends_at if status == "resolved" else starts_at)
-        ann = json.loads(notes)
+        ann = mapping(notes)
         event = {
             "type": "alert",
             "at": iso(at),
@@ -97,7 +96,7 @@ class IncidentQueries(ReadQueries):
                 continue
             ep = out.get(key)
             if ep is None:
-                lab = json.loads(labels)
+                lab = mapping(labels)
                 ep = out[key] = {
                     "id": incident_id(fp, starts_at),
                     "fingerprint": fp,
@@ -105,7 +104,7 @@ class IncidentQueries(ReadQueries):
                     "alertname": lab.get("alertname", ""),
                     "severity": lab.get("severity", ""),
                     "labels": lab,
-                    "annotations": json.loads(notes),
+                    "annotations": mapping(notes),
                     "starts_at": iso(starts_at),
                     "ends_at": None,
                     "status": "firing",
@@ -230,7 +229,7 @@ class IncidentQueries(ReadQueries):
                 "attempts": attempts,
                 "error": error,
                 "summary": summary,
-                "changes": json.loads(changes),
+                "changes": obj(changes),
                 "started_at": iso(s),
                 "finished_at": iso(f),
                 "who": who.get(eid, ("remediator", "alert"))[0],

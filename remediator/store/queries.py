@@ -15,7 +15,16 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus, Outcome
-from remediator.store.readmodel import MAX_ID, Page, approval_json, incident_id, iso, parse_cursor
+from remediator.store.readmodel import (
+    MAX_ID,
+    Page,
+    approval_json,
+    incident_id,
+    iso,
+    mapping,
+    obj,
+    parse_cursor,
+)
 from remediator.store.records import ExecutionRecord
 
 # Audit actions that put a human's name on an execution (the execution id is in their detail,
@@ -79,8 +88,8 @@ def _execution(r: Sequence[Any], who: dict[int, tuple[str, str]]) -> dict[str, A
             "status": r[20],
             "starts_at": iso(r[21]),
             "ends_at": iso(r[22]),
-            "labels": json.loads(r[23]),
-            "annotations": json.loads(r[24]),
+            "labels": mapping(r[23]),
+            "annotations": mapping(r[24]),
             "generator_url": r[25],
             "incident": incident_id(r[19], r[21]),
         }
@@ -95,7 +104,7 @@ def _execution(r: Sequence[Any], who: dict[int, tuple[str, str]]) -> dict[str, A
         "status": r[7],
         "attempts": r[8],
         "error": r[9],
-        "changes": json.loads(r[10]),
+        "changes": obj(r[10]),
         "summary": r[11],
         "created_at": iso(r[12]),
         "started_at": iso(r[13]),
@@ -108,7 +117,7 @@ def _execution(r: Sequence[Any], who: dict[int, tuple[str, str]]) -> dict[str, A
 
 
 def _audit(r: Sequence[Any]) -> dict[str, Any]:
-    return {"id": r[0], "at": iso(r[1]), "actor": r[2], "action": r[3], "detail": json.loads(r[4])}
+    return {"id": r[0], "at": iso(r[1]), "actor": r[2], "action": r[3], "detail": obj(r[4])}
 
 
 def _dt(ts: float | None) -> datetime | None:

@@ -6,10 +6,15 @@ same shapes whichever database holds the journal.
 Pagination is keyset, newest first: a cursor is the last row's id as an opaque string, so a
 page never shifts when new rows arrive while an on-call pages through. Times are returned as
 RFC 3339 strings in UTC; JSON columns (labels, changes, audit details) are decoded.
+
+Reads are total: whatever a row holds (a time no datetime can hold, a JSON column that does not
+parse), a read answers (`null`, `{}`) instead of failing. Intake refuses such values; rows written
+before it did, or edited by hand, must not make a read endpoint answer 500 for good.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +32,35 @@ class Page:
 
 
 def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+    """A stored Unix time as RFC 3339; None for none, and for one no datetime can hold."""
+    at = dt(ts)
+    return at.isoformat() if at is not None else None
+
+
+def dt(ts: float | None) -> datetime | None:
+    """A stored Unix time as a datetime; None for none, and for one no datetime can hold."""
+    if ts is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+
+
+def obj(text: str | bytes | None) -> Any:
+    """A stored JSON column, or {} when it is not JSON."""
+    if text is None:
+        return {}
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return {}
+
+
+def mapping(text: str | bytes | None) -> dict[str, Any]:
+    """A stored JSON object column (labels, annotations), or {} when it is not one."""
+    value = obj(text)
+    return value if isinstance(value, dict) else {}
 
 
 def parse_cursor(cursor: str | None) -> int:
@@ -46,9 +79,12 @@ def incident_id(fingerprint: str, starts_at: float) -> str:
 
 def split_incident_id(value: str) -> tuple[str, int] | None:
     fingerprint, sep, seconds = value.rpartition("-")
+    negative = fingerprint.endswith("-")  # an episode before 1970: `<fingerprint>--<seconds>`
+    if negative:
+        fingerprint = fingerprint[:-1]
     if not sep or not fingerprint or not seconds.isascii() or not seconds.isdigit() or len(seconds) > 12:
         return None
-    return fingerprint, int(seconds)
+    return fingerprint, -int(seconds) if negative else int(seconds)
 
 
 def approval_json(a: dict[str, Any]) -> dict[str, Any]:

@@ -137,7 +137,9 @@ class Api:
     async def alert(self, *alerts: dict[str, Any]) -> None:
         """Post alerts through the real webhook and wait until they are decided and executed."""
         resp = await self.client.post(
-            "/webhook/alertmanager", data=am_payload(*alerts), headers={"Authorization": f"Bearer {TOKEN}"}
+            "/webhook/alertmanager",
+            data=am_payload(*alerts),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
         )
         assert resp.status == 202, await resp.text()
         await self.app.drained()

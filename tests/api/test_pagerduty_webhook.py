@@ -17,6 +17,7 @@ from remediator.clock import FakeClock
 from remediator.config import Settings
 from remediator.engine.mode import Mode
 from remediator.metrics import Metrics
+from remediator.secrets import Secret
 from remediator.store.sqlite import SqliteJournal
 
 Client = Callable[..., Awaitable[TestClient]]
@@ -82,9 +83,9 @@ def make_app(
         mode=Mode(),
         clock=clock,
         rules=cast(Any, NotUsed()),
-        webhook_token="am-token-not-used-here",
-        api_tokens={},
-        pagerduty_secrets=secrets,
+        webhook_token=Secret("am-token-not-used-here"),
+        api_tokens=(),
+        pagerduty_secrets=tuple(Secret(s) for s in secrets),
     )
     add_pagerduty_route(app, ttl_s=3600)
     return app
@@ -221,7 +222,8 @@ async def test_signed_but_malformed_body_is_400_and_not_journaled(
     secret = sigs(fixtures_dir)["secret"]
     for body in (b"{not json", b'{"event": {"id": "E"}}'):
         sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        resp = await harness.client.post(PATH, data=body, headers={"X-PagerDuty-Signature": f"v1={sig}"})
+        headers = {"X-PagerDuty-Signature": f"v1={sig}", "Content-Type": "application/json"}
+        resp = await harness.client.post(PATH, data=body, headers=headers)
         assert resp.status == 400
         assert (await resp.json())["error"]
     assert await harness.payloads() == []

@@ -19,6 +19,7 @@ from remediator.clock import FakeClock
 from remediator.config import NotifyChannel, NotifySettings, SecretRef
 from remediator.errors import ConfigError
 from remediator.escalate.notify import Channel, Notifier, NotifyResult, load_templates, resolve_channels
+from remediator.secrets import Secret
 
 POLICY = RetryPolicy(attempts=3, backoff_min_s=1.0, backoff_max_s=30.0, deadline_s=120.0)
 SECRET_PATH = "/services/T000/B000/XXXXsecretXXXX"
@@ -206,7 +207,7 @@ def test_the_shipped_templates_are_package_data() -> None:
 async def test_slack_gets_text_with_values_escaped(
     session: aiohttp.ClientSession, clock: FakeClock, chat: FakeChat
 ) -> None:
-    n = notifier(session, clock, {"ops": Channel("slack", chat.url())})
+    n = notifier(session, clock, {"ops": Channel("slack", Secret(chat.url()))})
     result = await n.send("ops", "incident", {**INCIDENT, "impact": "<!channel> & <http://evil|click>"})
     assert result == NotifyResult(status="sent", attempts=1, channel="ops", template="incident")
     [body] = chat.bodies
@@ -218,7 +219,7 @@ async def test_slack_gets_text_with_values_escaped(
 async def test_webhook_gets_template_text_and_context(
     session: aiohttp.ClientSession, clock: FakeClock, chat: FakeChat
 ) -> None:
-    n = notifier(session, clock, {"audit": Channel("webhook", chat.url("/hook"))})
+    n = notifier(session, clock, {"audit": Channel("webhook", Secret(chat.url("/hook")))})
     result = await n.send("audit", "resolution", {"title": "t", "duration": "3m"})
     assert result.ok
     [body] = chat.bodies
@@ -231,7 +232,7 @@ async def test_500_is_retried_with_backoff(
     session: aiohttp.ClientSession, clock: FakeClock, chat: FakeChat
 ) -> None:
     chat.script = [Reply(500, "internal_error"), Reply(429, "rate_limited", {"Retry-After": "4"})]
-    n = notifier(session, clock, {"ops": Channel("slack", chat.url())})
+    n = notifier(session, clock, {"ops": Channel("slack", Secret(chat.url()))})
     result = await n.send("ops", "update", {"status": "Monitoring"})
     assert result.status == "sent" and result.attempts == 3
     assert len(chat.bodies) == 3 and chat.bodies[0] == chat.bodies[2]
@@ -241,7 +242,7 @@ async def test_500_is_retried_with_backoff(
 
 async def test_404_fails_at_once(session: aiohttp.ClientSession, clock: FakeClock, chat: FakeChat) -> None:
     chat.script = [Reply(404, "no_service")]
-    result = await notifier(session, clock, {"ops": Channel("slack", chat.url())}).send(
+    result = await notifier(session, clock, {"ops": Channel("slack", Secret(chat.url()))}).send(
         "ops", "incident", INCIDENT
     )
     assert result.status == "failed" and result.attempts == 1
@@ -266,9 +267,9 @@ async def test_the_channel_url_never_reaches_logs_or_errors(
     caplog.set_level("DEBUG")
     chat.script = [Reply(503, f"upstream {SECRET_PATH} down"), Reply(400, f"bad hook {chat.url()}")]
     channels = {
-        "ops": Channel("slack", chat.url()),
-        "gone": Channel("webhook", f"http://127.0.0.1:1{SECRET_PATH}"),
-        "bad": Channel("webhook", f"http://[::1{SECRET_PATH}"),
+        "ops": Channel("slack", Secret(chat.url())),
+        "gone": Channel("webhook", Secret(f"http://127.0.0.1:1{SECRET_PATH}")),
+        "bad": Channel("webhook", Secret(f"http://[::1{SECRET_PATH}")),
     }
     n = notifier(session, clock, channels)
     with structlog.testing.capture_logs() as captured:
@@ -298,5 +299,5 @@ def test_resolve_channels_skips_unset_secrets(monkeypatch: pytest.MonkeyPatch) -
         }
     )
     channels = resolve_channels(settings)
-    assert channels == {"ops": Channel("slack", "https://hooks.slack.example/services/T/B/secret")}
+    assert channels == {"ops": Channel("slack", Secret("https://hooks.slack.example/services/T/B/secret"))}
     assert "secret" not in repr(channels)

@@ -26,6 +26,7 @@ from remediator.escalate.pagerduty import (
     severity_for,
 )
 from remediator.model import Target
+from remediator.secrets import Secret
 
 ROUTING_KEY = "R0UT1NGKEYsecret0123456789abcdef"
 POLICY = RetryPolicy(attempts=4, backoff_min_s=1.0, backoff_max_s=30.0, deadline_s=120.0)
@@ -97,7 +98,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def events(session: aiohttp.ClientSession, url: str, clock: FakeClock, **kw: Any) -> PagerDutyEvents:
-    return PagerDutyEvents(session=session, routing_key=ROUTING_KEY, url=url, clock=clock, retry=POLICY, **kw)
+    return PagerDutyEvents(
+        session=session, routing_key=Secret(ROUTING_KEY), url=url, clock=clock, retry=POLICY, **kw
+    )
 
 
 async def trigger(pd: PagerDutyEvents, **overrides: Any) -> EventResult:
@@ -236,7 +239,7 @@ async def test_a_slow_answer_times_out_and_counts_as_transient(
     fake_pd.hang = True
     pd = PagerDutyEvents(
         session=session,
-        routing_key=ROUTING_KEY,
+        routing_key=Secret(ROUTING_KEY),
         url=fake_pd.url,
         clock=clock,
         retry=RetryPolicy(attempts=2, backoff_min_s=1, backoff_max_s=1),

@@ -119,7 +119,8 @@ async def client(daemon: Application, aiohttp_client: Callable[..., Awaitable[Te
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    """What Alertmanager sends: its bearer token and a JSON content type."""
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
 def fixture_body(fixtures_dir: Path, name: str) -> bytes:

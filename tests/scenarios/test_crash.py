@@ -84,7 +84,7 @@ def post_alert(port: int) -> None:
         f"http://127.0.0.1:{port}/webhook/alertmanager",
         data=body,
         method="POST",
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=5) as r:
         assert r.status == 202
