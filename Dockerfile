@@ -55,9 +55,9 @@ WORKDIR /app
 COPY rules/ /app/rules/
 COPY config/ /app/config/
 
-# The container's configuration: listen on all interfaces (a webhook token is then required:
-# set REMEDIATOR_WEBHOOK_TOKEN), journal on the volume, the built-in rules. The Helm chart mounts
-# its own configuration instead.
+# The container's configuration: listen on all interfaces (a webhook token is then required, or it
+# refuses to start: set REMEDIATOR_WEBHOOK_TOKEN), journal on the volume, the built-in rules. The Helm
+# chart mounts its own configuration instead.
 COPY <<EOF /etc/remediator/remediator.yaml
 http:
   listen: 0.0.0.0:8080

@@ -122,7 +122,10 @@ async def serve(settings: Settings) -> None:
         if not isinstance(e, RemediatorError | OSError):
             # Not the operator's doing (a bug): the log keeps the traceback (no locals), stderr one line.
             log.exception("start-up failed")
-        raise StartupError(f"cannot start: {_one_line(e)}") from None
+        # A ConfigError says what and where itself; anything else gets a subject.
+        raise StartupError(
+            _one_line(e) if isinstance(e, ConfigError) else f"cannot start: {_one_line(e)}"
+        ) from None
     if cannot_listen is not None:
         raise cannot_listen
 
@@ -157,7 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args)
     except ConfigError as e:
-        print(f"remediator: cannot start: {_one_line(e)}", file=sys.stderr)
+        print(f"remediator: {_one_line(e)}", file=sys.stderr)
         return 2
     configure_logging(level=settings.log.level, fmt=settings.log.format)
     try:

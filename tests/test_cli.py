@@ -138,3 +138,65 @@ def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixture
     assert decided and all("no Kubernetes cluster reachable" in d["reason"] for d in decided)
     assert all(d["alert"] == "4cde567b6413872d" for d in decided)
     assert (work / "data" / "remediator.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("bad config", "invalid YAML"),
+        ("unknown key", "http.lisen: Extra inputs are not permitted"),
+        ("bad rules", "unknown action 'explode'"),
+        ("port in use", "address already in use"),
+        ("unresolvable host", "cannot resolve host 'no-such-host.invalid'"),
+        ("all interfaces without a token", "REMEDIATOR_WEBHOOK_TOKEN"),
+    ],
+)
+def test_start_up_errors_are_one_line_exit_2_no_traceback(
+    repo: Path, tmp_path: Path, case: str, expected: str
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(repo / "rules", work / "rules")
+    port = _free_port()
+    args = ["serve", "--listen", f"127.0.0.1:{port}"]
+    blocker = socket.socket()
+    if case == "bad config":
+        (work / "c.yaml").write_text("http: {listen: [oops\n")
+        args += ["--config", "c.yaml"]
+    elif case == "unknown key":
+        (work / "c.yaml").write_text("http:\n  lisen: 127.0.0.1:1\n")
+        args += ["--config", "c.yaml"]
+    elif case == "bad rules":
+        (work / "r.yaml").write_text(
+            "rules:\n  - name: r\n    match: ['alertname = \"X\"']\n"
+            "    target: {kind: Deployment, namespace: a, name: b}\n    actions:\n      - explode: {}\n"
+        )
+        args += ["--rules", "r.yaml"]
+    elif case == "port in use":
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+    elif case == "unresolvable host":
+        args[-1] = "no-such-host.invalid:8080"
+    else:
+        args[-1] = f"0.0.0.0:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REMEDIATOR_", "KUBERNETES_"))}
+    env["HOME"] = str(tmp_path)
+    env["PYTHONPATH"] = str(repo)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "remediator", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        blocker.close()
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("remediator: ") and expected in lines[0], proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    if case == "all interfaces without a token":
+        assert "--insecure" in lines[0]
+        assert "listening" not in proc.stdout  # it did not quietly bind somewhere else

@@ -72,14 +72,20 @@ def make_error_middleware(*, timeout_s: float) -> Any:
             reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
             if e.status == 413:
                 reason = f"request body too large (limit {request.app._client_max_size} bytes)"
-            return error_response(e.status, reason)
+            response = error_response(e.status, reason)
+            if e.status in (408, 413):
+                response.force_close()  # the unread rest of the body must not be parsed as a request
+            return response
         except TimeoutError:
             log.warning("request timed out", path=request.path, timeout_s=timeout_s)
             return error_response(503, "timed out; retry later", headers={"Retry-After": "5"})
-        except HttpProcessingError as e:
-            reason = one_line(str(e.message or type(e).__name__), 200)
+        except (HttpProcessingError, web.RequestPayloadError) as e:
+            message = e.message if isinstance(e, HttpProcessingError) else str(e)
+            reason = one_line(str(message or type(e).__name__).removeprefix("400, message:"), 200)
             log.info("request body unreadable", path=request.path, reason=reason)
-            return error_response(400, f"cannot read the request body: {reason}")
+            response = error_response(400, f"cannot read the request body: {reason}")
+            response.force_close()  # the rest of the body cannot be framed: this connection is done
+            return response
         except Exception:
             log.exception("request failed", method=request.method, path=request.path)
             return error_response(500, "internal error; see the daemon's log")

@@ -24,6 +24,9 @@ def make_runner(state: ApiState) -> web.AppRunner:
         handle_signals=False,
         access_log=None,
         keepalive_timeout=state.settings.http.header_timeout,
+        # After an early answer (408, 413, 400), the unread rest of a body is drained this long at
+        # most before the connection is closed (aiohttp's default is 10 s per such connection).
+        lingering_time=1.0,
     )
 
 

@@ -157,3 +157,59 @@ async def test_a_dry_run_triggers_incident_closes_when_its_plan_is_recorded(api:
     await api.app.drained()
     _, listed = await api.get("/incidents")
     assert [(i["labels"]["deployment"], i["status"]) for i in listed["incidents"]] == [("search", "resolved")]
+
+
+def test_labels_and_annotations_cannot_inject_markdown_or_html() -> None:
+    """Alert sources are not trusted: a label cannot add a heading, an image, a link or a script."""
+    start = FIXTURES_NOW
+    hostile = {
+        "alertname": "X\n# Pwned\n![img](https://evil.example/x.png)",
+        "namespace": "<script>alert(1)</script>",
+        "deployment": "[click](https://evil.example) | `code`",
+        "severity": "- list\n> quote",
+    }
+    timeline = {
+        "id": "fp`x-1",
+        "fingerprint": "fp`x",
+        "alertname": hostile["alertname"],
+        "labels": hostile,
+        "annotations": {"summary": "**bold** _em_ <img src=x onerror=alert(1)>\n\n## Injected"},
+        "starts_at": start.isoformat(),
+        "ends_at": None,
+        "status": "firing",
+        "events": [
+            {
+                "type": "alert",
+                "at": start.isoformat(),
+                "status": "firing",
+                "summary": "1. <b>x</b>",
+                "value": None,
+            }
+        ],
+    }
+    md = postmortem_markdown(with_durations(timeline, now=start + timedelta(minutes=1)))
+    headings = [line for line in md.splitlines() if line.startswith("#")]
+    assert headings == [
+        headings[0],
+        "## Summary",
+        "## Timeline",
+        "## Impact",
+        "## Root cause",
+        "## Action items",
+    ]
+    assert "\n#" not in headings[0]
+    for raw in (
+        "<script",
+        "<img",
+        "![img]",
+        "[click](",
+        "**bold**",
+        "\n> quote",
+        "\n- list",
+        "\n## Injected",
+    ):
+        assert raw not in md, raw
+    assert "&lt;script>" in md and "\\!" not in md and "!\\[img\\]" in md
+    table = [line for line in md.splitlines() if line.startswith("| 20")]
+    assert len(table) == 1 and table[0].count(" | ") == 1
+    assert "``fp`x``" in md.replace("`` fp`x ``", "``fp`x``")

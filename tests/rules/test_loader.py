@@ -1,4 +1,6 @@
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -6,9 +8,9 @@ import yaml
 
 from remediator.errors import RuleLoadError
 from remediator.model import ActionSpec, Target
-from remediator.rules import RuleSet, load_rules, load_rules_text
+from remediator.rules import RuleSet, load_rules, load_rules_text, loader
 from remediator.rules.compiled import BreakerPolicy, MaxActions, RetryPolicy, RuleGuards, VerifySpec
-from remediator.rules.loader import find_rule_files
+from remediator.rules.loader import MAX_RULE_FILE_BYTES, find_rule_files
 from tests.rules import make_alert
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -370,3 +372,69 @@ def test_mutated_files_never_raise_anything_but_rule_load_error(tmp_path: Path) 
             unplaced = []
         assert not unplaced
     assert outcomes["rejected"] > 100
+
+
+# -- hostile rule directories: never block, never blow up ------------------------------------------
+
+
+def test_a_fifo_in_the_rules_directory_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """A FIFO named like a rule file once blocked the reload thread forever (nobody ever writes to it)."""
+    (tmp_path / "a.yaml").write_text(VALID_RULE.format(name="one"))
+    os.mkfifo(tmp_path / "pipe.yaml")
+    started = time.monotonic()
+    with pytest.raises(RuleLoadError) as e:
+        load_rules([tmp_path])
+    assert time.monotonic() - started < 2
+    assert [str(err) for err in e.value.errors] == [
+        f"{tmp_path / 'pipe.yaml'}:1: not a regular file (a FIFO): rule files must be regular files"
+    ]
+    with pytest.raises(RuleLoadError, match="a FIFO"):
+        load_rules([tmp_path / "pipe.yaml"])  # named directly, too
+
+
+def test_special_files_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "null.yaml").symlink_to("/dev/null")
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(RuleLoadError) as e:
+        load_rules([tmp_path / "null.yaml"])
+    assert "a character device" in str(e.value)
+
+
+def test_a_file_symlink_loop_is_an_error_with_its_path(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    (tmp_path / "self.yaml").symlink_to(tmp_path / "self.yaml")
+    with pytest.raises(RuleLoadError) as e:
+        load_rules([tmp_path])
+    assert sorted(str(err) for err in e.value.errors) == sorted(
+        f"{tmp_path / name}:1: cannot read rule file: a symlink loop"
+        for name in ("a.yaml", "b.yaml", "self.yaml")
+    )
+    with pytest.raises(RuleLoadError, match="symlink loop"):
+        load_rules([tmp_path / "self.yaml"])
+
+
+def test_a_rule_file_over_the_size_cap_is_refused_before_parsing(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    one = VALID_RULE.format(name="r0")
+    big.write_text(one + "#" * (MAX_RULE_FILE_BYTES - len(one) + 1) + "\n")
+    with pytest.raises(RuleLoadError) as e:
+        load_rules([big])
+    assert str(e.value) == (
+        f"{big}:1: rule file too large: {big.stat().st_size} bytes (at most {MAX_RULE_FILE_BYTES})"
+    )
+
+
+def test_a_rule_set_over_the_rule_count_cap_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "MAX_RULES", 5)
+    for f in range(3):
+        body = "".join(VALID_RULE.format(name=f"r{f}-{i}").removeprefix("rules:\n") for i in range(2))
+        (tmp_path / f"{f}.yaml").write_text("rules:\n" + body)
+    with pytest.raises(RuleLoadError) as e:
+        load_rules([tmp_path])
+    assert (
+        str(e.value)
+        == f"{tmp_path / '2.yaml'}:1: too many rules: more than 5 in the rule set (this file passes it)"
+    )
