@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from remediator.store.queries import ReadQueries
-from remediator.store.readmodel import Page, incident_id, iso, mapping, obj, parse_cursor, split_incident_id
+from remediator.store.readmodel import (
+    Page,
+    incident_id,
+    iso,
+    listing,
+    mapping,
+    parse_cursor,
+    split_incident_id,
+)
 
 _Event = tuple[float, int, dict[str, Any]]
 """(time, order among equal times: alert, decision, execution, escalation, the event)."""
@@ -229,7 +237,7 @@ class IncidentQueries(ReadQueries):
                 "attempts": attempts,
                 "error": error,
                 "summary": summary,
-                "changes": obj(changes),
+                "changes": listing(changes),
                 "started_at": iso(s),
                 "finished_at": iso(f),
                 "who": who.get(eid, ("remediator", "alert"))[0],

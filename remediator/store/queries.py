@@ -21,8 +21,8 @@ from remediator.store.readmodel import (
     approval_json,
     incident_id,
     iso,
+    listing,
     mapping,
-    obj,
     parse_cursor,
 )
 from remediator.store.records import ExecutionRecord
@@ -104,7 +104,7 @@ def _execution(r: Sequence[Any], who: dict[int, tuple[str, str]]) -> dict[str, A
         "status": r[7],
         "attempts": r[8],
         "error": r[9],
-        "changes": obj(r[10]),
+        "changes": listing(r[10]),
         "summary": r[11],
         "created_at": iso(r[12]),
         "started_at": iso(r[13]),
@@ -117,7 +117,7 @@ def _execution(r: Sequence[Any], who: dict[int, tuple[str, str]]) -> dict[str, A
 
 
 def _audit(r: Sequence[Any]) -> dict[str, Any]:
-    return {"id": r[0], "at": iso(r[1]), "actor": r[2], "action": r[3], "detail": obj(r[4])}
+    return {"id": r[0], "at": iso(r[1]), "actor": r[2], "action": r[3], "detail": mapping(r[4])}
 
 
 def _dt(ts: float | None) -> datetime | None:

@@ -7,9 +7,10 @@ Pagination is keyset, newest first: a cursor is the last row's id as an opaque s
 page never shifts when new rows arrive while an on-call pages through. Times are returned as
 RFC 3339 strings in UTC; JSON columns (labels, changes, audit details) are decoded.
 
-Reads are total: whatever a row holds (a time no datetime can hold, a JSON column that does not
-parse), a read answers (`null`, `{}`) instead of failing. Intake refuses such values; rows written
-before it did, or edited by hand, must not make a read endpoint answer 500 for good.
+Reads are total: whatever a row holds, a read answers instead of failing. A time no datetime can
+hold is shown as the nearest one that can (years 1 and 9999), a JSON column that does not parse as
+an empty object or list. Intake refuses such values; rows written before it did, or edited by hand,
+must not make a read endpoint answer 500 for good.
 """
 
 from __future__ import annotations
@@ -31,20 +32,28 @@ class Page:
     next: str | None
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def iso(ts: float | None) -> str | None:
-    """A stored Unix time as RFC 3339; None for none, and for one no datetime can hold."""
+    """A stored Unix time as RFC 3339 (None for none); see `dt` for times beyond datetime's range."""
     at = dt(ts)
     return at.isoformat() if at is not None else None
 
 
 def dt(ts: float | None) -> datetime | None:
-    """A stored Unix time as a datetime; None for none, and for one no datetime can hold."""
+    """A stored Unix time as a datetime (None for none). One beyond what a datetime can hold (written
+    before intake refused such times, or by hand) is the nearest one that can: year 1 or year 9999."""
     if ts is None:
         return None
     try:
         return datetime.fromtimestamp(ts, UTC)
     except (OverflowError, ValueError, OSError, TypeError):
-        return None
+        try:
+            return _LATEST if float(ts) > 0 else _EARLIEST
+        except (TypeError, ValueError):
+            return _EARLIEST
 
 
 def obj(text: str | bytes | None) -> Any:
@@ -55,6 +64,12 @@ def obj(text: str | bytes | None) -> Any:
         return json.loads(text)
     except (ValueError, TypeError, RecursionError):
         return {}
+
+
+def listing(text: str | bytes | None) -> list[Any]:
+    """A stored JSON array column (an execution's changes), or [] when it is not one."""
+    value = obj(text)
+    return value if isinstance(value, list) else []
 
 
 def mapping(text: str | bytes | None) -> dict[str, Any]:

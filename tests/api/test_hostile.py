@@ -26,7 +26,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from remediator.api import build_web_app
-from remediator.api.control import PREFIX, ROUTES
+from remediator.api.routes import PREFIX, ROUTES
 from remediator.app import Application, open_app
 from remediator.clock import FakeClock
 from remediator.config import NotifyChannel, NotifySettings, PagerDutySettings, SecretRef, Settings
@@ -165,7 +165,8 @@ def _paths() -> list[tuple[str, str]]:
     """Every route, its path parameters filled with something hostile, plus the public ones."""
     out = [("POST", "/webhook/alertmanager"), ("POST", "/webhook/pagerduty")]
     junk = ("..%2F..%2Fetc%2Fpasswd", "%00", "x" * 2000, "%F0%9F%92%A5", "-1", "99999999999999999999")
-    for method, path, _, _ in ROUTES:
+    for route in ROUTES:
+        method, path = route.method, route.path
         if "{" not in path:
             out.append((method, PREFIX + path))
             continue
