@@ -116,7 +116,11 @@ class Daemon:
 
     async def pagerduty(self, body: bytes, *, delivery_id: str) -> dict[str, Any]:
         sig = hmac.new(PD_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"X-PagerDuty-Signature": f"v1={sig}", "X-Webhook-Id": delivery_id}
+        headers = {
+            "X-PagerDuty-Signature": f"v1={sig}",
+            "X-Webhook-Id": delivery_id,
+            "Content-Type": "application/json",
+        }
         async with (
             aiohttp.ClientSession() as s,
             s.post(f"{self.url}/webhook/pagerduty", data=body, headers=headers) as r,
