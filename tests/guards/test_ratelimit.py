@@ -1,0 +1,50 @@
+"""Rate limits: actions per target, per rule, overall and in a burst (the storm brake), in sliding windows."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from remediator.clock import FakeClock
+from remediator.config import GuardSettings, WindowLimit
+from remediator.guards.ratelimit import RateLimitGuard
+from remediator.model import Outcome
+from tests.guards import CHECKOUT, T0, acted, proposal
+
+
+async def test_per_target_limit_slides_with_time() -> None:
+    clock = FakeClock(T0)
+    guard = RateLimitGuard(
+        settings=GuardSettings(max_actions_per_target=WindowLimit(count=2, per=3600)), clock=clock
+    )
+    for _ in range(2):
+        p = proposal()
+        assert await guard.check(p) is None
+        guard.record(acted(p, clock.now()))
+        clock.advance(60)
+    verdict = await guard.check(proposal())
+    assert verdict is not None and verdict.outcome is Outcome.RATE_LIMITED
+    assert "(max 2)" in verdict.reason and "1h" in verdict.reason
+    assert await guard.check(proposal(replace(CHECKOUT, name="search"))) is None, "another target is free"
+    clock.advance(3600)
+    assert await guard.check(proposal()) is None
+
+
+async def test_the_storm_brake_counts_every_rule_and_target() -> None:
+    clock = FakeClock(T0)
+    guard = RateLimitGuard(settings=GuardSettings(storm_brake=WindowLimit(count=3, per=60)), clock=clock)
+    for name in ("a", "b", "c"):
+        guard.record(acted(proposal(replace(CHECKOUT, name=name), rule=f"rule-{name}"), clock.now()))
+    verdict = await guard.check(proposal(replace(CHECKOUT, name="d"), rule="rule-d"))
+    assert verdict is not None and verdict.outcome is Outcome.RATE_LIMITED
+    assert await guard.check(proposal(replace(CHECKOUT, name="d"), dry_run=True)) is None, (
+        "dry-runs are counted apart from real actions"
+    )
+
+
+async def test_a_rule_limit_overrides_the_default_and_history_loads_from_the_journal() -> None:
+    clock = FakeClock(T0)
+    guard = RateLimitGuard(settings=GuardSettings(), clock=clock)
+    guard.load([("r1", CHECKOUT.key, False, T0)])
+    assert await guard.check(proposal()) is None
+    verdict = await guard.check(proposal(guards="{max_actions: {count: 1, per: 1h}}"))
+    assert verdict is not None and verdict.outcome is Outcome.RATE_LIMITED
