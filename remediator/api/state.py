@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -36,6 +36,12 @@ class ApiState:
     pagerduty_secrets: tuple[Secret, ...] = ()
     """Resolved PagerDuty webhook signing secrets (several while rotating); never logged."""
     kube_ready: Callable[[], bool] = lambda: False
+    kube_ping: Callable[[], Awaitable[bool]] | None = None
+    """Whether the API server answers now (GET /version); None: no cluster client."""
+    cluster_required: bool = False
+    """kubernetes.mode names a cluster (incluster, kubeconfig): not reaching it is not ready."""
+    processing: bool = True
+    """This daemon processes what it accepts (False: intake-only, tests of a crash's aftermath)."""
     before_scrape: Callable[[], None] = lambda: None
     """Refresh gauges that move with time (breakers turning half-open)."""
     operator: Operator | None = None

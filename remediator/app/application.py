@@ -100,6 +100,8 @@ class Application:
     tokens: tuple[ApiCredential, ...] = ()
     webhook_token: Secret | None = None
     pagerduty_secrets: tuple[Secret, ...] = ()
+    processing: bool = True
+    """False when opened intake-only (`process=False`)."""
 
     def api_state(self) -> ApiState:
         return ApiState(
@@ -114,6 +116,9 @@ class Application:
             api_tokens=self.tokens,
             pagerduty_secrets=self.pagerduty_secrets,
             kube_ready=lambda: self.kube is not None,
+            kube_ping=self.kube.ping if self.kube is not None else None,
+            cluster_required=self.settings.kubernetes.mode in ("incluster", "kubeconfig"),
+            processing=self.processing,
             before_scrape=self.refresh_gauges,
             operator=self.operator,
         )
@@ -231,7 +236,9 @@ async def open_app(
 
         # Decide and hand over: alerts from the journal's backlog, decisions back into it.
         decider = Decider(rules=book.current, guards=guards.chain, mode=mode, clock=clock)
-        hand_over = HandOver(journal=journal, executor=runner, metrics=metrics)
+        hand_over = HandOver(
+            journal=journal, executor=runner, metrics=metrics, reservations=decider.reservations
+        )
 
         def resolved(alert: Alert) -> None:
             """An alert resolved: close its escalation and tell its channel."""
@@ -298,6 +305,7 @@ async def open_app(
             tokens=tokens,
             webhook_token=webhook_token,
             pagerduty_secrets=pd_secrets,
+            processing=process,
         )
         # Everything loaded so far lives as long as the daemon: keep the collector from scanning it
         # again and again (a full pass over the client libraries' objects costs tens of ms).

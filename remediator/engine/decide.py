@@ -13,16 +13,25 @@ from collections.abc import Callable, Sequence
 from remediator.clock import Clock
 from remediator.engine.mode import Mode
 from remediator.engine.protocols import Guard, Proposal
+from remediator.engine.reservations import Reservations
 from remediator.model import Alert, Decision, Outcome, RuleName, Target
 from remediator.rules import Rule, RuleSet
 
 
 class Decider:
     def __init__(
-        self, *, rules: Callable[[], RuleSet], guards: Sequence[Guard], mode: Mode, clock: Clock
+        self,
+        *,
+        rules: Callable[[], RuleSet],
+        guards: Sequence[Guard],
+        mode: Mode,
+        clock: Clock,
+        reservations: Reservations | None = None,
     ) -> None:
         self._rules = rules
         self._guards = list(guards)
+        self.reservations = reservations if reservations is not None else Reservations()
+        """Guard state held for decisions until their journal write settles or releases it."""
         self._mode = mode
         self._clock = clock
 
@@ -108,6 +117,6 @@ class Decider:
             dry_run=dry_run,
             decided_at=now,
         )
-        for guard in self._guards:
-            guard.record(decision)
+        undos = [undo for guard in self._guards if (undo := guard.record(decision)) is not None]
+        self.reservations.hold(decision, undos)
         return decision

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from remediator.engine.protocols import Executor
+from remediator.engine.reservations import Reservations
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome, PayloadId
@@ -52,7 +53,17 @@ class Recorded:
 
 
 class HandOver:
-    def __init__(self, *, journal: PipelineJournal, executor: Executor, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        *,
+        journal: PipelineJournal,
+        executor: Executor,
+        metrics: Metrics,
+        reservations: Reservations | None = None,
+    ) -> None:
+        self._reservations = reservations if reservations is not None else Reservations()
+        """The decider's: what the decisions written here took from the guards is settled by a commit
+        and given back by a failed write, so guard state never disagrees with the journal."""
         self._journal = journal
         self._executor = executor
         self._metrics = metrics
@@ -67,7 +78,14 @@ class HandOver:
     ) -> list[Recorded]:
         """Journal new alerts and their decisions (alert index, decision) in one transaction, the
         payloads marked processed, then hand the decisions over."""
-        batch = await self._journal.record_batch(payload_ids=payload_ids, alerts=alerts, decisions=decisions)
+        try:
+            batch = await self._journal.record_batch(
+                payload_ids=payload_ids, alerts=alerts, decisions=decisions
+            )
+        except BaseException:
+            self._reservations.release(d for _, d in decisions)
+            raise
+        self._reservations.settle(d for _, d in decisions)
         recorded = [
             Recorded(
                 decision=d,
@@ -82,7 +100,12 @@ class HandOver:
 
     async def record(self, decisions: Sequence[tuple[AlertId | None, Decision]]) -> list[Recorded]:
         """Journal decisions on alerts already in the journal (recovery, approvals), then hand them over."""
-        ids = await self._journal.record_decisions(decisions)
+        try:
+            ids = await self._journal.record_decisions(decisions)
+        except BaseException:
+            self._reservations.release(d for _, d in decisions)
+            raise
+        self._reservations.settle(d for _, d in decisions)
         recorded = [
             Recorded(decision=d, alert_id=alert_id, decision_id=decision_id, execution_id=execution_id)
             for (alert_id, d), (decision_id, execution_id) in zip(decisions, ids, strict=True)

@@ -56,9 +56,18 @@ class Processor:
         self._batch_size = batch_size
         self._alerts_per_payload = 1
         self._idle = asyncio.Event()
+        self.running = False
+        """True while `run` is running: /readyz is not ready without it (payloads would pile up)."""
 
     async def run(self) -> None:
         """Process the backlog forever. A failing journal write is retried; nothing is dropped."""
+        self.running = True
+        try:
+            await self._run()
+        finally:
+            self.running = False  # readiness reports a processor that stopped, whatever stopped it
+
+    async def _run(self) -> None:
         while True:
             try:
                 n = await self.process_once()
@@ -92,35 +101,44 @@ class Processor:
         self._idle.clear()
         alerts: list[Alert] = []
         decisions: list[tuple[int, Decision]] = []
-        taken = 0
-        for p in payloads:
-            if alerts and (
-                len(alerts) >= cap or (len(alerts) >= INTAKE_BATCH_ALERTS and self._journal.intake_waiting())
-            ):
-                break
-            taken += 1
-            await asyncio.sleep(0)  # let waiting webhooks in: intake comes before deciding
-            try:
-                parsed = self._normalizers[p.source](p.body, p.id)
-            except (PayloadError, KeyError) as e:
-                # Validated before it was accepted, so this is a bug or a downgrade: keep the row, say so.
-                log.error(
-                    "journaled payload cannot be normalized", payload_id=p.id, source=p.source, error=str(e)
-                )
-                continue
-            for alert in parsed:
-                index = len(alerts)
-                alerts.append(alert)
-                if alert.status == "resolved":
-                    if self._resolutions is not None:
-                        self._resolutions.note(alert, received_at=p.received_at)
-                    if self._on_resolved is not None:
-                        self._on_resolved(alert)
-                for decision in await self._decider.decide(alert):
-                    decisions.append((index, decision))
-        payloads = payloads[:taken]
-        self._alerts_per_payload = max(1, len(alerts) // taken)
-        await self._hand_over.record_batch(
-            payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions, from_alerts=True
-        )
+        try:
+            taken = 0
+            for p in payloads:
+                if alerts and (
+                    len(alerts) >= cap
+                    or (len(alerts) >= INTAKE_BATCH_ALERTS and self._journal.intake_waiting())
+                ):
+                    break
+                taken += 1
+                await asyncio.sleep(0)  # let waiting webhooks in: intake comes before deciding
+                try:
+                    parsed = self._normalizers[p.source](p.body, p.id)
+                except (PayloadError, KeyError) as e:
+                    # Validated before it was accepted, so this is a bug or a downgrade: keep the row, say so.
+                    log.error(
+                        "journaled payload cannot be normalized",
+                        payload_id=p.id,
+                        source=p.source,
+                        error=str(e),
+                    )
+                    continue
+                for alert in parsed:
+                    index = len(alerts)
+                    alerts.append(alert)
+                    if alert.status == "resolved":
+                        if self._resolutions is not None:
+                            self._resolutions.note(alert, received_at=p.received_at)
+                        if self._on_resolved is not None:
+                            self._on_resolved(alert)
+                    for decision in await self._decider.decide(alert):
+                        decisions.append((index, decision))
+            payloads = payloads[:taken]
+            self._alerts_per_payload = max(1, len(alerts) // taken)
+            await self._hand_over.record_batch(
+                payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions, from_alerts=True
+            )
+        except BaseException:
+            # Not journaled (a bug, a cancellation): the guard state these decisions took goes back.
+            self._decider.reservations.release(d for _, d in decisions)
+            raise
         return len(payloads)

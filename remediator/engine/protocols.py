@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from remediator.engine.reservations import Undo
 from remediator.model import ActionSpec, Alert, Decision, ExecutionId, Outcome, RuleName, Target
 from remediator.rules import Rule
 
@@ -46,8 +47,9 @@ class Guard(Protocol):
         """None lets the proposal through. Must not change state: a later guard may still deny."""
         ...
 
-    def record(self, decision: Decision) -> None:
-        """The proposal was decided as acting: take it into account for the next ones."""
+    def record(self, decision: Decision) -> Undo | None:
+        """The proposal was decided as acting: take it into account for the next ones. Returns how to
+        undo exactly that (the decision's journal write may fail), or None when nothing was taken."""
         ...
 
 

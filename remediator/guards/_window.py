@@ -22,5 +22,12 @@ class Window:
     def add(self, at: datetime) -> None:
         self._times.append(at)
 
+    def remove(self, at: datetime) -> None:
+        """Take back one `add(at)` (its journal write failed); gone already (aged out) is fine."""
+        for i in range(len(self._times) - 1, -1, -1):
+            if self._times[i] == at:
+                del self._times[i]
+                return
+
     def __len__(self) -> int:
         return len(self._times)

@@ -8,6 +8,7 @@ approves or rejects. Approving decides again with every other guard in force.
 from __future__ import annotations
 
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 
@@ -22,5 +23,5 @@ class ApprovalGuard:
             reason=f"needs approval: rule {proposal.rule!r} acts only when a human approves it",
         )
 
-    def record(self, decision: Decision) -> None:
-        pass
+    def record(self, decision: Decision) -> Undo | None:
+        return None

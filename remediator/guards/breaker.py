@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from remediator.clock import Clock
 from remediator.config import BreakerSettings
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.metrics import Metrics
 from remediator.model import Decision, Outcome
 from remediator.rules import Rule
@@ -96,12 +97,18 @@ class CircuitBreaker:
             )
         return None
 
-    def record(self, decision: Decision) -> None:
+    def record(self, decision: Decision) -> Undo | None:
         if decision.dry_run or decision.target is None:
-            return
+            return None
         st = self._states.get((decision.rule, decision.target.key))
-        if st is not None and self._state_of(st, decision.decided_at) == HALF_OPEN:
+        if st is not None and self._state_of(st, decision.decided_at) == HALF_OPEN and not st.probing:
             st.probing = True
+
+            def undo() -> None:
+                st.probing = False
+
+            return undo
+        return None
 
     def result(self, decision: Decision, *, ok: bool, rule: Rule | None, error: str = "") -> None:
         """An execution finished: success closes, failure counts (and opens or re-opens)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 
@@ -39,10 +40,12 @@ class ConcurrencyGuard:
             )
         return None
 
-    def record(self, decision: Decision) -> None:
-        if decision.target is not None and not decision.dry_run:
-            self._global += 1
-            self._per_ns[decision.target.namespace] += 1
+    def record(self, decision: Decision) -> Undo | None:
+        if decision.target is None or decision.dry_run:
+            return None
+        self._global += 1
+        self._per_ns[decision.target.namespace] += 1
+        return lambda: self.release(decision)
 
     def release(self, decision: Decision) -> None:
         if decision.target is not None and not decision.dry_run:

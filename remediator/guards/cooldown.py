@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from remediator.clock import Clock
 from remediator.durations import format_duration
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 _Key = tuple[str, str, bool]
@@ -47,11 +48,24 @@ class CooldownGuard:
             ),
         )
 
-    def record(self, decision: Decision) -> None:
-        if decision.target is not None:
-            self._last[(decision.rule, decision.target.key, decision.dry_run)] = decision.decided_at
-            if len(self._last) > 100_000:
-                self._prune()
+    def record(self, decision: Decision) -> Undo | None:
+        if decision.target is None:
+            return None
+        key = (decision.rule, decision.target.key, decision.dry_run)
+        before = self._last.get(key)
+        self._last[key] = decision.decided_at
+        if len(self._last) > 100_000:
+            self._prune()
+
+        def undo() -> None:
+            if self._last.get(key) != decision.decided_at:
+                return  # recorded again since: that one stands
+            if before is None:
+                del self._last[key]
+            else:
+                self._last[key] = before
+
+        return undo
 
     def _prune(self) -> None:
         """Bound memory in a storm over many targets: entries older than a day cannot deny anything."""

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from remediator.clock import Clock
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 _Key = tuple[str, datetime, str, str, bool]
@@ -44,10 +45,23 @@ class DedupGuard:
             f"at {at.isoformat()}",
         )
 
-    def record(self, decision: Decision) -> None:
+    def record(self, decision: Decision) -> Undo | None:
         if decision.target is None:
-            return
-        self._seen[self._key(decision)] = decision.decided_at
+            return None
+        key = self._key(decision)
+        before = self._seen.get(key)
+        self._seen[key] = decision.decided_at
         if len(self._seen) > 100_000:
             horizon = self._clock.now() - timedelta(days=1)
             self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
+        return lambda: _put_back(self._seen, key, before, decision.decided_at)
+
+
+def _put_back(table: dict[_Key, datetime], key: _Key, before: datetime | None, recorded: datetime) -> None:
+    """Undo one record: the value before it, unless something recorded after it since."""
+    if table.get(key) != recorded:
+        return
+    if before is None:
+        del table[key]
+    else:
+        table[key] = before

@@ -15,6 +15,7 @@ from __future__ import annotations
 from remediator.clock import Clock
 from remediator.durations import format_duration
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.guards.prometheus import PrometheusClient, PrometheusUnavailable, promql_escape
 from remediator.model import Decision, Outcome
 from remediator.outbound import HealthChecker
@@ -82,5 +83,5 @@ class FreshnessGuard:
             return None
         return Verdict(outcome=Outcome.NOT_CONFIRMED, reason=f"confirm: {why}")
 
-    def record(self, decision: Decision) -> None:
-        pass
+    def record(self, decision: Decision) -> Undo | None:
+        return None

@@ -8,6 +8,7 @@ execution ends, whatever the outcome.
 from __future__ import annotations
 
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 _Key = tuple[str, bool]
@@ -28,9 +29,16 @@ class InFlightGuard:
             reason=f"in flight: rule {holder!r} is already acting on {proposal.target.key}",
         )
 
-    def record(self, decision: Decision) -> None:
-        if decision.target is not None:
-            self._busy[(decision.target.key, decision.dry_run)] = decision.rule
+    def record(self, decision: Decision) -> Undo | None:
+        if decision.target is None:
+            return None
+        key = (decision.target.key, decision.dry_run)
+        self._busy[key] = decision.rule
+        return lambda: self._restore(key, decision.rule)
+
+    def _restore(self, key: _Key, rule: str) -> None:
+        if self._busy.get(key) == rule:
+            del self._busy[key]
 
     def release(self, decision: Decision) -> None:
         if decision.target is not None:

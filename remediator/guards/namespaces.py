@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 
@@ -31,5 +32,5 @@ class NamespaceGuard:
             )
         return None
 
-    def record(self, decision: Decision) -> None:
-        pass
+    def record(self, decision: Decision) -> Undo | None:
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from remediator.clock import Clock
 from remediator.engine import Proposal, Verdict
 from remediator.engine.mode import Mode
+from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 
@@ -21,5 +22,5 @@ class PausedGuard:
             return None
         return Verdict(outcome=Outcome.PAUSED, reason=pause.describe())
 
-    def record(self, decision: Decision) -> None:
-        pass
+    def record(self, decision: Decision) -> Undo | None:
+        return None

@@ -15,6 +15,7 @@ from remediator.clock import Clock
 from remediator.config import GuardSettings, WindowLimit
 from remediator.durations import format_duration
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.guards._window import Window
 from remediator.model import Decision, Outcome
 
@@ -70,9 +71,17 @@ class RateLimitGuard:
                 )
         return None
 
-    def record(self, decision: Decision) -> None:
-        if decision.target is not None:
-            self._add(decision.rule, decision.target.key, decision.dry_run, decision.decided_at)
+    def record(self, decision: Decision) -> Undo | None:
+        if decision.target is None:
+            return None
+        self._add(decision.rule, decision.target.key, decision.dry_run, decision.decided_at)
+        keys = self._keys(decision.rule, decision.target.key, decision.dry_run)
+
+        def undo() -> None:
+            for key in keys:
+                self._window(key).remove(decision.decided_at)
+
+        return undo
 
     def _add(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
         for key in self._keys(rule, target, dry_run):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from remediator.engine import Proposal, Verdict
+from remediator.engine.reservations import Undo
 from remediator.errors import NotApplicableError, RemediatorError
 from remediator.model import ActionResult, ActionSpec, Decision, Outcome, Target
 
@@ -43,5 +44,5 @@ class TargetGuard:
             return None
         return None
 
-    def record(self, decision: Decision) -> None:
-        pass
+    def record(self, decision: Decision) -> Undo | None:
+        return None

@@ -426,6 +426,22 @@ class PostgresJournal(
     def backlog(self) -> int:
         return self._backlog
 
+    async def probe_write(self) -> None:
+        if self._waiting_accepts >= self._max_pending or self._backlog >= self._max_backlog:
+            raise JournalOverloaded(
+                f"shedding webhooks: {self._waiting_accepts} writes waiting (max {self._max_pending}), "
+                f"backlog {self._backlog} (max {self._max_backlog})"
+            )
+        try:
+            await self._pool.execute(
+                "INSERT INTO deliveries(id, at) VALUES ($1, $2)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                "remediator:readiness-probe",
+                self._clock.now().timestamp(),
+            )
+        except Exception as e:
+            raise JournalUnavailable(f"journal write failed: {e}") from None
+
     def intake_waiting(self) -> int:
         return self._waiting_accepts
 

@@ -56,6 +56,11 @@ class Intake(Protocol):
         """Accepted payloads not yet processed."""
         ...
 
+    async def probe_write(self) -> None:
+        """A small real write through the webhooks' own path (readiness): raises JournalUnavailable
+        when the journal cannot take writes, JournalOverloaded when webhooks are being shed."""
+        ...
+
 
 class DecisionScope(Protocol):
     """One decision transaction: claim work, decide with the guards caught up, record.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -23,6 +24,8 @@ from remediator.model import PayloadId, Source
 from remediator.store.records import JournalOverloaded, JournalUnavailable
 
 T = TypeVar("T")
+_PROBE_ID = "remediator:readiness-probe"
+"""The `deliveries` row readiness rewrites (aged out with the others; no sender uses this id)."""
 
 _MAX_OPS_PER_COMMIT = 512
 
@@ -164,6 +167,9 @@ class SqliteWriter:
             await self._w.execute("ROLLBACK TO job")
             await self._w.execute("RELEASE job")
             job.after_commit.clear()
+            if isinstance(e, sqlite3.Error):
+                # The database refused (locked, disk full, I/O): callers retry JournalUnavailable.
+                return job.future, JournalUnavailable(f"journal write failed: {e}")
             return job.future, e
         await self._w.execute("RELEASE job")
         return job.future, value
@@ -212,6 +218,22 @@ class SqliteWriter:
 
     def backlog(self) -> int:
         return self._backlog
+
+    async def probe_write(self) -> None:
+        if self._waiting_accepts >= self._max_pending or self._backlog >= self._max_backlog:
+            raise JournalOverloaded(
+                f"shedding webhooks: {self._waiting_accepts} writes waiting (max {self._max_pending}), "
+                f"backlog {self._backlog} (max {self._max_backlog})"
+            )
+
+        async def job(db: aiosqlite.Connection) -> None:
+            # A row that really dirties a page: an empty transaction would commit on a full disk.
+            await db.execute(
+                "INSERT OR REPLACE INTO deliveries(id, at) VALUES (?, ?)",
+                (_PROBE_ID, self._clock.now().timestamp()),
+            )
+
+        await self._submit(job)
 
     def intake_waiting(self) -> int:
         return self._waiting_accepts

@@ -57,7 +57,8 @@ def start_daemon(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 async def wait_until(what: str, check: object, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
+    # In a thread: a check may ask the daemon, whose /readyz asks the fake API server on this loop.
+    while not await asyncio.to_thread(check):  # type: ignore[arg-type]
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
