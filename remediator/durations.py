@@ -70,14 +70,21 @@ def parse_duration_range(value: object) -> tuple[float, float]:
 
 
 def format_duration(seconds: float) -> str:
-    """The short form used in reasons and logs: `15m`, `1h30m`, `2.5s`."""
-    if seconds == 0:
+    """The short form people read in reasons and logs: `450ms`, `4.5s`, `42s`, `2m10s`, `1h30m`.
+
+    Rounded for reading, not for parsing back: a tenth of a second under a minute, whole seconds
+    above (a measured `4.53049` s is `4.5s`, `130.4` s is `2m10s`).
+    """
+    if seconds <= 0:
         return "0s"
     if seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    if seconds < 60 or seconds != int(seconds):
-        return f"{seconds:g}s"
-    out, rest = "", int(seconds)
+        ms = seconds * 1000
+        shown = round(ms, 1) if ms < 10 else round(ms)
+        if shown < 1000:
+            return f"{shown:g}ms"
+    if seconds < 60 and round(seconds, 1) < 60:
+        return f"{round(seconds, 1):g}s"
+    out, rest = "", round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:
             out += f"{rest // size}{unit}"

@@ -2,23 +2,35 @@
 
 The names are a contract: the shipped Grafana dashboard and alert rules use them.
 Labels are closed sets (source, status, outcome, action, route, rule names from
-the rule files); never an alert fingerprint or a pod name.
+the rule files); never an alert fingerprint or a pod name. Every label set known in
+advance starts at 0 (sources x statuses, routes x codes, and per rule its action x every
+outcome and execution status), so a dashboard shows 0 rather than "no data"; and no
+`_created` series (prometheus-client's default doubles every counter with one).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from remediator import __version__
-from remediator.model import ACTION_KINDS, Outcome
+from remediator.model import ACTION_KINDS, ExecutionStatus, Outcome
 
 ACTION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 REMEDIATE_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 WEBHOOK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+WEBHOOK_ROUTES = ("alertmanager", "pagerduty")
+# What the webhooks answer: accepted, bad payload, bad credentials, too large, overloaded.
+WEBHOOK_CODES = ("202", "400", "401", "413", "503")
+# How an execution ends (pending and running are not ends).
+EXECUTION_ENDS = tuple(
+    s for s in ExecutionStatus if s not in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+)
 
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # A process-wide switch in prometheus-client; every registry remediator makes wants it off.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.alerts_received = Counter(
@@ -115,8 +127,10 @@ class Metrics:
         for source in ("alertmanager", "pagerduty"):
             for status in ("firing", "resolved"):
                 self.alerts_received.labels(source=source, status=status)
-        for route in ("alertmanager", "pagerduty"):
+        for route in WEBHOOK_ROUTES:
             self.webhook_duration.labels(route=route)
+            for code in WEBHOOK_CODES:
+                self.webhook_requests.labels(route=route, code=code)
         for result in ("success", "failure"):
             self.config_reloads.labels(result=result)
         for action in ACTION_KINDS:
@@ -127,14 +141,19 @@ class Metrics:
             self.timers.labels(kind=kind, result=result)
 
     def declare_rule(self, rule: str, actions: tuple[str, ...]) -> None:
-        """Pre-create a rule's series so dashboards show zeros, not gaps, before the first alert."""
+        """Pre-create a rule's series so dashboards show zeros, not gaps, before the first alert.
+
+        `action` is labelled as the engine labels it: the rule's action kinds joined by '+'."""
         self._forgotten.discard(rule)
         self._declared.add(rule)
+        action = "+".join(actions)
         self.rule_matches.labels(rule=rule)
         self.breaker_state.labels(rule=rule).set(0)
-        for action in actions:
-            for outcome in (Outcome.ACT, Outcome.DRY_RUN):
-                self.decisions.labels(rule=rule, action=action, outcome=outcome.value)
+        for outcome in Outcome:
+            self.decisions.labels(rule=rule, action=action, outcome=outcome.value)
+        for status in EXECUTION_ENDS:
+            self.executions.labels(action=action, status=status.value)
+        self.action_duration.labels(action=action)
 
     def declared_rules(self) -> set[str]:
         return set(self._declared)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from remediator.cli import main
+from tests.scenarios.conftest import metric
 
 
 def test_check_shipped_rules(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,10 +123,16 @@ def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixture
         metrics = ""
         for _ in range(100):
             metrics = _get(base + "/metrics").decode()
-            if 'outcome="dry_run"' in metrics and "remediator_executions_total{" in metrics:
+            # every known series exists at 0 from the start: wait for a count, not a name
+            planned = metric(metrics, "remediator_executions_total", action="rollout_undo", status="planned")
+            if planned >= 1:
                 break
             time.sleep(0.1)
         assert 'remediator_alerts_received_total{source="alertmanager",status="firing"} 1.0' in metrics
+        assert "_created" not in metrics
+        rule = "rollback-on-5xx-after-deploy"
+        assert metric(metrics, "remediator_decisions_total", rule=rule, outcome="dry_run") == 1
+        assert 'remediator_decisions_total{action="rollout_undo",outcome="cooldown",' in metrics
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
@@ -134,6 +141,11 @@ def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixture
     events = {line["event"] for line in lines}
     assert {"remediator started", "listening", "decided", "execution finished"} <= events
     assert any("every action runs as dry-run" in line["event"] for line in lines)
+    started = next(line for line in lines if line["event"] == "remediator started")
+    assert started["actions"].startswith("dry-run: no cluster reachable at start-up")
+    assert "kubernetes" not in started and "dry_run" not in started  # one statement, not two flags
+    no_token = next(line for line in lines if line["event"].startswith("no API token configured"))
+    assert no_token["set_one_of"] == "env REMEDIATOR_ADMIN_TOKEN (admin), env REMEDIATOR_READ_TOKEN (read)"
     decided = [line for line in lines if line["event"] == "decided" and line["outcome"] == "dry_run"]
     assert decided and all("no Kubernetes cluster reachable" in d["reason"] for d in decided)
     assert all(d["alert"] == "4cde567b6413872d" for d in decided)

@@ -17,6 +17,23 @@ def test_parse_rejects_with_the_text(bad: object) -> None:
         parse_duration(bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(900, "15m"), (5400, "1h30m"), (2.5, "2.5s"), (0.2, "200ms")])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (900, "15m"),
+        (5400, "1h30m"),
+        (2.5, "2.5s"),
+        (0.2, "200ms"),
+        (4.53049, "4.5s"),
+        (130.4, "2m10s"),
+        (42.04, "42s"),
+        (59.97, "1m"),
+        (0.0045, "4.5ms"),
+        (0.4535, "454ms"),
+        (0.99996, "1s"),
+        (90061, "1d1h1m1s"),
+        (0, "0s"),
+    ],
+)
 def test_format(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

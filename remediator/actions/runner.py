@@ -122,7 +122,11 @@ class ActionRunner:
                 if self._comms is not None:
                     self._comms.acting(decision, rule, execution_id=execution_id)
                 update = await self._execute(execution_id, decision, rule)
-                if update.status is ExecutionStatus.SUCCEEDED and self._verifier is not None:
+                verifying = rule is not None and rule.verify is not None and self._verifier is not None
+                if update.status is ExecutionStatus.SUCCEEDED and verifying:
+                    # Said now: verification can take minutes, and on-call should not wait that long
+                    # to learn that the cluster was changed.
+                    log.info("applied, verifying", attempts=update.attempts, summary=update.summary)
                     update = await self._verify_silenced(execution_id, decision, rule, update, started_at)
         except asyncio.CancelledError:
             raise  # left running in the journal: start-up marks it interrupted and decides again

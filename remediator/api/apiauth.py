@@ -6,7 +6,8 @@ every change has a person (or a robot account) on it. Comparison is constant-tim
 configured token, so the answer time says nothing about how much of a guess was right, nor which
 token it was close to.
 
-401: no token or an unknown one (with `WWW-Authenticate`); 403: a read token on an admin endpoint.
+401: no token or an unknown one (with `WWW-Authenticate`), naming where this daemon reads its tokens
+from (the variables, never a value); 403: a read token on an admin endpoint.
 Admin endpoints need a token even on 127.0.0.1: a pause is a production change.
 """
 
@@ -22,6 +23,7 @@ from aiohttp import web
 from remediator.api.auth import ApiCredential, bearer
 from remediator.api.errors import error_response
 from remediator.api.state import STATE
+from remediator.config import Settings
 from remediator.logs import get_logger
 
 log = get_logger("remediator.api")
@@ -53,6 +55,14 @@ def identify(provided: str | None, tokens: tuple[ApiCredential, ...]) -> Caller 
     return found
 
 
+def token_sources(settings: Settings) -> str:
+    """Where the API tokens come from, for people: `env REMEDIATOR_ADMIN_TOKEN (admin), ...`."""
+    refs = settings.auth.api_tokens
+    if not refs:
+        return "none: auth.api_tokens is empty in the config"
+    return ", ".join(f"{t.describe()} ({t.scope})" for t in refs)
+
+
 def forbidden(caller: Caller, what: str) -> web.Response:
     log.info("api request forbidden", caller=caller.name, scope=caller.scope, what=what)
     return error_response(
@@ -73,9 +83,12 @@ def requires(
             if caller is None:
                 reason = "missing bearer token" if bearer(request) is None else "unknown bearer token"
                 log.info("api request unauthenticated", path=request.path, reason=reason)
+                configured = "" if state.api_tokens else " (none is set: the daemon has no API token yet)"
                 return error_response(
                     401,
-                    f"{reason}; send 'Authorization: Bearer <token>' with a token from auth.api_tokens",
+                    f"{reason}; send 'Authorization: Bearer <token>' (remediator ctl sends "
+                    f"$REMEDIATOR_TOKEN) with a token this daemon reads from "
+                    f"{token_sources(state.settings)}{configured}",
                     headers={"WWW-Authenticate": 'Bearer realm="remediator"'},
                 )
             if not caller.may(scope):

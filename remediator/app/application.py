@@ -28,6 +28,7 @@ from remediator.api import ApiState
 from remediator.api.auth import ApiCredential
 from remediator.app.guard_chain import declare_rules, guard_chain
 from remediator.app.resources import (
+    actions_statement,
     initial_mode,
     load_rule_book,
     open_journal,
@@ -320,7 +321,6 @@ async def open_app(
             rules=len(book.current()),
             journal=str(settings.journal.path),
             backlog=journal.backlog(),
-            kubernetes="connected" if kube else "dry-run",
-            dry_run=mode.dry_run,
+            actions=actions_statement(kube_connected=kube is not None, mode=mode),
         )
         yield app

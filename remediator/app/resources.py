@@ -41,6 +41,12 @@ def resolve_tokens(settings: Settings) -> tuple[Secret | None, tuple[ApiCredenti
         value = t.resolve()
         if value is not None:
             tokens.append(ApiCredential(secret=value, name=t.name, scope=t.scope))
+    if not tokens:
+        log.warning(
+            "no API token configured: the override API (/api/v1/) and remediator ctl answer 401",
+            set_one_of=", ".join(f"{t.describe()} ({t.scope})" for t in settings.auth.api_tokens)
+            or "auth.api_tokens in the config",
+        )
     signing = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
     named: list[tuple[str, Secret | None]] = [("auth.webhook_token", webhook)]
     named += [("pagerduty.webhook_secrets", s) for s in signing]
@@ -85,6 +91,15 @@ def initial_mode(settings: Settings, kube: KubeActions | None) -> Mode:
         )
         log.warning("kubernetes unavailable: every action runs as dry-run", reason=mode.no_cluster)
     return mode
+
+
+def actions_statement(*, kube_connected: bool, mode: Mode) -> str:
+    """One sentence on whether actions change the cluster, instead of two flags to reconcile."""
+    if not kube_connected:
+        return f"dry-run: {mode.no_cluster}, so actions are planned and recorded, never applied"
+    if mode.dry_run:
+        return "dry-run: guards.dry_run is on, so actions are planned and recorded, never applied"
+    return "live: actions change the cluster (rules or the override API can still put them in dry-run)"
 
 
 def retry_policy(g: GuardSettings) -> RetryPolicy:

@@ -115,7 +115,7 @@ class HandOver:
 
     def _release(self, recorded: Sequence[Recorded], *, from_alerts: bool, payloads: int = 0) -> None:
         debug = _DEBUG.isEnabledFor(logging.DEBUG)
-        quiet: Counter[str] = Counter()
+        quiet: Counter[tuple[str, str, str]] = Counter()
         for r in recorded:
             d = r.decision
             action = "+".join(a.kind for a in d.actions)
@@ -126,7 +126,7 @@ class HandOver:
                 self._executor.submit(r.execution_id, d)
             repeat = from_alerts and d.outcome in QUIET
             if repeat:
-                quiet[d.outcome.value] += 1
+                quiet[(d.rule, d.target.key if d.target else "-", d.outcome.value)] += 1
                 if not debug:
                     continue
             fields = {
@@ -144,4 +144,18 @@ class HandOver:
             else:
                 log.info("decided", **fields)
         if quiet:
-            log.info("repeated skips in batch", counts=dict(quiet), payloads=payloads)
+            _log_quiet(quiet, payloads=payloads)
+
+
+_QUIET_SHOWN = 20
+
+
+def _log_quiet(quiet: Counter[tuple[str, str, str]], *, payloads: int) -> None:
+    """One line per batch for the skips a storm repeats, naming each rule and target (the most
+    repeated first, at most 20, so a storm over 500 targets stays one readable line)."""
+    top = quiet.most_common(_QUIET_SHOWN)
+    skipped = [f"{rule} on {target}: {outcome} x{n}" for (rule, target, outcome), n in top]
+    extra = {"more": len(quiet) - len(top)} if len(quiet) > len(top) else {}
+    log.info(
+        "repeated skips in batch", skipped=skipped, total=sum(quiet.values()), payloads=payloads, **extra
+    )

@@ -23,6 +23,9 @@ async def test_no_token_unknown_token_and_read_scope(api: Api) -> None:
     status, body = await api.get("/status", token=None)
     assert status == 401
     assert set(body) == {"error", "detail"} and "missing bearer token" in body["error"]
+    # the answer says where tokens come from (the variables), never a value
+    assert "env TEST_ADMIN_TOKEN (admin), env TEST_READER_TOKEN (read)" in body["error"]
+    assert "$REMEDIATOR_TOKEN" in body["error"] and READER not in body["error"]
     resp = await api.client.get("/api/v1/status")
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 

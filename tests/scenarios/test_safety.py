@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -133,6 +134,17 @@ async def test_storm_of_10000_alerts_for_one_target_acts_once_and_loses_nothing(
         assert w.app.inflight.busy() == 0 and w.app.journal.backlog() == 0
         text = await (await w.client.get("/metrics")).text()
         assert metric(text, "remediator_decisions_total", rule="restart", outcome="cooldown") == 9_999
+
+
+async def test_repeated_skips_are_summarized_with_rule_and_target(world_factory: Callable[..., Any]) -> None:
+    async with world_factory(RESTART, autojump=True) as w:
+        await w.post(alert())
+        await w.app.drained()
+        with structlog.testing.capture_logs() as logs:
+            await w.post(*(alert(instance=f"i-{i}") for i in range(30)))
+        summaries = [e for e in logs if e["event"] == "repeated skips in batch"]
+        assert [e["skipped"] for e in summaries] == [["restart on shop/Deployment/checkout: cooldown x30"]]
+        assert [e["total"] for e in summaries] == [30]
 
 
 async def test_flapping_alert_is_bounded_by_cooldown_and_rate_limit(
@@ -362,9 +374,14 @@ rules:
 
 async def test_verification_waits_for_rollout_and_resolution(world_factory: Callable[..., Any]) -> None:
     async with world_factory(VERIFIED, rollout="manual") as w:
-        await w.post(alert())
-        await w.app.processor.drained()
-        await w.clock.run(30)
+        with structlog.testing.capture_logs() as logs:
+            await w.post(alert())
+            await w.app.processor.drained()
+            await w.clock.run(30)
+        # said as soon as the change is applied, while verification still waits
+        assert [e["event"] for e in logs if e["event"] in ("applied, verifying", "execution finished")] == [
+            "applied, verifying"
+        ]
         w.kube.complete_rollouts()
         await w.clock.run(30)
         await w.post(alert(status="resolved"))
