@@ -127,6 +127,17 @@ async def test_read_what_was_done(api: Api) -> None:
     assert "restart-on-errors" in lines[2] and "succeeded" in lines[2] and "remediator" in lines[2]
     code, out = await run_ctl(api, "executions", "1")
     assert code == 0 and "rule       restart-on-errors" in out and "changes:" in out
+    # the change as kubectl diff shows it: the object's YAML, not Python reprs
+    diff = out.split("changes:\n", 1)[1].splitlines()
+    assert diff[:2] == [
+        "  --- live/apps.v1.Deployment.shop.checkout",
+        "  +++ applied/apps.v1.Deployment.shop.checkout",
+    ]
+    assert "         annotations:" in diff
+    assert any(line.startswith("  +        kubectl.kubernetes.io/restartedAt: '2026-11-23T") for line in diff)
+    assert "->" not in out and "None" not in out
+    code, out = await run_ctl(api, "executions", "2")
+    assert "  +++ planned/apps.v1.Deployment.shop.image-gen-worker" in out and "  -  replicas: " in out
     code, out = await run_ctl(api, "executions", "--limit", "1", "-o", "json")
     data = json.loads(out)
     assert [e["id"] for e in data["executions"]] == [2] and data["next"] == "2"

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 
+from remediator import yamldiff
 from remediator.api import models as m
 
 Output = Literal["table", "json", "yaml"]
@@ -130,7 +131,12 @@ def execution(e: m.Execution) -> str:
     ]
     out = fields(pairs)
     if e.changes:
-        out += "\nchanges:\n" + "\n".join(f"  {c.path}: {c.before!r} -> {c.after!r}" for c in e.changes)
+        diff = yamldiff.render(
+            ((c.path, c.before, c.after) for c in e.changes),
+            target_key=e.target,
+            after_label="planned" if e.dry_run else "applied",
+        )
+        out += "\nchanges:\n" + "\n".join(f"  {line}" for line in diff)
     return out
 
 
