@@ -118,10 +118,11 @@ class Server:
 
 
 def webhook_codes(metrics: dict[str, float]) -> dict[str, int]:
-    """`remediator_webhook_requests_total{route="alertmanager",code=...}` by code."""
+    """`remediator_webhook_requests_total{route="alertmanager",code=...}` by code, for the codes
+    answered at least once (the daemon exports the common codes at 0 from the start)."""
     codes: dict[str, int] = {}
     for key, value in metrics.items():
-        if key.startswith("remediator_webhook_requests_total{") and 'route="alertmanager"' in key:
+        if key.startswith("remediator_webhook_requests_total{") and 'route="alertmanager"' in key and value:
             code = key.split('code="', 1)[1].split('"', 1)[0]
             codes[code] = codes.get(code, 0) + int(value)
     return codes
