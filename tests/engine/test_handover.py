@@ -120,9 +120,8 @@ async def test_storm_repeats_from_alerts_are_summarized_a_humans_are_not() -> No
             payload_ids=[PayloadId(1)], alerts=[ALERT], decisions=repeats, from_alerts=True
         )
     events: list[dict[str, Any]] = [e for e in logs if e["event"] in ("decided", "repeated skips in batch")]
-    assert [e["event"] for e in events] == ["repeated skips in batch"] and events[0]["counts"] == {
-        "cooldown": 3
-    }
+    assert [e["event"] for e in events] == ["repeated skips in batch"]
+    assert events[0]["skipped"] == [f"r1 on {TARGET.key}: cooldown x3"] and events[0]["total"] == 3
     with capture_logs() as logs:
         await handover.record([(AlertId(1), decision(Outcome.COOLDOWN))])
     assert [e["outcome"] for e in logs if e["event"] == "decided"] == ["cooldown"]
