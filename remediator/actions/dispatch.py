@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from remediator.actions.attempts import Attempts
 from remediator.actions.kube import static_plan
 from remediator.errors import PermanentActionError
 from remediator.model import ActionResult, ActionSpec, Target
@@ -28,7 +29,9 @@ class ActionFamily(Protocol):
 class KubeFamily(Protocol):
     async def plan(self, spec: ActionSpec, target: Target) -> ActionResult: ...
 
-    async def execute(self, spec: ActionSpec, target: Target) -> ActionResult: ...
+    async def execute(
+        self, spec: ActionSpec, target: Target, *, attempts: Attempts | None = None
+    ) -> ActionResult: ...
 
     async def opted_out(self, target: Target) -> str | None: ...
 
@@ -60,13 +63,16 @@ class ActionRouter:
             return static_plan(spec, target, now=self._now())
         return await self._kube.plan(spec, target)
 
-    async def execute(self, spec: ActionSpec, target: Target) -> ActionResult:
+    async def execute(
+        self, spec: ActionSpec, target: Target, *, attempts: Attempts | None = None
+    ) -> ActionResult:
+        """`attempts`: shared by the retries of this action in one execution (Kubernetes kinds use it)."""
         family = self._families.get(spec.kind)
         if family is not None:
             return await family.execute(spec, target)
         if self._kube is None:
             raise PermanentActionError(f"{spec.kind}: no Kubernetes cluster reachable")
-        return await self._kube.execute(spec, target)
+        return await self._kube.execute(spec, target, attempts=attempts)
 
     async def opted_out(self, target: Target) -> str | None:
         return await self._kube.opted_out(target) if self._kube is not None else None

@@ -4,7 +4,9 @@ The engine wraps each `KubeActions.execute` (or `plan`) call in `call_with_retri
 `TransientActionError` is retried (timeouts, connection errors, 429, 5xx, 409); a permanent error or a
 not-applicable precondition stops at once, because repeating the same request cannot change the answer.
 Each retry re-runs the whole callable, and the actions always GET fresh state, so a 409 is resolved by
-re-reading rather than by replaying a stale patch.
+re-reading rather than by replaying a stale patch. A write whose answer was lost may have landed: the
+runner gives each action an `Attempts` scope shared by its retries, so a relative action (restart, scale
+by/factor, undo) sends the value its first attempt computed, or reports the change already in place.
 
 Sleeping goes through `clock.sleep` and the deadline is measured on `clock.monotonic`, so tests with a
 `FakeClock` run a two-minute back-off schedule instantly and can read the sleeps off the clock.

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import structlog
 
+from remediator.actions.attempts import Attempts
 from remediator.actions.canary import Resolutions, canary_window_s, undo_if_still_firing
 from remediator.actions.dispatch import ActionRouter
 from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
@@ -213,10 +214,13 @@ class ActionRunner:
         await self._journal.start_execution(execution_id)
         results: list[ActionResult] = []
         attempts = 0
+        started_at = self._clock.now()
         for spec in decision.actions:
+            # One scope per action, shared by its retries: a retry must not apply a landed write again.
+            scope = Attempts(execution_id=execution_id, started_at=started_at)
             try:
                 result, used = await call_with_retries(
-                    functools.partial(actions.execute, self._clamp(spec), target),
+                    functools.partial(actions.execute, self._clamp(spec), target, attempts=scope),
                     policy=policy,
                     clock=self._clock,
                 )
@@ -233,8 +237,11 @@ class ActionRunner:
 
         async def run(spec: ActionSpec) -> ActionResult:
             nonlocal attempts
+            scope = Attempts(execution_id=execution_id, started_at=self._clock.now())
             result, used = await call_with_retries(
-                functools.partial(actions.execute, spec, target), policy=policy, clock=self._clock
+                functools.partial(actions.execute, spec, target, attempts=scope),
+                policy=policy,
+                clock=self._clock,
             )
             attempts += used
             return result

@@ -90,6 +90,8 @@ class Fault:
     retry_after: float | None
     delay: float
     body: str | None
+    after_write: bool = False
+    """Handle the request (the write lands), then answer with the fault: a response lost on the way."""
     hits: int = 0
 
     @property
@@ -228,12 +230,14 @@ class FakeKubeServer(Seeding):
             fault.hits += 1
             if fault.delay > 0:
                 await self._sleep(fault.delay)
-            if fault.status:
+            if fault.status and not fault.after_write:
                 return self._fault_response(fault)
         self._controllers.catch_up()
         answer = self._api.handle(
             request.method, request.path, request.query, request.headers.get("Content-Type"), raw
         )
+        if fault is not None and fault.after_write:
+            return self._fault_response(fault)
         if isinstance(answer, WatchRequest):
             record.status = 200
             return await self._stream(request, answer)
@@ -331,6 +335,7 @@ class FakeKubeServer(Seeding):
         retry_after: float | None = None,
         delay: float = 0.0,
         body: str | None = None,
+        after_write: bool = False,
     ) -> Fault:
         """Fail (or, with `status=0`, only delay) the next `times` requests matching method and path.
 
@@ -339,11 +344,15 @@ class FakeKubeServer(Seeding):
         `details.retryAfterSeconds` when `retry_after` is given); `body` replaces it
         verbatim, e.g. to imitate an HTML error page from a proxy. The first matching
         fault wins; faulted requests are recorded in `requests` with their status.
+        `after_write=True` handles the request first (a write lands) and then fails the answer, as a
+        read timeout or a proxy's 504 after the server committed does.
         """
         if status != 0 and not 400 <= status <= 599:
             raise ValueError(f"inject: status {status!r} must be 0 (delay only) or an HTTP error code")
         if times < 1:
             raise ValueError(f"inject: times {times!r} must be at least 1")
+        if after_write and status == 0:
+            raise ValueError("inject: after_write needs an error status to answer with")
         if status == 0 and delay <= 0:
             raise ValueError("inject: status=0 means 'answer normally after `delay`', so delay must be > 0")
         fault = Fault(
@@ -354,6 +363,7 @@ class FakeKubeServer(Seeding):
             retry_after=retry_after,
             delay=delay,
             body=body,
+            after_write=after_write,
         )
         self._faults.append(fault)
         return fault

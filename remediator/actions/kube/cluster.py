@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from remediator.actions.attempts import Attempts
 from remediator.actions.kube.env import prepare_set_env
 from remediator.actions.kube.events import record_event
 from remediator.actions.kube.image import prepare_set_image
@@ -47,6 +48,11 @@ _PREPARE: dict[ActionKind, Prepare] = {
     "resume_rollout": prepare_resume,
 }
 
+_RELATIVE: frozenset[ActionKind] = frozenset({"rollout_restart", "rollout_undo", "scale"})
+"""The kinds whose repeat would change more (a second rollout, scale, undo): they take `attempts`.
+The others are absolute (set_env, set_image, pause, resume: a repeat is a no-op) or never retry a
+write blindly (delete_pod reports what it deleted)."""
+
 
 @asynccontextmanager
 async def open_kube(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[KubeActions | None]:
@@ -74,20 +80,30 @@ class KubeActions:
             kind=spec.kind, target=target, changes=prepared.changes, summary=prepared.planned, applied=False
         )
 
-    async def execute(self, spec: ActionSpec, target: Target) -> ActionResult:
-        """Apply the action; the result lists the changes made. Then best-effort record an Event."""
-        prepared = await self._prepare(spec, target)
+    async def execute(
+        self, spec: ActionSpec, target: Target, *, attempts: Attempts | None = None
+    ) -> ActionResult:
+        """Apply the action; the result lists the changes made. Then best-effort record an Event.
+
+        `attempts` is shared by every retry of this action in one execution, so a retry after a lost
+        answer does not apply a relative action twice (see `remediator.actions.attempts`).
+        """
+        prepared = await self._prepare(spec, target, attempts)
+        if attempts is not None:
+            attempts.sent = True
         changes, summary = await prepared.apply()
         result = ActionResult(kind=spec.kind, target=target, changes=changes, summary=summary, applied=True)
         log.debug("kubernetes: applied", action=spec.kind, target=target.key, summary=summary)
         await record_event(self._kube, self._clock, spec.kind, target, summary, uid=prepared.uid)
         return result
 
-    async def _prepare(self, spec: ActionSpec, target: Target) -> Prepared:
+    async def _prepare(self, spec: ActionSpec, target: Target, attempts: Attempts | None = None) -> Prepared:
         prepare = _PREPARE.get(spec.kind)
         if prepare is None:
             raise PermanentActionError(f"unknown Kubernetes action {spec.kind!r}")
         params: Mapping[str, Any] = spec.params
+        if attempts is not None and spec.kind in _RELATIVE:
+            return await prepare(params, target, kube=self._kube, clock=self._clock, attempts=attempts)
         return await prepare(params, target, kube=self._kube, clock=self._clock)
 
     async def rollout_status(self, target: Target) -> RolloutStatus:

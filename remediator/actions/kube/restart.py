@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from remediator.actions.attempts import ALREADY_APPLIED, Attempts
 from remediator.actions.kube.fields import get, opt_float, uid_of
 from remediator.actions.kube.history import owned_replica_sets
 from remediator.actions.kube.kubectl import RESTARTED_AT, ROLLED_BACK_AT, revision
@@ -19,14 +20,29 @@ from remediator.model import Change, Target
 
 
 async def prepare_restart(
-    params: Mapping[str, Any], target: Target, *, kube: KubeClient, clock: Clock
+    params: Mapping[str, Any],
+    target: Target,
+    *,
+    kube: KubeClient,
+    clock: Clock,
+    attempts: Attempts | None = None,
 ) -> Prepared:
     """kubectl rollout restart: stamp the pod template so the controller rolls every pod.
+
+    The stamp is the execution's start time, the same on every attempt, so a retry after a lost
+    answer sends an identical patch (no second rollout) or finds the stamp in place: success.
 
     `unless_rolled_out_within` (Deployments) leaves a fresh rollout alone: after a recent
     deploy the runbook says roll back, and a restart would only roll the bad version again.
     """
     obj = await kube.read_workload(target)
+    now = rfc3339(attempts.started_at if attempts is not None else clock.now())
+    before = get(obj, "spec", "template", "metadata", "annotations", RESTARTED_AT)
+    if attempts is not None:
+        first_before = attempts.once("restartedAt", before)
+        if attempts.sent and before == now != first_before:
+            # Checked first: the rollout it started would otherwise look like someone else's.
+            return _already_applied(target, obj, first_before, now)
     if target.kind == "Deployment" and get(obj, "spec", "paused"):
         raise PermanentActionError(
             f"{target.key}: can't restart paused deployment (run rollout resume first)"
@@ -45,8 +61,6 @@ async def prepare_restart(
                     f"rolled out {format_duration(float(int(age_s)))} ago, within "
                     f"{format_duration(unless_s)}: a restart would roll the new version again"
                 )
-    now = rfc3339(clock.now())
-    before = get(obj, "spec", "template", "metadata", "annotations", RESTARTED_AT)
     if before == now:
         # kubectl fails the same way: the patch would be empty, so nothing would roll.
         raise NotApplicableError(f"{target.key} already restarted at {now}")
@@ -56,6 +70,17 @@ async def prepare_restart(
 
     async def apply() -> tuple[tuple[Change, ...], str]:
         await kube.patch_workload(target, body, STRATEGIC_MERGE)
+        return (change,), done
+
+    return Prepared(changes=(change,), planned=f"would restart {target.key}", apply=apply, uid=uid_of(obj))
+
+
+def _already_applied(target: Target, obj: Mapping[str, Any], before: Any, now: str) -> Prepared:
+    """An earlier attempt's patch landed though its answer was lost: report it, send nothing."""
+    change = Change(path=f"spec.template.metadata.annotations[{RESTARTED_AT}]", before=before, after=now)
+    done = f"restarted {target.key} (restartedAt {now}; {ALREADY_APPLIED})"
+
+    async def apply() -> tuple[tuple[Change, ...], str]:
         return (change,), done
 
     return Prepared(changes=(change,), planned=f"would restart {target.key}", apply=apply, uid=uid_of(obj))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from remediator.actions.attempts import ALREADY_APPLIED, Attempts
 from remediator.actions.kube.diff import diff
 from remediator.actions.kube.fields import get, opt_float, opt_int, uid_of
 from remediator.actions.kube.history import owned_replica_sets
@@ -26,7 +27,12 @@ from remediator.model import Change, Target
 
 
 async def prepare_undo(
-    params: Mapping[str, Any], target: Target, *, kube: KubeClient, clock: Clock
+    params: Mapping[str, Any],
+    target: Target,
+    *,
+    kube: KubeClient,
+    clock: Clock,
+    attempts: Attempts | None = None,
 ) -> Prepared:
     """kubectl rollout undo (rollback.go), plus a resourceVersion test so a concurrent edit fails.
 
@@ -38,6 +44,10 @@ async def prepare_undo(
     A paused Deployment is refused, as kubectl refuses it, unless `resume_paused` (set by the canary
     follow-up of `pause_rollout`, never by a rule file): then the same patch resumes it, so the
     rollback is one atomic write rather than a resume that would first roll the bad canary further.
+
+    The first attempt records the template it rolls back from and to. A retry after a lost answer
+    that finds the workload already on the target template reports success: undoing again would go
+    back a second revision (the rolled-back one is now the newest, the bad one the previous).
     """
     if target.kind != "Deployment":
         raise PermanentActionError(
@@ -48,6 +58,10 @@ async def prepare_undo(
     if to_revision < 0:
         raise PermanentActionError(f"rollout_undo: to_revision {to_revision!r} must not be negative")
     dep = await kube.read_workload(target)
+    if attempts is not None and attempts.sent:
+        first = attempts.recall("undo")
+        if isinstance(first, tuple) and without_hash(get(dep, "spec", "template") or {}) == first[1]:
+            return _already_applied(target, dep, first)
     history = sorted(
         ((revision(rs), rs) for rs in await owned_replica_sets(kube, target, dep)), key=lambda p: p[0]
     )
@@ -107,6 +121,8 @@ async def prepare_undo(
     if paused:
         patch.append({"op": "replace", "path": "/spec/paused", "value": False})
         changes = (*changes, Change(path="spec.paused", before=True, after=False))
+    if attempts is not None:
+        attempts.once("undo", (current, wanted, f"{target.key} from revision {latest_rev} to revision {rev}"))
     what = f"{target.key} from revision {latest_rev} ({images(current)}) to revision {rev} ({images(wanted)})"
 
     async def apply() -> tuple[tuple[Change, ...], str]:
@@ -119,3 +135,15 @@ async def prepare_undo(
         apply=apply,
         uid=uid_of(dep),
     )
+
+
+def _already_applied(target: Target, dep: Mapping[str, Any], first: tuple[Any, Any, str]) -> Prepared:
+    """An earlier attempt's rollback landed though its answer was lost: report it, send nothing."""
+    before, after, what = first
+    changes = tuple(diff(before, after, "spec.template"))
+    done = f"rolled back {what} ({ALREADY_APPLIED})"
+
+    async def apply() -> tuple[tuple[Change, ...], str]:
+        return changes, done
+
+    return Prepared(changes=changes, planned=done, apply=apply, uid=uid_of(dep))
