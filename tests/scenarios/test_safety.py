@@ -412,3 +412,20 @@ def test_payload_helper_is_valid_v4() -> None:
     from remediator.receivers.alertmanager import validate
 
     assert len(validate(payload(alert(), copy.deepcopy(alert(status="resolved")))).alerts) == 2
+
+
+async def test_a_restart_whose_answer_was_lost_is_retried_without_a_second_rollout(
+    world_factory: Callable[..., Any],
+) -> None:
+    """The PATCH lands but the client sees a 504: the retry finds its own stamp, one rollout, succeeded."""
+    async with world_factory(FAULTY.replace("URL", "http://127.0.0.1:9/escalate")) as w:
+        w.kube.inject(status=504, method="PATCH", path=r"/deployments/", after_write=True)
+        await w.post(alert(starts_at=T0))
+        await w.clock.run(60, quiet_s=0.5)
+        await w.app.drained()
+        sent = [r for r in w.kube.requests if r.method == "PATCH"]
+        assert [r.status for r in sent] == [504], "the retry sends no second patch"
+        [execution] = await w.app.journal.executions()
+        assert execution.status is ExecutionStatus.SUCCEEDED, execution
+        assert execution.attempts == 2
+        assert "already applied by an earlier attempt" in (execution.summary or "")
