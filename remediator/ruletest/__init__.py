@@ -29,7 +29,8 @@ cluster:                                 # the cluster before each test (a test 
   statefulsets:
     shop/redis: {image: redis:7, replicas: 3}
   pods:                                  # extra pods by name (an alert's `pod` label), also daemonsets:
-    shop/search-oom-1: {labels: {app: search}, phase: Running}
+    shop/search-oom-1: {labels: {app: search}, phase: Running, owner: Deployment/search}
+                                         # owner: one of that workload's pods (delete_pod deletes no other)
 
 tests:
   - name: p99 above 5s adds two replicas; firing again within 10m it waits for the cooldown

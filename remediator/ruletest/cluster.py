@@ -25,6 +25,7 @@ from remediator.ruletest.schema import (
     StatefulSetSpec,
     default_image,
 )
+from remediator.testing._objects import REVISION
 from remediator.testing.fake_kube import FakeKubeServer
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -89,7 +90,27 @@ def seed(kube: FakeKubeServer, cluster: ClusterSpec, *, start: datetime) -> None
     for key, pod in cluster.pods.items():
         pod = pod or PodSpec()
         namespace, name = key.split("/")
-        kube.add_pod(namespace, name, labels=pod.labels, phase=pod.phase)
+        owner = _owner(kube, namespace, pod.owner) if pod.owner else None
+        kube.add_pod(
+            namespace, name, labels=pod.labels, phase=pod.phase, owner=owner, replacing=owner is not None
+        )
+
+
+def _owner(kube: FakeKubeServer, namespace: str, spec: str) -> dict[str, Any]:
+    """The object `Kind/name` names as a pod's controller: a Deployment's newest ReplicaSet."""
+    kind, name = spec.split("/", 1)
+    workload = kube.get(kind, namespace, name)
+    if workload is None:
+        raise ValueError(f"pod owner {spec!r}: no {kind} {namespace}/{name} in the cluster")
+    if kind != "Deployment":
+        return workload
+    uid = workload["metadata"]["uid"]
+    sets = [
+        rs
+        for rs in kube.list("ReplicaSet", namespace)
+        if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])
+    ]
+    return max(sets, key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION, "0")))
 
 
 def compare(kube: FakeKubeServer, expected: ExpectedCluster) -> list[FieldDiff]:

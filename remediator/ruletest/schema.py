@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from remediator.durations import parse_duration
 from remediator.kubenames import is_dns1123_label, is_dns1123_subdomain, is_env_var_name
@@ -149,6 +149,16 @@ class DaemonSetSpec(_Model):
 class PodSpec(_Model):
     labels: Strings = Field(default_factory=dict)
     phase: Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"] = "Running"
+    owner: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^(Deployment|StatefulSet|DaemonSet)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+        ]
+        | None
+    ) = None
+    """`Deployment/NAME` (its current ReplicaSet owns the pod), `StatefulSet/NAME` or `DaemonSet/NAME`
+    in the pod's namespace: the pod is one of that workload's, in place of one it runs. Without it
+    the pod has no owner, and delete_pod refuses it (`not_owned_by_target`)."""
 
 
 class ClusterSpec(_Model):

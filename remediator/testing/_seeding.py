@@ -35,6 +35,10 @@ _PHASE_STATES: Mapping[str, PodState] = {
 }
 
 
+_SEEDED_BY_NAME = "fake.remediator.io/seeded-by-name"
+"""Marks a pod a test named in place of a generated one, so the next named pod replaces another."""
+
+
 class Seeding:
     _store: Store
     _controllers: Controllers
@@ -210,13 +214,16 @@ class Seeding:
         phase: str = "Running",
         owner: Mapping[str, Any] | None = None,
         containers: Sequence[str] = ("app",),
+        replacing: bool = False,
     ) -> dict[str, Any]:
         """Seed one pod (containers running image `app:v1`) in `phase`.
 
         `owner` is either an object (as returned by the add_* helpers or `get`), made
         the pod's controller, or a ready-made ownerReference dict. Controllers adopt
         nothing: an owned pod beyond its ReplicaSet's replicas is deleted at the next
-        controller pass, as the real ReplicaSet controller would.
+        controller pass, as the real ReplicaSet controller would. `replacing=True` takes
+        the place of one of the owner's own pods instead (a test naming a pod of a
+        running workload), so the count stays at its replicas.
         """
         if phase not in _PHASE_STATES:
             raise ValueError(f"add_pod: phase {phase!r} must be one of {sorted(_PHASE_STATES)}")
@@ -237,6 +244,16 @@ class Seeding:
         if owner is not None:
             ref = owner_reference(owner) if "metadata" in owner else dict(owner)
             pod["metadata"]["ownerReferences"] = [ref]
+            if replacing:
+                siblings = [
+                    p
+                    for p in self._store.items("Pod", namespace)
+                    if any(r.get("uid") == ref.get("uid") for r in p["metadata"].get("ownerReferences") or [])
+                    and not p["metadata"].get("annotations", {}).get(_SEEDED_BY_NAME)
+                ]
+                if siblings:
+                    self._store.remove("Pod", namespace, siblings[-1]["metadata"]["name"])
+                pod["metadata"].setdefault("annotations", {})[_SEEDED_BY_NAME] = "true"
         self._check("Pod", pod)
         with self._controllers.seeding():
             self._store.insert("Pod", pod)

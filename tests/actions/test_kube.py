@@ -435,15 +435,37 @@ async def test_set_env_unknown_container_is_permanent(
 # -- delete_pod -------------------------------------------------------------------------------------------
 
 
+def current_replica_set(fake: FakeKubeServer, namespace: str, deployment: str) -> dict[str, Any]:
+    """The Deployment's newest ReplicaSet: what owns its running pods."""
+    uid = fake.get("Deployment", namespace, deployment)["metadata"]["uid"]  # type: ignore[index]
+    sets = [
+        rs
+        for rs in fake.list("ReplicaSet", namespace)
+        if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])
+    ]
+    return max(sets, key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+
+
+def live_pods(fake: FakeKubeServer, namespace: str = "shop") -> set[str]:
+    return {
+        p["metadata"]["name"]
+        for p in fake.list("Pod", namespace)
+        if not p["metadata"].get("deletionTimestamp")
+    }
+
+
 async def test_delete_pod_respects_max_and_selector_and_prefers_not_ready(
     fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
-    # No Deployment seeded: its own pods would match the selector too.
-    fake_kube.add_pod("shop", "checkout-old", labels={"app": "checkout"})
+    fake_kube.add_deployment("shop", "checkout", replicas=3)
+    rs = current_replica_set(fake_kube, "shop", "checkout")
+    fake_kube.add_pod("shop", "checkout-old", labels={"app": "checkout"}, owner=rs, replacing=True)
     clock.advance(60)
-    fake_kube.add_pod("shop", "checkout-pending", labels={"app": "checkout"}, phase="Pending")
+    fake_kube.add_pod(
+        "shop", "checkout-pending", labels={"app": "checkout"}, phase="Pending", owner=rs, replacing=True
+    )
     clock.advance(60)
-    fake_kube.add_pod("shop", "checkout-new", labels={"app": "checkout"})
+    fake_kube.add_pod("shop", "checkout-new", labels={"app": "checkout"}, owner=rs, replacing=True)
     fake_kube.add_pod("shop", "search-1", labels={"app": "search"})
 
     action = spec("delete_pod", selector="app=checkout", pod=None, max=2)
@@ -455,20 +477,18 @@ async def test_delete_pod_respects_max_and_selector_and_prefers_not_ready(
     assert [d.method for d in deletes] == ["DELETE", "DELETE"]
     for d in deletes:
         assert body(d)["preconditions"]["uid"], "deletes are pinned to the pod's UID"
-    remaining = {
-        p["metadata"]["name"]
-        for p in fake_kube.list("Pod", "shop")
-        if not p["metadata"].get("deletionTimestamp")
-    }
-    assert remaining == {"checkout-new", "search-1"}
+    assert {"checkout-new", "search-1"} <= live_pods(fake_kube)
+    assert not {"checkout-old", "checkout-pending"} & live_pods(fake_kube)
 
 
 async def test_delete_pod_failing_midway_reports_what_was_deleted_instead_of_retrying(
     fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
-    fake_kube.add_pod("shop", "checkout-1", labels={"app": "checkout"})
-    clock.advance(60)
-    fake_kube.add_pod("shop", "checkout-2", labels={"app": "checkout"})
+    fake_kube.add_deployment("shop", "checkout", replicas=3)
+    rs = current_replica_set(fake_kube, "shop", "checkout")
+    for i in (1, 2, 3):
+        fake_kube.add_pod("shop", f"checkout-{i}", labels={"app": "checkout"}, owner=rs, replacing=True)
+        clock.advance(60)
     fake_kube.inject(status=500, method="DELETE", path=r"/pods/checkout-2$")
     done = await kube_actions.execute(spec("delete_pod", selector="app=checkout", max=2), deploy("checkout"))
     # A retry would list again and delete `max` more pods, so the partial result is the outcome.
@@ -480,7 +500,8 @@ async def test_delete_named_pod(
     fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
     fake_kube.add_deployment("shop", "checkout")
-    fake_kube.add_pod("shop", "checkout-abc12", labels={"app": "checkout"})
+    rs = current_replica_set(fake_kube, "shop", "checkout")
+    fake_kube.add_pod("shop", "checkout-abc12", labels={"app": "checkout"}, owner=rs, replacing=True)
     _, done = await plan_then_execute(
         fake_kube, kube_actions, spec("delete_pod", pod="checkout-abc12", max=1), deploy("checkout")
     )
@@ -495,25 +516,70 @@ async def test_delete_named_pod(
 async def test_delete_pod_with_no_match_is_not_applicable(
     fake_kube: FakeKubeServer, kube_actions: KubeActions
 ) -> None:
+    fake_kube.add_deployment("shop", "checkout")
     fake_kube.add_pod("shop", "search-1", labels={"app": "search"})
     with pytest.raises(NotApplicableError, match="no pod matches"):
-        await kube_actions.execute(spec("delete_pod", selector="app=checkout", max=3), deploy("checkout"))
+        await kube_actions.execute(spec("delete_pod", selector="app=nothing", max=3), deploy("checkout"))
     with pytest.raises(NotApplicableError, match="not found"):
         await kube_actions.execute(spec("delete_pod", pod="checkout-gone", max=1), deploy("checkout"))
-    assert fake_kube.writes == []
+    assert action_writes(fake_kube) == []
 
 
-async def test_delete_pod_defaults_to_the_workload_selector(
+async def test_delete_pod_defaults_to_the_workload_selector_and_keeps_one_ready_pod(
     fake_kube: FakeKubeServer, kube_actions: KubeActions
 ) -> None:
-    fake_kube.add_deployment("shop", "checkout", replicas=2)
+    fake_kube.add_deployment("shop", "checkout", replicas=3)
     fake_kube.add_pod("shop", "other-1", labels={"app": "other"})
-    owned = {
-        p["metadata"]["name"] for p in fake_kube.list("Pod", "shop") if p["metadata"]["name"] != "other-1"
-    }
-    assert len(owned) == 2
+    owned = live_pods(fake_kube) - {"other-1"}
+    assert len(owned) == 3
     done = await kube_actions.execute(spec("delete_pod", max=5), deploy("checkout"))
-    assert {c.path for c in done.changes} == {f"pods[{name}]" for name in owned}
+    deleted = {c.path.removeprefix("pods[").removesuffix("]") for c in done.changes}
+    assert len(deleted) == 2 and deleted < owned  # the third, last ready pod stays
+    assert "other-1" in live_pods(fake_kube)
+
+
+async def test_delete_pod_refuses_a_pod_of_another_workload(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions
+) -> None:
+    """The pod name is an alert label: it must not reach another workload, an opted-out one least."""
+    fake_kube.add_deployment("shop", "checkout", replicas=2)
+    fake_kube.add_deployment("shop", "payments", replicas=2, annotations={"remediator.io/disabled": "true"})
+    rs = current_replica_set(fake_kube, "shop", "payments")
+    fake_kube.add_pod("shop", "payments-xyz", labels={"app": "payments"}, owner=rs, replacing=True)
+    fake_kube.add_pod("shop", "stray", labels={"app": "checkout"})  # no owner at all
+    for pod in ("payments-xyz", "stray"):
+        with pytest.raises(NotApplicableError, match="not_owned_by_target") as e:
+            await kube_actions.execute(spec("delete_pod", pod=pod, max=1), deploy("checkout"))
+        assert "shop/Deployment/checkout" in str(e.value)
+    assert action_writes(fake_kube) == []
+
+
+async def test_a_selector_sweeping_several_workloads_deletes_only_the_targets_pods(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions
+) -> None:
+    fake_kube.add_deployment("shop", "checkout", replicas=3)
+    fake_kube.add_deployment("shop", "checkout-canary", replicas=2, labels={"app": "checkout"})
+    fake_kube.add_pod("shop", "stray", labels={"app": "checkout", "stray": "yes"})
+    canary = {p for p in live_pods(fake_kube) if p.startswith("checkout-canary")}
+    assert len(canary) == 2
+    done = await kube_actions.execute(spec("delete_pod", selector="app=checkout", max=5), deploy("checkout"))
+    deleted = {c.path.removeprefix("pods[").removesuffix("]") for c in done.changes}
+    assert len(deleted) == 2 and not deleted & canary
+    assert canary | {"stray"} <= live_pods(fake_kube)
+    with pytest.raises(NotApplicableError, match="not_owned_by_target"):
+        await kube_actions.execute(
+            spec("delete_pod", selector="app=checkout,stray=yes", max=1), deploy("checkout")
+        )
+
+
+async def test_delete_pod_never_leaves_the_target_without_a_ready_pod(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions
+) -> None:
+    fake_kube.add_deployment("shop", "checkout", replicas=1)
+    [only] = live_pods(fake_kube)
+    with pytest.raises(NotApplicableError, match="no ready pod"):
+        await kube_actions.execute(spec("delete_pod", pod=only, max=1), deploy("checkout"))
+    assert action_writes(fake_kube) == []
 
 
 # -- opted_out --------------------------------------------------------------------------------------------

@@ -1,4 +1,12 @@
-"""delete_pod: one named pod, or the worst few of a selector, each only if it is still the same pod."""
+"""delete_pod: one named pod, or the worst few of a selector, each only if it is still the same pod.
+
+Only pods of the rule's target are ever deleted: a pod's owner chain (Pod -> ReplicaSet -> Deployment,
+or Pod -> StatefulSet/DaemonSet, by controller reference and UID) must end at the target workload.
+The pod name comes from an alert label and a selector can match several workloads, so a pod of any
+other workload (one marked `remediator.io/disabled` included) is skipped: `not_owned_by_target`.
+And remediator never leaves the target with fewer than one ready pod: ready pods are deleted only
+while another ready pod remains.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +46,9 @@ async def prepare_delete_pod(
     if limit < 1:
         raise PermanentActionError(f"delete_pod: max {limit} must be at least 1")
     ns = target.namespace
-    uid: str | None = None
+    workload = await kube.read_workload(target)
+    uid: str | None = uid_of(workload)
+    owned_by = await _owners_in_target(kube, target, workload)
     if pod_name:
         pod = await kube.read_pod(ns, str(pod_name))
         if pod is None or get(pod, "metadata", "deletionTimestamp"):
@@ -47,8 +57,6 @@ async def prepare_delete_pod(
         source = f"pod {pod_name}"
     else:
         if not selector:
-            workload = await kube.read_workload(target)
-            uid = uid_of(workload)
             selector = label_selector(get(workload, "spec", "selector") or {})
             if not selector:
                 raise PermanentActionError(f"delete_pod: {target.key} has no pod selector")
@@ -56,8 +64,20 @@ async def prepare_delete_pod(
         live = [p for p in pods if not get(p, "metadata", "deletionTimestamp")]
         if not live:
             raise NotApplicableError(f"no pod matches {selector!r} in {ns!r}")
-        chosen = sorted(live, key=deletion_order)[:limit]
+        mine = [p for p in live if _controller_uid(p) in owned_by]
+        if not mine:
+            raise NotApplicableError(
+                f"not_owned_by_target: none of the {len(live)} pod(s) matching {selector!r} in {ns!r} "
+                f"belongs to {target.key}"
+            )
+        chosen = sorted(mine, key=deletion_order)[:limit]
         source = f"selector {selector}"
+    if pod_name and _controller_uid(chosen[0]) not in owned_by:
+        raise NotApplicableError(
+            f"not_owned_by_target: pod {pod_name!r} in {ns!r} does not belong to {target.key} "
+            f"(its controller is {_controller_name(chosen[0])})"
+        )
+    chosen = await _keep_one_ready(kube, target, workload, chosen)
     changes = tuple(
         Change(
             path=f"pods[{get(p, 'metadata', 'name')}]",
@@ -101,3 +121,62 @@ async def prepare_delete_pod(
         apply=apply,
         uid=uid,
     )
+
+
+def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for ref in get(obj, "metadata", "ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            return ref
+    return None
+
+
+def _controller_uid(obj: Mapping[str, Any]) -> str | None:
+    ref = _controller(obj)
+    return str(ref.get("uid")) if ref is not None and ref.get("uid") else None
+
+
+def _controller_name(obj: Mapping[str, Any]) -> str:
+    ref = _controller(obj)
+    return f"{ref.get('kind')}/{ref.get('name')}" if ref is not None else "none"
+
+
+async def _owners_in_target(kube: KubeClient, target: Target, workload: Mapping[str, Any]) -> set[str]:
+    """UIDs a pod's controller reference may name for the pod to belong to `target`: the workload
+    itself (StatefulSet, DaemonSet), or, for a Deployment, the ReplicaSets it controls."""
+    uid = uid_of(workload)
+    if uid is None:
+        return set()
+    if target.kind != "Deployment":
+        return {uid}
+    selector = label_selector(get(workload, "spec", "selector") or {})
+    sets = await kube.list_replica_sets(target.namespace, selector) if selector else []
+    return {rs_uid for rs in sets if _controller_uid(rs) == uid and (rs_uid := uid_of(rs)) is not None}
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in get(pod, "status", "conditions") or []
+    ) and not get(pod, "metadata", "deletionTimestamp")
+
+
+async def _keep_one_ready(
+    kube: KubeClient, target: Target, workload: Mapping[str, Any], chosen: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """`chosen` less the ready pods whose deletion would leave the target with no ready pod."""
+    selector = label_selector(get(workload, "spec", "selector") or {})
+    owners = await _owners_in_target(kube, target, workload)
+    pods = await kube.list_pods(target.namespace, selector) if selector else []
+    ready = sum(1 for p in pods if _ready(p) and _controller_uid(p) in owners)
+    spare = ready - 1
+    kept: list[dict[str, Any]] = []
+    for pod in chosen:
+        if _ready(pod):
+            if spare <= 0:
+                continue
+            spare -= 1
+        kept.append(pod)
+    if not kept:
+        raise NotApplicableError(
+            f"deleting would leave {target.key} with no ready pod ({ready} ready): remediator never does that"
+        )
+    return kept
