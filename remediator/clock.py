@@ -13,7 +13,7 @@ import heapq
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Clock(Protocol):
@@ -22,6 +22,20 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class _Waits(Protocol):
+    async def wait(self, seconds: float) -> None: ...
+
+
+async def wait_for_time(clock: Clock, seconds: float) -> None:
+    """Sleep `seconds` of `clock` time in a background loop. A fake clock that jumps when slept on
+    (autojump) is waited on without jumping: background work waits for time, it does not make it."""
+    if isinstance(clock, _Waits):
+        await clock.wait(seconds)
+    else:
+        await clock.sleep(seconds)
 
 
 class SystemClock:
@@ -79,6 +93,16 @@ class FakeClock:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
+        await fut
+
+    async def wait(self, seconds: float) -> None:
+        """Wait until `seconds` of this clock's time have passed, never moving it, autojump or not:
+        a background loop (the scheduler) waits for time to pass; only the test makes it pass."""
+        if not self._autojump:
+            await self.sleep(seconds)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._mono + max(seconds, 0.0), next(self._seq), fut))
         await fut
 
     async def run(self, seconds: float, *, settle_s: float = 0.005, quiet_s: float = 0.1) -> None:

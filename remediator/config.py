@@ -176,6 +176,23 @@ class GuardSettings(_Strict):
     verify_poll_interval: Seconds = 5.0
 
 
+class DeferralSettings(_Strict):
+    enabled: bool = True
+    """A transient denial (target busy, concurrency limit, storm brake) waits and is decided again when a
+    slot frees, instead of being dropped until Alertmanager re-sends (4h by default)."""
+    retry_every: Seconds = 30.0
+    """Also decided again this often while waiting (the storm brake eases with time, not with a slot)."""
+    max_waiting: int = Field(default=1000, ge=1)
+    """A storm cannot grow the queue past this: the least severe, newest waits are shed (recorded)."""
+
+
+class SchedulerSettings(_Strict):
+    poll_interval: Seconds = 5.0
+    """Timers this replica schedules wake it at once; this is how soon it sees those of other replicas."""
+    lease: Seconds = 60.0
+    """A claimed timer is taken over by another replica this long after its claimer died."""
+
+
 class PagerDutySettings(_Strict):
     webhook_secrets: tuple[SecretRef, ...] = (SecretRef(env="PAGERDUTY_WEBHOOK_SECRET"),)
     """V3 webhook signing secrets; list two while rotating. None resolved: /webhook/pagerduty answers 401."""
@@ -231,6 +248,8 @@ class Settings(_Strict):
     journal: JournalSettings = JournalSettings()
     kubernetes: KubeSettings = KubeSettings()
     guards: GuardSettings = GuardSettings()
+    deferral: DeferralSettings = DeferralSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     prometheus: PrometheusSettings = PrometheusSettings()

@@ -121,6 +121,20 @@ class Metrics:
             ["kind", "result"],
             registry=r,
         )
+        self.deferred_waiting = Gauge(
+            "remediator_deferred_decisions",
+            "Decisions waiting for a slot (target busy, concurrency limit, storm brake) to be decided again.",
+            registry=r,
+        )
+        self.deferrals = Counter(
+            "remediator_deferrals_total",
+            "Deferred decisions that stopped waiting, by result: redecided (acted or skipped), expired "
+            "(older than max_alert_age), cancelled (the alert resolved), shed (the queue was full).",
+            ["result"],
+            registry=r,
+        )
+        for result in ("redecided", "expired", "cancelled", "shed"):
+            self.deferrals.labels(result=result)
         self._forgotten: set[str] = set()
         self._declared: set[str] = set()
         self.build_info.labels(version=__version__).set(1)

@@ -40,6 +40,8 @@ from remediator.app.resources import (
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.config import Settings
 from remediator.engine import Decider, Processor
+from remediator.engine.deferrals import KIND as DEFERRALS
+from remediator.engine.deferrals import DeferralQueue
 from remediator.engine.handover import HandOver
 from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
@@ -58,6 +60,7 @@ from remediator.override import Operator
 from remediator.override.restore import restore_mode
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import RuleBook
+from remediator.schedule import Scheduler, worker_id
 from remediator.secrets import Secret
 from remediator.store import Journal
 from remediator.verify import Verifier
@@ -96,6 +99,8 @@ class Application:
     breaker: CircuitBreaker
     escalator: Escalator
     comms: IncidentComms
+    scheduler: Scheduler
+    deferrals: DeferralQueue
     operator: Operator
     """The override API's operations (pause, reload, trigger, approve...); SIGHUP reloads through it."""
     tokens: tuple[ApiCredential, ...] = ()
@@ -128,6 +133,7 @@ class Application:
         """Gauges that move with time: breakers turning half-open, pauses expiring."""
         self.breaker.refresh_metrics()
         self.operator.refresh_metrics()
+        self.metrics.deferred_waiting.set(self.journal.deferred_waiting())
 
     async def drained(self, timeout_s: float = 10.0) -> None:
         """Every accepted payload decided and every execution finished (tests, shutdown)."""
@@ -138,6 +144,7 @@ class Application:
                 await self.escalator.idle()
                 await self.comms.idle()
                 await self.operator.idle()
+                await self.deferrals.idle()
                 if self.journal.backlog() == 0 and self.runner.running() == 0:
                     return
 
@@ -236,15 +243,46 @@ async def open_app(
         )
 
         # Decide and hand over: alerts from the journal's backlog, decisions back into it.
-        decider = Decider(rules=book.current, guards=guards.chain, mode=mode, clock=clock)
+        decider = Decider(
+            rules=book.current, guards=guards.chain, mode=mode, clock=clock, defer=settings.deferral.enabled
+        )
         hand_over = HandOver(
             journal=journal, executor=runner, metrics=metrics, reservations=decider.reservations
         )
+
+        # Later: one journaled scheduler for everything time-based; deferred decisions first.
+        scheduler = Scheduler(
+            store=journal,
+            clock=clock,
+            metrics=metrics,
+            worker=worker_id(),
+            lease_s=settings.scheduler.lease,
+            poll_s=settings.scheduler.poll_interval,
+        )
+        deferrals = DeferralQueue(
+            journal=journal,
+            decider=decider,
+            hand_over=hand_over,
+            rules=book.get,
+            resolutions=resolutions,
+            schedule=scheduler.schedule,
+            metrics=metrics,
+            clock=clock,
+            worker=scheduler.worker,
+            retry_s=settings.deferral.retry_every,
+            max_alert_age_s=g.max_alert_age,
+            lease_s=settings.scheduler.lease,
+        )
+        stack.push_async_callback(deferrals.aclose)
+        scheduler.register(DEFERRALS, deferrals.sweep)
+        hand_over.on_recorded(deferrals.deferred)
+        runner.on_finished(deferrals.slot_freed)  # after the guards released the slot
 
         def resolved(alert: Alert) -> None:
             """An alert resolved: close its escalation and tell its channel."""
             escalator.resolved(alert)
             comms.resolved(alert)
+            deferrals.resolved(alert)
 
         processor = Processor(
             journal=journal,
@@ -286,6 +324,7 @@ async def open_app(
         if open_escalations := await escalator.restore():
             log.info("open escalations restored from the journal", open=open_escalations)
         await recover_interrupted(journal=journal, decider=decider, rules=book.current(), hand_over=hand_over)
+        await deferrals.wake()  # what waited before a restart is decided again now
         app = Application(
             settings=settings,
             clock=clock,
@@ -302,6 +341,8 @@ async def open_app(
             breaker=guards.breaker,
             escalator=escalator,
             comms=comms,
+            scheduler=scheduler,
+            deferrals=deferrals,
             operator=operator,
             tokens=tokens,
             webhook_token=webhook_token,
@@ -316,6 +357,8 @@ async def open_app(
         if process:
             task = tg.create_task(processor.run(), name="processor")
             stack.callback(task.cancel)
+            timers = tg.create_task(scheduler.run(), name="scheduler")
+            stack.callback(timers.cancel)
         log.info(
             "remediator started",
             rules=len(book.current()),

@@ -77,6 +77,7 @@ def open_journal(
         max_backlog=j.max_backlog_payloads,
         clock=clock,
         approval_expiry_s=g.approval_expiry,
+        max_deferred=settings.deferral.max_waiting,
     )
 
 

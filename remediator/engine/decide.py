@@ -27,6 +27,7 @@ class Decider:
         mode: Mode,
         clock: Clock,
         reservations: Reservations | None = None,
+        defer: bool = True,
     ) -> None:
         self._rules = rules
         self._guards = list(guards)
@@ -34,6 +35,8 @@ class Decider:
         """Guard state held for decisions until their journal write settles or releases it."""
         self._mode = mode
         self._clock = clock
+        self._defer = defer
+        """A transient denial becomes `deferred` (decided again when a slot frees) rather than final."""
 
     def matching(self, alert: Alert) -> list[Rule]:
         return self._rules().match(alert)  # the index holds enabled rules only
@@ -51,6 +54,7 @@ class Decider:
     ) -> Decision:
         now = self._clock.now()
         name = RuleName(rule.name)
+        severity = rule.severity or alert.labels.get("severity", "")
 
         def skip(outcome: Outcome, reason: str, target: Target | None = None) -> Decision:
             return Decision(
@@ -62,6 +66,8 @@ class Decider:
                 reason=reason,
                 dry_run=False,
                 decided_at=now,
+                severity=severity,
+                skipped_guards=skip_guards,
             )
 
         if rule.status != "any" and alert.status != rule.status:
@@ -97,15 +103,20 @@ class Decider:
                 continue
             verdict = await guard.check(proposal)
             if verdict is not None:
+                outcome, reason = verdict.outcome, verdict.reason
+                if verdict.transient and self._defer:
+                    outcome, reason = Outcome.DEFERRED, f"deferred until a slot frees: {reason}"
                 return Decision(
                     alert=alert,
                     rule=name,
                     target=target,
                     actions=actions,
-                    outcome=verdict.outcome,
-                    reason=verdict.reason,
+                    outcome=outcome,
+                    reason=reason,
                     dry_run=dry_run,
                     decided_at=now,
+                    severity=severity,
+                    skipped_guards=skip_guards,
                 )
         decision = Decision(
             alert=alert,
@@ -116,6 +127,8 @@ class Decider:
             reason=f"{dry_reason} ({why})" if dry_run else why,
             dry_run=dry_run,
             decided_at=now,
+            severity=severity,
+            skipped_guards=skip_guards,
         )
         undos = [undo for guard in self._guards if (undo := guard.record(decision)) is not None]
         self.reservations.hold(decision, undos)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from remediator.engine.protocols import Executor
@@ -35,6 +35,7 @@ QUIET = frozenset(
         Outcome.DUPLICATE,
         Outcome.RATE_LIMITED,
         Outcome.CONCURRENCY_LIMITED,
+        Outcome.DEFERRED,
         Outcome.BREAKER_OPEN,
         Outcome.PAUSED,
     }
@@ -67,6 +68,11 @@ class HandOver:
         self._journal = journal
         self._executor = executor
         self._metrics = metrics
+        self._listeners: list[Callable[[Sequence[Decision]], None]] = []
+
+    def on_recorded(self, listener: Callable[[Sequence[Decision]], None]) -> None:
+        """Call `listener` with every batch of decisions once journaled (deferred ones wait for a sweep)."""
+        self._listeners.append(listener)
 
     async def record_batch(
         self,
@@ -113,6 +119,26 @@ class HandOver:
         self._release(recorded, from_alerts=False)
         return recorded
 
+    async def settle_deferral(
+        self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
+    ) -> Recorded | None:
+        """Journal the decision that ends a deferral (and close it, in one transaction), then hand it
+        over. None when the deferral was no longer ours (cancelled or shed meanwhile)."""
+        try:
+            ids = await self._journal.settle_deferral(
+                deferral_id, worker=worker, decision=decision, alert_id=alert_id
+            )
+        except BaseException:
+            self._reservations.release([decision])
+            raise
+        if ids is None:
+            self._reservations.release([decision])  # not recorded: its guard state is given back
+            return None
+        self._reservations.settle([decision])
+        recorded = Recorded(decision=decision, alert_id=alert_id, decision_id=ids[0], execution_id=ids[1])
+        self._release([recorded], from_alerts=False)
+        return recorded
+
     def _release(self, recorded: Sequence[Recorded], *, from_alerts: bool, payloads: int = 0) -> None:
         debug = _DEBUG.isEnabledFor(logging.DEBUG)
         quiet: Counter[tuple[str, str, str]] = Counter()
@@ -145,6 +171,10 @@ class HandOver:
                 log.info("decided", **fields)
         if quiet:
             _log_quiet(quiet, payloads=payloads)
+        if self._listeners and recorded:
+            decisions = [r.decision for r in recorded]
+            for listener in self._listeners:
+                listener(decisions)
 
 
 _QUIET_SHOWN = 20

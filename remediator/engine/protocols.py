@@ -36,6 +36,9 @@ class Verdict:
 
     outcome: Outcome
     reason: str
+    transient: bool = False
+    """The denial lifts by itself soon (the target busy, a concurrency slot, the storm brake): the
+    decider defers the decision instead of dropping it."""
 
 
 class Guard(Protocol):

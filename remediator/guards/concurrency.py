@@ -30,6 +30,7 @@ class ConcurrencyGuard:
             return Verdict(
                 outcome=Outcome.CONCURRENCY_LIMITED,
                 reason=f"concurrency: {self._global} actions in flight (max {self._max_global})",
+                transient=True,
             )
         ns = proposal.target.namespace
         if self._per_ns[ns] >= self._max_ns:
@@ -37,6 +38,7 @@ class ConcurrencyGuard:
                 outcome=Outcome.CONCURRENCY_LIMITED,
                 reason=f"concurrency: {self._per_ns[ns]} actions in flight in namespace {ns!r} "
                 f"(max {self._max_ns})",
+                transient=True,
             )
         return None
 

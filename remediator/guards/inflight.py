@@ -27,6 +27,7 @@ class InFlightGuard:
         return Verdict(
             outcome=Outcome.IN_FLIGHT,
             reason=f"in flight: rule {holder!r} is already acting on {proposal.target.key}",
+            transient=True,
         )
 
     def record(self, decision: Decision) -> Undo | None:

@@ -68,6 +68,7 @@ class RateLimitGuard:
                     outcome=Outcome.RATE_LIMITED,
                     reason=f"rate limited: {n} actions {_describe(scope, proposal)} in the last "
                     f"{format_duration(limit.per)} (max {limit.count})",
+                    transient=scope == "storm",  # the brake eases within its window; the others are policy
                 )
         return None
 

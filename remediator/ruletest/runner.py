@@ -43,6 +43,7 @@ from remediator.config import (
     NotifySettings,
     PagerDutySettings,
     PrometheusSettings,
+    SchedulerSettings,
     Settings,
 )
 from remediator.ruletest.cluster import compare, seed
@@ -248,6 +249,8 @@ def _settings(case: RuleTestCase, tmp: Path, kubeconfig: Path) -> Settings:
             "alertmanager": AlertmanagerSettings(),
             "prometheus": PrometheusSettings(),
             "notify": NotifySettings(),
+            # One process: timers it schedules wake it; no other replica to poll for.
+            "scheduler": SchedulerSettings(poll_interval=_RUN_OUT_HORIZON_S),
         }
     )
 
@@ -351,9 +354,13 @@ async def _settle(app: Application, clock: SimClock) -> bool:
             running = app.runner.running()
             if running == 0:
                 await app.drained(_SETTLE_TIMEOUT_S)  # escalations; nothing on the clock is left
+                if await app.scheduler.due_now():
+                    app.scheduler.wake()  # a timer due now (a slot freed): it runs at this time
+                    await asyncio.sleep(_POLL_S)
+                    continue
                 if app.runner.running() == 0 and not app.journal.backlog():
                     return True
-            elif clock.sleeping >= running:
+            elif clock.sleeping - app.scheduler.waiting >= running:  # the scheduler's own sleep aside
                 return False
             else:
                 await asyncio.sleep(_POLL_S)  # an API call or a journal write is on its way

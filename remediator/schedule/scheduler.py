@@ -6,8 +6,9 @@ and the retries of deferred decisions are all rows in the journal's `timers` tab
 after a crash, takes a timer over only when the lease ends), runs the handler registered for
 each kind, and finishes it with whatever the handler schedules next, in one transaction. It
 sleeps on the injected clock until the next timer is due (or `poll_s`, for timers another
-replica adds), so simulated hours pass in milliseconds; `wake()` cuts the sleep short when this
-process schedules something sooner.
+replica adds, in real time), so simulated hours pass in milliseconds; `wake()` cuts the sleep short
+when this process schedules something sooner. It waits for time without ever moving a fake clock
+(`clock.wait_for_time`): tests move time, background work follows.
 
 A handler that raises is retried with back-off and, after `max_attempts`, finished as failed:
 a bug in one kind must not stall the others or spin.
@@ -23,8 +24,9 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from remediator.clock import Clock
+from remediator.clock import Clock, wait_for_time
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.store.scheduling import NewTimer, Timer, TimerStore
@@ -121,24 +123,34 @@ class Scheduler:
     def busy(self) -> bool:
         return self._busy
 
-    async def _sleep(self) -> None:
+    async def due_now(self) -> bool:
+        """A timer is running or due at the clock's now: a simulated-time runner lets it run (and
+        wakes the loop) before it moves time on."""
+        if self._busy:
+            return True
         due = await self._store.next_timer_due()
-        delay = self._poll_s
-        if due is not None:
-            delay = min(delay, max(0.0, (due - self._clock.now()).total_seconds()))
-        if delay <= 0:
-            return
+        return due is not None and due <= self._clock.now()
+
+    async def _sleep(self) -> None:
+        """Until the next timer is due (clock time), this process schedules one (`wake`), or `poll_s`
+        of real time passes (another replica may have scheduled one)."""
         self._wake.clear()
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
-        woken = asyncio.ensure_future(self._wake.wait())
-        self.waiting = True
+        due = await self._store.next_timer_due()
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
+        if due is not None:
+            delay = (due - self._clock.now()).total_seconds()
+            if delay <= 0:
+                waits[0].cancel()
+                return
+            waits.append(asyncio.ensure_future(wait_for_time(self._clock, delay)))
+            self.waiting = True
         try:
-            await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.waiting = False
-            for task in (sleeper, woken):
+            for task in waits:
                 task.cancel()
-            for task in (sleeper, woken):
+            for task in waits:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 

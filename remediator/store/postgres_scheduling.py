@@ -19,7 +19,7 @@ import asyncpg
 from remediator.clock import Clock
 from remediator.model import AlertId, Decision, DecisionId, ExecutionId, Outcome
 from remediator.severity import rank
-from remediator.store.scheduling import Deferral, DeferralStatus, NewTimer, Timer
+from remediator.store.scheduling import Deferral, DeferralStatus, NewTimer, Timer, new_waits
 
 _TIMER_COLUMNS = (
     "id, kind, key, due_at, payload, created_at, attempts, claimed_by, claimed_until, done_at, result"
@@ -196,7 +196,15 @@ class PostgresSchedulingRecords:
     ) -> int:
         """Deferral rows for deferred decisions, then shed past the bound (counted across every
         replica, in this transaction): the least severe, newest first. Returns how many were shed."""
-        added = [(did, aid, d) for did, aid, d in rows if d.outcome is Outcome.DEFERRED and d.target]
+        deferred = [d for _, _, d in rows if d.outcome is Outcome.DEFERRED and d.target]
+        if not deferred:
+            return 0
+        open_waits = await conn.fetch(
+            "SELECT fingerprint, starts_at, rule, target FROM deferrals"
+            " WHERE status = 'waiting' AND fingerprint = ANY($1::text[])",
+            sorted({d.alert.fingerprint for d in deferred}),
+        )
+        added = new_waits(rows, {(r[0], r[1], r[2], r[3]) for r in open_waits})
         if not added:
             return 0
         await conn.executemany(

@@ -95,7 +95,7 @@ class DecisionScope(Protocol):
     async def get_alert(self, alert_id: AlertId) -> Alert | None: ...
 
 
-class PipelineJournal(Intake, Protocol):
+class PipelineJournal(Intake, DeferralStore, Protocol):
     takeover_every_s: float | None
     """How often to look for executions a dead replica left; None: only at start-up (one writer)."""
 
@@ -276,5 +276,5 @@ class ReadModel(Protocol):
     async def count(self, table: str) -> int: ...
 
 
-class Journal(PipelineJournal, OversightJournal, ReadModel, TimerStore, DeferralStore, Protocol):
+class Journal(PipelineJournal, OversightJournal, ReadModel, TimerStore, Protocol):
     """The whole journal: what the Application and the override service hold."""

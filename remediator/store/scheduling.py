@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from remediator.model import AlertId, Decision, DecisionId, ExecutionId
+from remediator.model import AlertId, Decision, DecisionId, ExecutionId, Outcome
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,3 +173,29 @@ def approval_timers(
         due = datetime.fromtimestamp(expires, UTC)
         timers.append(NewTimer(kind="approval_expire", key=str(aid), due_at=due, payload=payload))
     return timers
+
+
+WaitKey = tuple[str, float, str, str]
+"""(fingerprint, startsAt, rule, target): one alert episode waiting for one rule and target."""
+
+
+def wait_key(d: Decision) -> WaitKey:
+    return (d.alert.fingerprint, d.alert.starts_at.timestamp(), d.rule, d.target.key if d.target else "")
+
+
+def new_waits(
+    rows: Sequence[tuple[DecisionId, AlertId | None, Decision]], waiting: set[WaitKey]
+) -> list[tuple[DecisionId, AlertId | None, Decision]]:
+    """The deferred decisions that need a deferral row: one per episode, rule and target, so a re-sent
+    alert that is deferred again keeps its place in the queue instead of taking a second one.
+    `waiting`: the keys already waiting in the journal (for these decisions' fingerprints)."""
+    out = []
+    seen = set(waiting)
+    for did, aid, d in rows:
+        if d.outcome is not Outcome.DEFERRED or d.target is None:
+            continue
+        key = wait_key(d)
+        if key not in seen:
+            seen.add(key)
+            out.append((did, aid, d))
+    return out

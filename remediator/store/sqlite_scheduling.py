@@ -17,7 +17,7 @@ import aiosqlite
 
 from remediator.model import AlertId, Decision, DecisionId, ExecutionId, Outcome
 from remediator.severity import rank
-from remediator.store.scheduling import Deferral, DeferralStatus, NewTimer, Timer
+from remediator.store.scheduling import Deferral, DeferralStatus, NewTimer, Timer, new_waits
 from remediator.store.sqlite_writer import SqliteWriter
 
 _TIMER_COLUMNS = (
@@ -188,7 +188,17 @@ class SchedulingRecords(SqliteWriter):
     ) -> int:
         """Deferral rows for deferred decisions, then shed past the bound: the least severe, newest
         first (the most severe and the longest waiting keep their place). Returns how many were shed."""
-        added = [(did, aid, d) for did, aid, d in rows if d.outcome is Outcome.DEFERRED and d.target]
+        deferred = [d for _, _, d in rows if d.outcome is Outcome.DEFERRED and d.target]
+        if not deferred:
+            return 0
+        fingerprints = sorted({d.alert.fingerprint for d in deferred})
+        marks = ",".join("?" * len(fingerprints))
+        open_waits = await db.execute_fetchall(
+            "SELECT fingerprint, starts_at, rule, target FROM deferrals"
+            f" WHERE status = 'waiting' AND fingerprint IN ({marks})",
+            fingerprints,
+        )
+        added = new_waits(rows, {(r[0], r[1], r[2], r[3]) for r in open_waits})
         if not added:
             return 0
         first = self._take_ids("deferrals", len(added))

@@ -65,7 +65,7 @@ async def test_a_ladder_of_chained_timers_fires_at_its_simulated_times(
     s.register("step", step)
     await journal.schedule([NewTimer(kind="step", key="incident:1", due_at=T0, payload={"step": 0})])
     async with running(s):
-        await clock.run(2 * 3600)
+        await clock.run(2 * 3600, quiet_s=2.0)
     assert fired == [(0, 0), (15, 1), (30, 2), (60, 3)]
     assert await journal.timers() == []
     assert [t.result for t in await journal.timers(pending=False)] == ["step 3", "step 2", "step 1", "step 0"]
@@ -84,7 +84,7 @@ async def test_scheduling_sooner_wakes_the_sleeping_loop(journal: SqliteJournal,
     async with running(s):
         await clock.run(60)
         await s.schedule([NewTimer(kind="note", key="soon", due_at=clock.now() + timedelta(seconds=30))])
-        await clock.run(3600)
+        await clock.run(3600, quiet_s=2.0)
     assert fired == ["soon@90s", "late@3600s"]
 
 
@@ -101,7 +101,7 @@ async def test_a_failing_handler_is_retried_with_backoff_then_given_up(
     s.register("broken", broken)
     await journal.schedule([NewTimer(kind="broken", key="x", due_at=T0)])
     async with running(s):
-        await clock.run(600)
+        await clock.run(600, quiet_s=2.0)
     assert calls == [0, 10, 30], "retried after 10s, then 20s, then given up"
     [done] = await journal.timers(pending=False)
     assert done.result == "failed after 3 attempts: RuntimeError: boom"
