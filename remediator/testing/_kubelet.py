@@ -117,13 +117,15 @@ class Kubelet:
         default: Outcome = "ready" if _restart_policy(pod) == "Always" else "succeed"
         return PodScript(outcome=default)
 
-    def add_script(self, script: PodScript) -> list[str]:
-        """Add a script and apply it now to matching pods that are not finished or terminating.
+    def add_script(self, script: PodScript, *, existing: bool = True) -> list[str]:
+        """Add a script and, with `existing`, apply it now to matching pods not finished or terminating.
 
         Returns the names of the pods it applied to. Pending pods start on their usual
         schedule (at once if they were held back); running pods switch behaviour now."""
         self.scripts.append(script)
-        applied = []
+        applied: list[str] = []
+        if not existing:
+            return applied
         for pod in self.store.items("Pod", script.namespace):
             if not script.matches(pod) or is_terminal(pod) or is_terminating(pod):
                 continue

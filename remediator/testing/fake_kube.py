@@ -414,6 +414,7 @@ class FakeKubeServer(Seeding):
         after_s: float | None = None,
         exit_code: int | None = None,
         log: str | None = None,
+        existing: bool = True,
     ) -> builtins.list[str]:
         """Script what matching pods do from now on; the latest matching script wins.
 
@@ -424,7 +425,8 @@ class FakeKubeServer(Seeding):
         "pending" (never starts). Pods match on every criterion given: `namespace`, `pod`
         name, `job` name, container `image`, label `selector`. `log` is written to every
         container when the pod starts (or exits, or crashes). Matching pods that already
-        run switch now; the names of those are returned.
+        run switch now (unless `existing=False`: only pods started from now on); the names of
+        those are returned.
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"set_pod_outcome: outcome {outcome!r} must be one of {', '.join(OUTCOMES)}")
@@ -440,7 +442,7 @@ class FakeKubeServer(Seeding):
             log=log,
         )
         self._controllers.catch_up()
-        return self._controllers.kubelet.add_script(script)
+        return self._controllers.kubelet.add_script(script, existing=existing)
 
     def finish_pod(
         self,

@@ -74,7 +74,7 @@ def world_factory(settings: Settings, tmp_path: Path, aiohttp_client: Client) ->
         rules: str,
         *,
         guards: dict[str, Any] | None = None,
-        rollout: str = "instant",
+        rollout: str = "realistic",
         autojump: bool = False,
         seed: Callable[[FakeKubeServer], None] | None = None,
         **overrides: Any,
@@ -396,7 +396,11 @@ async def test_verification_waits_for_rollout_and_resolution(world_factory: Call
 
 
 async def test_unverified_rollout_counts_as_failure(world_factory: Callable[..., Any]) -> None:
-    async with world_factory(VERIFIED, rollout="manual") as w:
+    def stall(kube: FakeKubeServer) -> None:
+        # Pods started from now on run but never become Ready: the restart's rollout stalls.
+        kube.set_pod_outcome("unready", namespace="shop", existing=False)
+
+    async with world_factory(VERIFIED, seed=stall) as w:
         await w.post(alert())
         await w.app.processor.drained()
         await w.clock.run(180)

@@ -7,7 +7,7 @@ from typing import Any
 
 from remediator.actions.attempts import ALREADY_APPLIED, Attempts
 from remediator.actions.kube.fields import get, opt_float, uid_of
-from remediator.actions.kube.history import owned_replica_sets
+from remediator.actions.kube.history import owned_replica_sets, require_current_history
 from remediator.actions.kube.kubectl import RESTARTED_AT, ROLLED_BACK_AT, revision
 from remediator.actions.kube.plan import Prepared
 from remediator.actions.kube.times import parse_time, rfc3339
@@ -49,6 +49,7 @@ async def prepare_restart(
         )
     unless_s = opt_float(params, "unless_rolled_out_within")
     if unless_s is not None and target.kind == "Deployment":
+        require_current_history(obj, target)  # a deploy not yet observed has no ReplicaSet to date it
         owned = await owned_replica_sets(kube, target, obj)
         stamps = [parse_time(get(obj, "metadata", "annotations", ROLLED_BACK_AT))]
         if owned:

@@ -8,7 +8,7 @@ from typing import Any
 from remediator.actions.attempts import ALREADY_APPLIED, Attempts
 from remediator.actions.kube.diff import diff
 from remediator.actions.kube.fields import get, opt_float, opt_int, uid_of
-from remediator.actions.kube.history import owned_replica_sets
+from remediator.actions.kube.history import owned_replica_sets, require_current_history
 from remediator.actions.kube.kubectl import (
     ROLLED_BACK_AT,
     images,
@@ -41,6 +41,9 @@ async def prepare_undo(
     undo the "last rollout" looks old and a second undo is refused: the conservative answer, which
     stops two rules from flip-flopping a Deployment between two revisions.
 
+    Right after a deploy the controller may not have made the new revision's ReplicaSet yet; the
+    undo then waits (a transient error) rather than go back two revisions.
+
     A paused Deployment is refused, as kubectl refuses it, unless `resume_paused` (set by the canary
     follow-up of `pause_rollout`, never by a rule file): then the same patch resumes it, so the
     rollback is one atomic write rather than a resume that would first roll the bad canary further.
@@ -62,6 +65,7 @@ async def prepare_undo(
         first = attempts.recall("undo")
         if isinstance(first, tuple) and without_hash(get(dep, "spec", "template") or {}) == first[1]:
             return _already_applied(target, dep, first)
+    require_current_history(dep, target)
     history = sorted(
         ((revision(rs), rs) for rs in await owned_replica_sets(kube, target, dep)), key=lambda p: p[0]
     )
