@@ -215,12 +215,15 @@ async def test_undo_returns_to_the_previous_image_with_a_guarded_json_patch(
     assert revisions_by_image(fake_kube)["checkout:v2"] == 4
 
 
-async def test_undo_to_a_given_revision(fake_kube: FakeKubeServer, kube_actions: KubeActions) -> None:
+async def test_undo_to_a_given_revision(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
     fake_kube.add_deployment(
         "shop", "checkout", image="checkout:v3", revisions=["checkout:v1", "checkout:v2"]
     )
     await kube_actions.execute(spec("rollout_undo", to_revision=1), deploy("checkout"))
     assert containers(fake_kube.get("Deployment", "shop", "checkout"))["app"]["image"] == "checkout:v1"
+    clock.advance(1)  # the controller observed the undo: the history is current again
     with pytest.raises(NotApplicableError, match="revision 9 not found"):
         await kube_actions.plan(spec("rollout_undo", to_revision=9), deploy("checkout"))
 
