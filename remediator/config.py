@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -106,6 +107,16 @@ class HttpSettings(_Strict):
 class JournalSettings(_Strict):
     path: Path = Path("data/remediator.sqlite")
     """Relative paths are resolved against the working directory. Put it on a volume in containers."""
+    url: str | None = None
+    """`postgresql://user@host:5432/dbname?sslmode=require`: the shared PostgreSQL journal, for several
+    replicas (then `path` and `synchronous` are unused). None: the embedded SQLite file at `path`."""
+    password: SecretRef | None = None
+    """The PostgreSQL password, as a secret reference (never in `url`). None: no password (peer, cert)."""
+    lease: Seconds = 15.0
+    """A replica that has not renewed its lease this long is presumed dead: another takes over its
+    unfinished executions (and decides them again). Renewed every third of it."""
+    pool_size: int = Field(default=10, ge=3)
+    """PostgreSQL connections per replica (intake, deciding, executions and the API share them)."""
     synchronous: Literal["full", "normal"] = "full"
     """`full` fsyncs every group commit, so an acknowledged alert survives a power cut."""
     max_pending_writes: int = Field(default=2000, ge=1)
@@ -114,6 +125,25 @@ class JournalSettings(_Strict):
     """Accepted but unprocessed payloads on disk. Beyond it: 503, so a storm cannot fill the disk."""
     batch_size: int = Field(default=256, ge=1)
     """Payloads processed per engine transaction."""
+
+    @model_validator(mode="after")
+    def _postgres_url(self) -> JournalSettings:
+        if self.url is None:
+            return self
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"journal.url must be a postgresql:// URL, got scheme {parts.scheme!r}")
+        if parts.password is not None:
+            raise ValueError(
+                "journal.url must not hold the password: set journal.password ({env: ...} or {file: ...})"
+            )
+        return self
+
+    def describe(self) -> str:
+        """Where the journal is, without secrets (for logs and status)."""
+        if self.url is None:
+            return str(self.path)
+        return self.url
 
 
 class KubeSettings(_Strict):

@@ -98,3 +98,24 @@ def test_a_name_is_loopback_only_if_it_resolves_only_to_loopback() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.168.1.1")
     with pytest.raises(ConfigError, match="cannot resolve host"):
         is_loopback("127.0.0.1.no-such-host.invalid")  # a name that starts like loopback is still a name
+
+
+def test_journal_url_names_postgresql_and_never_holds_the_password(tmp_path: Path) -> None:
+    config = tmp_path / "remediator.yaml"
+    config.write_text(
+        "journal:\n  url: postgresql://remediator@db:5432/remediator?sslmode=require\n"
+        "  password: {env: PGPASSWORD}\n  lease: 20s\n"
+    )
+    j = load_settings(config).journal
+    assert (j.url, j.password, j.lease) == (
+        "postgresql://remediator@db:5432/remediator?sslmode=require",
+        SecretRef(env="PGPASSWORD"),
+        20.0,
+    )
+    config.write_text("journal: {url: 'postgresql://remediator:hunter2@db/remediator'}\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(config)
+    assert "must not hold the password" in str(e.value) and "hunter2" not in str(e.value)
+    config.write_text("journal: {url: 'mysql://db/remediator'}\n")
+    with pytest.raises(ConfigError, match="must be a postgresql:// URL"):
+        load_settings(config)

@@ -120,6 +120,9 @@ class ActionRunner:
             if decision.dry_run:
                 update = await self._plan(decision)
             else:
+                if not await self._journal.start_execution(execution_id):
+                    self._not_started(decision)
+                    return
                 if self._comms is not None:
                     self._comms.acting(decision, rule, execution_id=execution_id)
                 update = await self._execute(execution_id, decision, rule)
@@ -154,6 +157,14 @@ class ActionRunner:
             self._escalator.escalate(
                 decision, rule, reason=update.error or "failed", execution_id=execution_id
             )
+
+    def _not_started(self, decision: Decision) -> None:
+        """The journal no longer has it pending: another replica took it over (this one was presumed
+        dead) and decided it again. Running it now could apply it twice: free its slots, do nothing."""
+        log.warning("execution not started: another replica took it over")
+        update = ExecutionUpdate(status=ExecutionStatus.INTERRUPTED, error="taken over by another replica")
+        for hook in self._on_finished:
+            hook(decision, update)
 
     async def _verify_silenced(
         self,
@@ -211,7 +222,6 @@ class ActionRunner:
         assert decision.target is not None
         actions, target = self._actions, decision.target
         policy = self._policy(rule)
-        await self._journal.start_execution(execution_id)
         results: list[ActionResult] = []
         attempts = 0
         started_at = self._clock.now()

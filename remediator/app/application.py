@@ -45,7 +45,7 @@ from remediator.engine.deferrals import DeferralQueue
 from remediator.engine.handover import HandOver
 from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
-from remediator.engine.recovery import recover_interrupted
+from remediator.engine.recovery import recover_interrupted, take_over_forever
 from remediator.engine.resolutions import ResolutionBoard
 from remediator.escalate.escalation import Escalator
 from remediator.escalate.incident import IncidentComms
@@ -247,7 +247,11 @@ async def open_app(
             rules=book.current, guards=guards.chain, mode=mode, clock=clock, defer=settings.deferral.enabled
         )
         hand_over = HandOver(
-            journal=journal, executor=runner, metrics=metrics, reservations=decider.reservations
+            journal=journal,
+            executor=runner,
+            metrics=metrics,
+            reservations=decider.reservations,
+            catch_up=guards.shared.catch_up,
         )
 
         # Later: one journaled scheduler for everything time-based; deferred decisions first.
@@ -359,10 +363,22 @@ async def open_app(
             stack.callback(task.cancel)
             timers = tg.create_task(scheduler.run(), name="scheduler")
             stack.callback(timers.cancel)
+            if journal.takeover_every_s is not None:  # several replicas: a dead one's work is taken over
+                takeover = tg.create_task(
+                    take_over_forever(
+                        journal=journal,
+                        decider=decider,
+                        rules=book.current,
+                        hand_over=hand_over,
+                        every_s=journal.takeover_every_s,
+                    ),
+                    name="takeover",
+                )
+                stack.callback(takeover.cancel)
         log.info(
             "remediator started",
             rules=len(book.current()),
-            journal=str(settings.journal.path),
+            journal=settings.journal.describe(),
             backlog=journal.backlog(),
             actions=actions_statement(kube_connected=kube is not None, mode=mode),
         )

@@ -22,6 +22,7 @@ from remediator.guards.namespaces import NamespaceGuard
 from remediator.guards.paused import PausedGuard
 from remediator.guards.prometheus import PrometheusClient
 from remediator.guards.ratelimit import RateLimitGuard
+from remediator.guards.shared import SharedGuards
 from remediator.guards.target import TargetGuard
 from remediator.metrics import Metrics
 from remediator.model import Decision, ExecutionStatus
@@ -40,6 +41,8 @@ class GuardChain:
     cooldown: CooldownGuard
     breaker: CircuitBreaker
     concurrency: ConcurrencyGuard
+    shared: SharedGuards
+    """Catches the guards up with what other replicas wrote, at the start of every decision turn."""
     book: RuleBook
 
     def finished(self, decision: Decision, update: ExecutionUpdate) -> None:
@@ -102,8 +105,23 @@ async def guard_chain(
         TargetGuard(kube=actions if actions.live else None),
         ApprovalGuard(),
     ]
+    shared = SharedGuards(
+        cooldown=cooldown,
+        ratelimit=ratelimit,
+        dedup=dedup,
+        inflight=inflight,
+        concurrency=concurrency,
+        breaker=breaker,
+        rules=book.get,
+    )
     return GuardChain(
-        chain=chain, inflight=inflight, cooldown=cooldown, breaker=breaker, concurrency=concurrency, book=book
+        chain=chain,
+        inflight=inflight,
+        cooldown=cooldown,
+        breaker=breaker,
+        concurrency=concurrency,
+        shared=shared,
+        book=book,
     )
 
 

@@ -27,6 +27,8 @@ from remediator.logs import get_logger
 from remediator.outbound import OutboundHttp
 from remediator.rules import RuleBook, load_rules
 from remediator.secrets import Secret
+from remediator.store import Journal
+from remediator.store.postgres import PostgresJournal
 from remediator.store.sqlite import SqliteJournal
 
 log = get_logger("remediator")
@@ -66,10 +68,20 @@ def load_rule_book(settings: Settings) -> RuleBook:
     return RuleBook(rules)
 
 
-def open_journal(
-    settings: Settings, *, clock: Clock
-) -> contextlib.AbstractAsyncContextManager[SqliteJournal]:
+def open_journal(settings: Settings, *, clock: Clock) -> contextlib.AbstractAsyncContextManager[Journal]:
+    """The shared PostgreSQL journal when `journal.url` is set (several replicas), else SQLite."""
     j, g = settings.journal, settings.guards
+    if j.url is not None:
+        return PostgresJournal.open(
+            j.url,
+            password=_revealed(j.password.resolve() if j.password is not None else None),
+            lease_s=j.lease,
+            pool_size=j.pool_size,
+            max_pending=j.max_pending_writes,
+            max_backlog=j.max_backlog_payloads,
+            clock=clock,
+            approval_expiry_s=g.approval_expiry,
+        )
     return SqliteJournal.open(
         Path(j.path),
         synchronous=j.synchronous,
@@ -79,6 +91,10 @@ def open_journal(
         approval_expiry_s=g.approval_expiry,
         max_deferred=settings.deferral.max_waiting,
     )
+
+
+def _revealed(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret is not None else None
 
 
 def initial_mode(settings: Settings, kube: KubeActions | None) -> Mode:

@@ -146,25 +146,26 @@ class DeferralQueue:
         waited = format_duration(int((now - d.created_at).total_seconds()))
         max_age = rule.guards.max_alert_age_s if rule.guards.max_alert_age_s is not None else self._max_age_s
         age = (now - alert.starts_at).total_seconds()
-        decision = await self._decider.decide_rule(alert, rule, skip_guards=frozenset(d.skip_guards))
-        if decision.outcome is Outcome.DEFERRED and age > max_age:
-            decision = replace(
-                decision,
-                outcome=Outcome.STALE_ALERT,
-                reason=f"stale: gave up after waiting {waited}: the alert started "
-                f"{format_duration(int(age))} ago (max_alert_age {format_duration(max_age)}); "
-                f"last: {decision.reason}",
+        async with self._hand_over.turn() as turn:  # decided with every replica's actions in view
+            decision = await self._decider.decide_rule(alert, rule, skip_guards=frozenset(d.skip_guards))
+            if decision.outcome is Outcome.DEFERRED and age > max_age:
+                decision = replace(
+                    decision,
+                    outcome=Outcome.STALE_ALERT,
+                    reason=f"stale: gave up after waiting {waited}: the alert started "
+                    f"{format_duration(int(age))} ago (max_alert_age {format_duration(max_age)}); "
+                    f"last: {decision.reason}",
+                )
+            elif decision.outcome is Outcome.DEFERRED:
+                await self._journal.keep_deferred(d.id, worker=self._worker, reason=decision.reason)
+                return "waiting"
+            else:
+                decision = replace(
+                    decision, reason=f"after waiting {waited} (deferred: {d.reason}): {decision.reason}"
+                )
+            recorded = await turn.settle_deferral(
+                d.id, worker=self._worker, decision=decision, alert_id=d.alert_id
             )
-        elif decision.outcome is Outcome.DEFERRED:
-            await self._journal.keep_deferred(d.id, worker=self._worker, reason=decision.reason)
-            return "waiting"
-        else:
-            decision = replace(
-                decision, reason=f"after waiting {waited} (deferred: {d.reason}): {decision.reason}"
-            )
-        recorded = await self._hand_over.settle_deferral(
-            d.id, worker=self._worker, decision=decision, alert_id=d.alert_id
-        )
         if recorded is None:
             return "ended"  # cancelled or shed while it was decided: that record stands
         result = "expired" if decision.outcome is Outcome.STALE_ALERT else "redecided"

@@ -5,6 +5,12 @@ trigger, an approval) or crash recovery re-made it, goes through here: journaled
 nothing runs that is not on record), then counted, logged and, when it acts, handed to the
 executor.
 
+Decisions are made and recorded inside a turn (`turn()`): the journal's decision transaction,
+which starts by catching the guards up with what other replicas wrote, and commits the decisions
+before any of them is handed to the executor. With several replicas, turns take turns across them,
+so guard state is read and reserved in the transaction that records the decision. The guard state
+the decisions took is settled by the commit, and given back if the turn fails.
+
 Decisions made from alerts also count as rule matches, and in a storm their expected repeats
 (cooldown, in flight, duplicate...) are summarized in one line per batch instead of one each;
 those a human asked for are always logged.
@@ -12,17 +18,18 @@ those a human asked for are always logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 
 from remediator.engine.protocols import Executor
 from remediator.engine.reservations import Reservations
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome, PayloadId
-from remediator.store import PipelineJournal
+from remediator.store import DecisionScope, GuardFeed, PipelineJournal, StoredPayload
 
 log = get_logger("remediator.engine")
 _DEBUG = logging.getLogger("remediator.engine")
@@ -53,26 +60,18 @@ class Recorded:
     execution_id: ExecutionId | None
 
 
-class HandOver:
-    def __init__(
-        self,
-        *,
-        journal: PipelineJournal,
-        executor: Executor,
-        metrics: Metrics,
-        reservations: Reservations | None = None,
-    ) -> None:
-        self._reservations = reservations if reservations is not None else Reservations()
-        """The decider's: what the decisions written here took from the guards is settled by a commit
-        and given back by a failed write, so guard state never disagrees with the journal."""
-        self._journal = journal
-        self._executor = executor
-        self._metrics = metrics
-        self._listeners: list[Callable[[Sequence[Decision]], None]] = []
+@dataclass(kw_only=True)
+class Turn:
+    """One decision turn: claim and read through it, decide, record through it. What it records is
+    handed over when the turn ends and its transaction has committed."""
 
-    def on_recorded(self, listener: Callable[[Sequence[Decision]], None]) -> None:
-        """Call `listener` with every batch of decisions once journaled (deferred ones wait for a sweep)."""
-        self._listeners.append(listener)
+    scope: DecisionScope
+    recorded: list[tuple[list[Recorded], bool, int]] = field(default_factory=list)
+    unrecorded: list[Decision] = field(default_factory=list)
+    """Decided but not written (a deferral cancelled meanwhile): their guard state goes back."""
+
+    async def pending_payloads(self, limit: int) -> list[StoredPayload]:
+        return await self.scope.pending_payloads(limit)
 
     async def record_batch(
         self,
@@ -82,16 +81,9 @@ class HandOver:
         decisions: Sequence[tuple[int, Decision]],
         from_alerts: bool,
     ) -> list[Recorded]:
-        """Journal new alerts and their decisions (alert index, decision) in one transaction, the
-        payloads marked processed, then hand the decisions over."""
-        try:
-            batch = await self._journal.record_batch(
-                payload_ids=payload_ids, alerts=alerts, decisions=decisions
-            )
-        except BaseException:
-            self._reservations.release(d for _, d in decisions)
-            raise
-        self._reservations.settle(d for _, d in decisions)
+        """Journal new alerts and their decisions (alert index, decision), and the payloads marked
+        processed, in the turn's transaction."""
+        batch = await self.scope.record_batch(payload_ids=payload_ids, alerts=alerts, decisions=decisions)
         recorded = [
             Recorded(
                 decision=d,
@@ -101,43 +93,121 @@ class HandOver:
             )
             for i, (index, d) in enumerate(decisions)
         ]
-        self._release(recorded, from_alerts=from_alerts, payloads=len(payload_ids))
+        self.recorded.append((recorded, from_alerts, len(payload_ids)))
         return recorded
 
     async def record(self, decisions: Sequence[tuple[AlertId | None, Decision]]) -> list[Recorded]:
-        """Journal decisions on alerts already in the journal (recovery, approvals), then hand them over."""
-        try:
-            ids = await self._journal.record_decisions(decisions)
-        except BaseException:
-            self._reservations.release(d for _, d in decisions)
-            raise
-        self._reservations.settle(d for _, d in decisions)
+        """Journal decisions on alerts already in the journal (recovery, approvals) in the turn."""
+        ids = await self.scope.record_decisions(decisions)
         recorded = [
             Recorded(decision=d, alert_id=alert_id, decision_id=decision_id, execution_id=execution_id)
             for (alert_id, d), (decision_id, execution_id) in zip(decisions, ids, strict=True)
         ]
-        self._release(recorded, from_alerts=False)
+        self.recorded.append((recorded, False, 0))
         return recorded
 
     async def settle_deferral(
         self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
     ) -> Recorded | None:
-        """Journal the decision that ends a deferral (and close it, in one transaction), then hand it
-        over. None when the deferral was no longer ours (cancelled or shed meanwhile)."""
+        """Journal the decision that ends a deferral and close it, in the turn. None when the deferral
+        was no longer ours (cancelled or shed meanwhile)."""
+        ids = await self.scope.settle_deferral(
+            deferral_id, worker=worker, decision=decision, alert_id=alert_id
+        )
+        if ids is None:
+            self.unrecorded.append(decision)
+            return None
+        recorded = Recorded(decision=decision, alert_id=alert_id, decision_id=ids[0], execution_id=ids[1])
+        self.recorded.append(([recorded], False, 0))
+        return recorded
+
+    def decisions(self) -> list[Decision]:
+        return [r.decision for batch, _, _ in self.recorded for r in batch]
+
+
+class HandOver:
+    def __init__(
+        self,
+        *,
+        journal: PipelineJournal,
+        executor: Executor,
+        metrics: Metrics,
+        reservations: Reservations | None = None,
+        catch_up: Callable[[GuardFeed], None] | None = None,
+    ) -> None:
+        self._reservations = reservations if reservations is not None else Reservations()
+        """The decider's: what the decisions written here took from the guards is settled by a commit
+        and given back by a failed write, so guard state never disagrees with the journal."""
+        self._journal = journal
+        self._executor = executor
+        self._metrics = metrics
+        self._catch_up = catch_up
+        """Applies the journal's guard feed (what other replicas wrote) at the start of every turn."""
+        self._listeners: list[Callable[[Sequence[Decision]], None]] = []
+
+    def on_recorded(self, listener: Callable[[Sequence[Decision]], None]) -> None:
+        """Call `listener` with every batch of decisions once journaled (deferred ones wait for a sweep)."""
+        self._listeners.append(listener)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[Turn]:
+        """A decision turn: the guards caught up with the journal first; decide and record inside;
+        once it has committed, the decisions are counted, logged and handed to the executor."""
+        turn: Turn | None = None
         try:
-            ids = await self._journal.settle_deferral(
-                deferral_id, worker=worker, decision=decision, alert_id=alert_id
-            )
+            async with self._journal.deciding() as scope:
+                if self._catch_up is not None:
+                    self._catch_up(scope.feed)
+                turn = Turn(scope=scope)
+                yield turn
+        except BaseException:
+            if turn is not None:
+                self._reservations.release([*turn.decisions(), *turn.unrecorded])
+            raise
+        self._reservations.release(turn.unrecorded)
+        self._reservations.settle(turn.decisions())
+        for recorded, from_alerts, payloads in turn.recorded:
+            self._release(recorded, from_alerts=from_alerts, payloads=payloads)
+
+    async def record_batch(
+        self,
+        *,
+        payload_ids: Sequence[PayloadId],
+        alerts: Sequence[Alert],
+        decisions: Sequence[tuple[int, Decision]],
+        from_alerts: bool,
+    ) -> list[Recorded]:
+        """Decisions made outside a turn, recorded in a turn of their own (see `Turn.record_batch`)."""
+        try:
+            async with self.turn() as turn:
+                return await turn.record_batch(
+                    payload_ids=payload_ids, alerts=alerts, decisions=decisions, from_alerts=from_alerts
+                )
+        except BaseException:
+            self._reservations.release(d for _, d in decisions)
+            raise
+
+    async def record(self, decisions: Sequence[tuple[AlertId | None, Decision]]) -> list[Recorded]:
+        """Decisions made outside a turn, recorded in a turn of their own (see `Turn.record`)."""
+        try:
+            async with self.turn() as turn:
+                return await turn.record(decisions)
+        except BaseException:
+            self._reservations.release(d for _, d in decisions)
+            raise
+
+    async def settle_deferral(
+        self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
+    ) -> Recorded | None:
+        """A deferral's decision made outside a turn, settled in a turn of its own."""
+        try:
+            async with self.turn() as turn:
+                return await turn.settle_deferral(
+                    deferral_id, worker=worker, decision=decision, alert_id=alert_id
+                )
         except BaseException:
             self._reservations.release([decision])
             raise
-        if ids is None:
-            self._reservations.release([decision])  # not recorded: its guard state is given back
-            return None
-        self._reservations.settle([decision])
-        recorded = Recorded(decision=decision, alert_id=alert_id, decision_id=ids[0], execution_id=ids[1])
-        self._release([recorded], from_alerts=False)
-        return recorded
 
     def _release(self, recorded: Sequence[Recorded], *, from_alerts: bool, payloads: int = 0) -> None:
         debug = _DEBUG.isEnabledFor(logging.DEBUG)

@@ -93,52 +93,55 @@ class Processor:
         # Read about as many payloads as one batch will take, judging by the last batch's sizes.
         cap = INTAKE_BATCH_ALERTS if self._journal.intake_waiting() else MAX_BATCH_ALERTS
         limit = max(1, min(self._batch_size, cap // max(1, self._alerts_per_payload)))
-        payloads = await self._journal.pending_payloads(limit)
-        if not payloads:
-            return 0
-        # Busy from here until the batch's executions are submitted: the backlog counter drops at
-        # the commit, before they are, and `drained()` must not return in between.
-        self._idle.clear()
-        alerts: list[Alert] = []
         decisions: list[tuple[int, Decision]] = []
         try:
-            taken = 0
-            for p in payloads:
-                if alerts and (
-                    len(alerts) >= cap
-                    or (len(alerts) >= INTAKE_BATCH_ALERTS and self._journal.intake_waiting())
-                ):
-                    break
-                taken += 1
-                await asyncio.sleep(0)  # let waiting webhooks in: intake comes before deciding
-                try:
-                    parsed = self._normalizers[p.source](p.body, p.id)
-                except (PayloadError, KeyError) as e:
-                    # Validated before it was accepted, so this is a bug or a downgrade: keep the row, say so.
-                    log.error(
-                        "journaled payload cannot be normalized",
-                        payload_id=p.id,
-                        source=p.source,
-                        error=str(e),
-                    )
-                    continue
-                for alert in parsed:
-                    index = len(alerts)
-                    alerts.append(alert)
-                    if alert.status == "resolved":
-                        if self._resolutions is not None:
-                            self._resolutions.note(alert, received_at=p.received_at)
-                        if self._on_resolved is not None:
-                            self._on_resolved(alert)
-                    for decision in await self._decider.decide(alert):
-                        decisions.append((index, decision))
-            payloads = payloads[:taken]
-            self._alerts_per_payload = max(1, len(alerts) // taken)
-            await self._hand_over.record_batch(
-                payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions, from_alerts=True
-            )
+            # One turn: claim, decide with the guards caught up, record; handed over once committed.
+            async with self._hand_over.turn() as turn:
+                payloads = await turn.pending_payloads(limit)
+                if not payloads:
+                    return 0
+                # Busy from here until the batch's executions are submitted: the backlog counter drops
+                # at the commit, before they are, and `drained()` must not return in between.
+                self._idle.clear()
+                alerts: list[Alert] = []
+                taken = 0
+                for p in payloads:
+                    if alerts and (
+                        len(alerts) >= cap
+                        or (len(alerts) >= INTAKE_BATCH_ALERTS and self._journal.intake_waiting())
+                    ):
+                        break
+                    taken += 1
+                    await asyncio.sleep(0)  # let waiting webhooks in: intake comes before deciding
+                    try:
+                        parsed = self._normalizers[p.source](p.body, p.id)
+                    except (PayloadError, KeyError) as e:
+                        # Validated before it was accepted, so a bug or a downgrade: keep the row, say so.
+                        log.error(
+                            "journaled payload cannot be normalized",
+                            payload_id=p.id,
+                            source=p.source,
+                            error=str(e),
+                        )
+                        continue
+                    for alert in parsed:
+                        index = len(alerts)
+                        alerts.append(alert)
+                        if alert.status == "resolved":
+                            if self._resolutions is not None:
+                                self._resolutions.note(alert, received_at=p.received_at)
+                            if self._on_resolved is not None:
+                                self._on_resolved(alert)
+                        for decision in await self._decider.decide(alert):
+                            decisions.append((index, decision))
+                payloads = payloads[:taken]
+                self._alerts_per_payload = max(1, len(alerts) // taken)
+                await turn.record_batch(
+                    payload_ids=[p.id for p in payloads], alerts=alerts, decisions=decisions, from_alerts=True
+                )
         except BaseException:
-            # Not journaled (a bug, a cancellation): the guard state these decisions took goes back.
+            # Not journaled (a bug, a cancellation, a failed commit): the guard state these decisions
+            # took goes back.
             self._decider.reservations.release(d for _, d in decisions)
             raise
         return len(payloads)

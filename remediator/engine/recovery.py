@@ -1,5 +1,8 @@
 """After a crash: executions left queued or running are marked interrupted and decided again.
 
+With one journal writer that happens at start-up; with several replicas on a shared journal it
+also happens on a timer, for the executions of a replica whose lease has expired.
+
 Never replayed blindly. A running execution may already have changed the
 cluster, so the guards (which count it, from the journal) decide again for the
 same alert and rule; a queued one changed nothing and is simply re-decided.
@@ -7,6 +10,8 @@ same alert and rule; a queued one changed nothing and is simply re-decided.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 
 from remediator.engine.decide import Decider
@@ -14,7 +19,7 @@ from remediator.engine.handover import HandOver
 from remediator.logs import get_logger
 from remediator.model import AlertId, Decision
 from remediator.rules import RuleSet
-from remediator.store import PipelineJournal
+from remediator.store import JournalUnavailable, PipelineJournal
 
 log = get_logger("remediator.engine")
 
@@ -22,30 +27,49 @@ log = get_logger("remediator.engine")
 async def recover_interrupted(
     *, journal: PipelineJournal, decider: Decider, rules: RuleSet, hand_over: HandOver
 ) -> list[Decision]:
-    interrupted = await journal.interrupt_unfinished()
+    """One turn: take over what was interrupted and decide it again with the guards caught up."""
     decisions: list[tuple[AlertId | None, Decision]] = []
-    for ex in interrupted:
-        was = "running" if ex.started else "queued"
-        log.warning(
-            "execution interrupted by a restart",
-            execution_id=ex.execution_id,
-            rule=ex.rule,
-            target=ex.target,
-            was=was,
-        )
-        alert = await journal.get_alert(ex.alert_id) if ex.alert_id is not None else None
-        rule = rules.get(ex.rule)
-        if alert is None or rule is None:
+    async with hand_over.turn() as turn:
+        interrupted = await turn.scope.interrupt_unfinished()
+        for ex in interrupted:
+            was = "running" if ex.started else "queued"
             log.warning(
-                "interrupted execution not re-evaluated: its alert or rule is gone",
+                "execution interrupted by a restart",
                 execution_id=ex.execution_id,
                 rule=ex.rule,
+                target=ex.target,
+                was=was,
             )
-            continue
-        d = await decider.decide_rule(alert, rule)
-        prefix = f"re-evaluated after execution #{ex.execution_id} was interrupted while {was}: "
-        decisions.append((ex.alert_id, replace(d, reason=prefix + d.reason)))
-    if not decisions:
-        return []
-    await hand_over.record(decisions)
+            alert = await turn.scope.get_alert(ex.alert_id) if ex.alert_id is not None else None
+            rule = rules.get(ex.rule)
+            if alert is None or rule is None:
+                log.warning(
+                    "interrupted execution not re-evaluated: its alert or rule is gone",
+                    execution_id=ex.execution_id,
+                    rule=ex.rule,
+                )
+                continue
+            d = await decider.decide_rule(alert, rule)
+            prefix = f"re-evaluated after execution #{ex.execution_id} was interrupted while {was}: "
+            decisions.append((ex.alert_id, replace(d, reason=prefix + d.reason)))
+        if decisions:
+            await turn.record(decisions)
     return [d for _, d in decisions]
+
+
+async def take_over_forever(
+    *,
+    journal: PipelineJournal,
+    decider: Decider,
+    rules: Callable[[], RuleSet],
+    hand_over: HandOver,
+    every_s: float,
+) -> None:
+    """With several replicas: now and then, take over the executions of replicas whose lease has
+    expired (a crash, a lost node, a clean stop) and decide them again. A failing journal is retried."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await recover_interrupted(journal=journal, decider=decider, rules=rules(), hand_over=hand_over)
+        except JournalUnavailable as e:
+            log.warning("taking over interrupted executions failed; will retry", error=str(e))

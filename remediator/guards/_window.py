@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from datetime import datetime, timedelta
 
@@ -20,7 +21,14 @@ class Window:
         return self._times[0] if self._times else None
 
     def add(self, at: datetime) -> None:
-        self._times.append(at)
+        """Kept in time order: times learnt from other replicas can be older than the newest here."""
+        if self._times and at < self._times[-1]:
+            bisect.insort(self._times, at)
+        else:
+            self._times.append(at)
+
+    def clear(self) -> None:
+        self._times.clear()
 
     def remove(self, at: datetime) -> None:
         """Take back one `add(at)` (its journal write failed); gone already (aged out) is fine."""

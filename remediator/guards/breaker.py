@@ -110,6 +110,16 @@ class CircuitBreaker:
             return undo
         return None
 
+    def note_act(self, rule: str, target: str, *, at: datetime) -> None:
+        """A real action decided on another replica: if half-open, that one is the probe."""
+        st = self._states.get((rule, target))
+        if st is not None and self._state_of(st, at) == HALF_OPEN:
+            st.probing = True
+
+    def clear(self) -> None:
+        """Before a rebuild from the journal."""
+        self._states.clear()
+
     def result(self, decision: Decision, *, ok: bool, rule: Rule | None, error: str = "") -> None:
         """An execution finished: success closes, failure counts (and opens or re-opens)."""
         if decision.dry_run or decision.target is None:

@@ -2,12 +2,14 @@
 
 The in-flight guard keeps one action per target; this one keeps the total small,
 so a wide outage gets a few careful changes at a time. Dry-run plans only read,
-so they are not counted.
+so they are not counted. Counted by target, so that the count read from a shared journal and the
+releases of this replica's own executions cannot count one execution twice.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from remediator.engine import Proposal, Verdict
 from remediator.engine.reservations import Undo
@@ -20,16 +22,17 @@ class ConcurrencyGuard:
     def __init__(self, *, max_global: int, max_per_namespace: int) -> None:
         self._max_global = max_global
         self._max_ns = max_per_namespace
-        self._global = 0
+        self._busy: dict[str, str] = {}
+        """Target key -> namespace of each real execution in flight (one per target: in_flight)."""
         self._per_ns: Counter[str] = Counter()
 
     async def check(self, proposal: Proposal) -> Verdict | None:
         if proposal.dry_run:
             return None
-        if self._global >= self._max_global:
+        if len(self._busy) >= self._max_global:
             return Verdict(
                 outcome=Outcome.CONCURRENCY_LIMITED,
-                reason=f"concurrency: {self._global} actions in flight (max {self._max_global})",
+                reason=f"concurrency: {len(self._busy)} actions in flight (max {self._max_global})",
                 transient=True,
             )
         ns = proposal.target.namespace
@@ -43,13 +46,20 @@ class ConcurrencyGuard:
         return None
 
     def record(self, decision: Decision) -> Undo | None:
-        if decision.target is None or decision.dry_run:
+        if decision.target is None or decision.dry_run or decision.target.key in self._busy:
             return None
-        self._global += 1
+        self._busy[decision.target.key] = decision.target.namespace
         self._per_ns[decision.target.namespace] += 1
         return lambda: self.release(decision)
 
     def release(self, decision: Decision) -> None:
+        """Idempotent: releasing what a refresh from the journal already dropped changes nothing."""
         if decision.target is not None and not decision.dry_run:
-            self._global = max(0, self._global - 1)
-            self._per_ns[decision.target.namespace] = max(0, self._per_ns[decision.target.namespace] - 1)
+            ns = self._busy.pop(decision.target.key, None)
+            if ns is not None:
+                self._per_ns[ns] -= 1
+
+    def replace(self, running: Iterable[tuple[str, str]]) -> None:
+        """The real executions in flight on every replica (target key, namespace), from the journal."""
+        self._busy = dict(running)
+        self._per_ns = Counter(self._busy.values())

@@ -30,7 +30,13 @@ class CooldownGuard:
     def load(self, acts: list[tuple[str, str, bool, datetime]]) -> None:
         """Rebuild from the journal: (rule, target key, dry_run, decided_at), oldest first."""
         for rule, target, dry_run, at in acts:
-            self._last[(rule, target, dry_run)] = at
+            key = (rule, target, dry_run)
+            if key not in self._last or self._last[key] < at:
+                self._last[key] = at
+
+    def clear(self) -> None:
+        """Before a rebuild from the journal."""
+        self._last.clear()
 
     async def check(self, proposal: Proposal) -> Verdict | None:
         last = self._last.get((proposal.rule, proposal.target.key, proposal.dry_run))

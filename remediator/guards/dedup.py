@@ -8,6 +8,7 @@ says more than `cooldown` about why nothing happened.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from remediator.clock import Clock
@@ -44,6 +45,17 @@ class DedupGuard:
             f"{proposal.alert.starts_at.isoformat()}) already acted on {proposal.target.key} "
             f"at {at.isoformat()}",
         )
+
+    def load(self, acts: Iterable[tuple[str, datetime, str, str, bool, datetime]]) -> None:
+        """Episodes that acted, from the journal: (fingerprint, starts_at, rule, target, dry_run, at)."""
+        for fingerprint, starts_at, rule, target, dry_run, at in acts:
+            key = (fingerprint, starts_at, rule, target, dry_run)
+            if key not in self._seen or self._seen[key] < at:
+                self._seen[key] = at
+
+    def clear(self) -> None:
+        """Before a rebuild from the journal."""
+        self._seen.clear()
 
     def record(self, decision: Decision) -> Undo | None:
         if decision.target is None:

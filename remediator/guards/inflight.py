@@ -7,6 +7,8 @@ execution ends, whatever the outcome.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from remediator.engine import Proposal, Verdict
 from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
@@ -47,3 +49,7 @@ class InFlightGuard:
 
     def busy(self) -> int:
         return len(self._busy)
+
+    def replace(self, running: Iterable[tuple[str, bool, str]]) -> None:
+        """What is in flight on every replica (target key, dry_run, rule), read from the journal."""
+        self._busy = {(target, dry_run): rule for target, dry_run, rule in running}

@@ -88,6 +88,10 @@ class RateLimitGuard:
         for key in self._keys(rule, target, dry_run):
             self._window(key).add(at)
 
+    def clear(self) -> None:
+        """Before a rebuild from the journal."""
+        self._windows.clear()
+
     def load(self, acts: list[tuple[str, str, bool, datetime]]) -> None:
         for rule, target, dry_run, at in acts:
             self._add(rule, target, dry_run, at)

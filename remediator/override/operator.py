@@ -299,17 +299,19 @@ class Operator:
                     detail=failing,
                 )
         definition = replace(rule, condition=None) if by_target else rule
-        decision = await self._decider.decide_rule(alert, definition, force_dry_run=dry_run)
         mode = "dry-run" if dry_run else "real"
         if by_target and rule.condition is not None:
             mode += f", for a target: `when: {rule.condition}` not evaluated"
-        decision = replace(
-            decision,
-            reason=f"manual trigger by {actor} ({mode}): {reason or 'no reason given'}; {decision.reason}",
-        )
-        [recorded] = await self._hand_over.record_batch(
-            payload_ids=(), alerts=[alert], decisions=[(0, decision)], from_alerts=False
-        )
+        async with self._hand_over.turn() as turn:  # the guards see every replica's actions
+            decision = await self._decider.decide_rule(alert, definition, force_dry_run=dry_run)
+            decision = replace(
+                decision,
+                reason=f"manual trigger by {actor} ({mode}): {reason or 'no reason given'}; "
+                f"{decision.reason}",
+            )
+            [recorded] = await turn.record_batch(
+                payload_ids=(), alerts=[alert], decisions=[(0, decision)], from_alerts=False
+            )
         if not (recorded.execution_id is not None and decision.acts):
             await self._close_manual(alert, f"closed: the manual trigger decided {decision.outcome.value}")
         await self._audit(
@@ -341,13 +343,14 @@ class Operator:
             raise Conflict(f"approval #{approval_id}: its alert is not in the journal; reject it instead")
         if not await self.journal.decide_approval(approval_id, status="approved", by=actor, note=reason):
             raise Conflict(f"approval #{approval_id} is no longer pending (decided or expired meanwhile)")
-        decision = await self._decider.decide_rule(alert, rule, skip_guards=frozenset({"approval"}))
-        decision = replace(
-            decision,
-            reason=f"approved by {actor} (approval #{approval_id}): {reason or 'no reason given'}; "
-            f"{decision.reason}",
-        )
-        [recorded] = await self._hand_over.record([(alert_id, decision)])
+        async with self._hand_over.turn() as turn:  # the guards see every replica's actions
+            decision = await self._decider.decide_rule(alert, rule, skip_guards=frozenset({"approval"}))
+            decision = replace(
+                decision,
+                reason=f"approved by {actor} (approval #{approval_id}): {reason or 'no reason given'}; "
+                f"{decision.reason}",
+            )
+            [recorded] = await turn.record([(alert_id, decision)])
         log.warning(
             "approved", by=actor, approval=approval_id, rule=rule.name, outcome=decision.outcome.value
         )

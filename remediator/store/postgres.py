@@ -449,6 +449,9 @@ class PostgresJournal(
         if self._claims_full:
             return  # the last claim took a full batch: there is more
         self._new_payloads.clear()
+        # Idle here: what is left is being processed by other replicas (or nothing is): count it.
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await self._refresh_backlog()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self._new_payloads.wait()
@@ -475,6 +478,7 @@ class PostgresJournal(
             self._act_mark, self._outcome_mark = marks
             self._full_sync = False
             self._backlog = max(0, self._backlog - scope.processed)
+            self._deferred_waiting = max(0, self._deferred_waiting - scope.settled)
 
     async def _feed(self, conn: asyncpg.Connection, *, full: bool) -> tuple[GuardFeed, tuple[int, int]]:
         """Under the decision lock: every execution insert and end committed before it is visible,
@@ -744,10 +748,11 @@ class PostgresJournal(
     async def settle_deferral(
         self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
     ) -> tuple[DecisionId, ExecutionId | None] | None:
-        # Its execution is a new one: written under the decision lock like every other.
-        async with self.deciding():
-            pass
-        return await super().settle_deferral(deferral_id, worker=worker, decision=decision, alert_id=alert_id)
+        # Its execution is a new one: written in a decision transaction like every other.
+        async with self.deciding() as scope:
+            return await scope.settle_deferral(
+                deferral_id, worker=worker, decision=decision, alert_id=alert_id
+            )
 
 
 def _payload(r: asyncpg.Record) -> StoredPayload:
@@ -802,6 +807,7 @@ class _Scope:
         self._conn = conn
         self.feed = feed
         self.processed = 0
+        self.settled = 0
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         rows = await self._conn.fetch(
@@ -814,6 +820,30 @@ class _Scope:
 
     async def get_alert(self, alert_id: AlertId) -> Alert | None:
         return await _get_alert(self._conn, alert_id)
+
+    async def settle_deferral(
+        self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
+    ) -> tuple[DecisionId, ExecutionId | None] | None:
+        """Record the deferral's decision and close it, in this transaction; None if no longer ours."""
+        now = self._j._clock.now().timestamp()
+        mine = await self._conn.fetchval(
+            "SELECT 1 FROM deferrals WHERE id = $1 AND status = 'waiting' AND claimed_by = $2 FOR UPDATE",
+            deferral_id,
+            worker,
+        )
+        if mine is None:
+            return None
+        ids, executions = await self._j._insert_decisions_on(self._conn, [(alert_id, decision)], now)
+        await self._conn.execute(
+            "UPDATE deferrals SET status = 'redecided', done_at = $1, decision = $2, result = $3,"
+            " claimed_by = NULL, claimed_until = NULL WHERE id = $4",
+            now,
+            ids[0],
+            f"{decision.outcome.value}: {decision.reason}"[:2000],
+            deferral_id,
+        )
+        self.settled += 1
+        return ids[0], executions.get(0)
 
     async def record_batch(
         self,

@@ -4,7 +4,8 @@ The PostgreSQL twin of `sqlite_scheduling.py`. Several replicas claim from the s
 claim is one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`: two replicas
 claiming at once get disjoint rows, neither waits for the other, and a claim is a lease in the
 injected clock's time, taken over once it has ended. Deferral rows and approval timers are written
-by `_insert_decisions` in the decision's own transaction (`postgres.py`).
+by `_insert_decisions_on` in the decision's own transaction, and a deferral is settled in one
+(`postgres.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, cast
 import asyncpg
 
 from remediator.clock import Clock
-from remediator.model import AlertId, Decision, DecisionId, ExecutionId, Outcome
+from remediator.model import AlertId, Decision, DecisionId, Outcome
 from remediator.severity import rank
 from remediator.store.scheduling import Deferral, DeferralStatus, NewTimer, Timer, new_waits
 
@@ -82,11 +83,6 @@ class PostgresSchedulingRecords:
     _clock: Clock
     _max_deferred: int
     _deferred_waiting: int
-
-    async def _insert_decisions_on(
-        self, conn: asyncpg.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float
-    ) -> tuple[tuple[DecisionId, ...], dict[int, ExecutionId]]:
-        raise NotImplementedError
 
     # -- timers ------------------------------------------------------------------------------------
 
@@ -256,30 +252,6 @@ class PostgresSchedulingRecords:
             limit,
         )
         return [_deferral(r) for r in sorted(rows, key=lambda r: (r[-1], r[10], r[0]))]
-
-    async def settle_deferral(
-        self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
-    ) -> tuple[DecisionId, ExecutionId | None] | None:
-        now = self._clock.now().timestamp()
-        async with self._pool.acquire() as conn, conn.transaction():
-            mine = await conn.fetchval(
-                "SELECT 1 FROM deferrals WHERE id = $1 AND status = 'waiting' AND claimed_by = $2 FOR UPDATE",
-                deferral_id,
-                worker,
-            )
-            if mine is None:
-                return None
-            ids, executions = await self._insert_decisions_on(conn, [(alert_id, decision)], now)
-            await conn.execute(
-                "UPDATE deferrals SET status = 'redecided', done_at = $1, decision = $2, result = $3,"
-                " claimed_by = NULL, claimed_until = NULL WHERE id = $4",
-                now,
-                ids[0],
-                f"{decision.outcome.value}: {decision.reason}"[:2000],
-                deferral_id,
-            )
-        self._deferred_waiting = max(0, self._deferred_waiting - 1)
-        return ids[0], executions.get(0)
 
     async def end_deferral(self, deferral_id: int, *, status: DeferralStatus, result: str) -> bool:
         done = await self._pool.execute(

@@ -94,6 +94,12 @@ class DecisionScope(Protocol):
 
     async def get_alert(self, alert_id: AlertId) -> Alert | None: ...
 
+    async def settle_deferral(
+        self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
+    ) -> tuple[DecisionId, ExecutionId | None] | None:
+        """Record the decision that ends a deferral and close it (see `DeferralStore`)."""
+        ...
+
 
 class PipelineJournal(Intake, DeferralStore, Protocol):
     takeover_every_s: float | None

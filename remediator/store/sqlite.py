@@ -531,3 +531,8 @@ class _Scope:
 
     async def get_alert(self, alert_id: AlertId) -> Alert | None:
         return await self._j.get_alert(alert_id)
+
+    async def settle_deferral(
+        self, deferral_id: int, *, worker: str, decision: Decision, alert_id: AlertId | None
+    ) -> tuple[DecisionId, ExecutionId | None] | None:
+        return await self._j.settle_deferral(deferral_id, worker=worker, decision=decision, alert_id=alert_id)

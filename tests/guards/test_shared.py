@@ -1,0 +1,116 @@
+"""Guards caught up with other replicas: what another replica did denies here as if done here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from remediator.clock import FakeClock
+from remediator.config import BreakerSettings, GuardSettings
+from remediator.guards.breaker import CircuitBreaker
+from remediator.guards.concurrency import ConcurrencyGuard
+from remediator.guards.cooldown import CooldownGuard
+from remediator.guards.dedup import DedupGuard
+from remediator.guards.inflight import InFlightGuard
+from remediator.guards.ratelimit import RateLimitGuard
+from remediator.guards.shared import SharedGuards
+from remediator.metrics import Metrics
+from remediator.model import Outcome, Target
+from remediator.store import ActRecord, GuardFeed, OutcomeRecord, RunningRecord
+from tests.guards.test_guards import ALERT, CHECKOUT, T0, acted, proposal
+
+OTHER = Target(kind="Deployment", namespace="shop", name="search")
+
+
+def shared(clock: FakeClock) -> SharedGuards:
+    settings = GuardSettings(max_in_flight=2, max_in_flight_per_namespace=2)
+    return SharedGuards(
+        cooldown=CooldownGuard(default_s=900, clock=clock),
+        ratelimit=RateLimitGuard(settings=settings, clock=clock),
+        dedup=DedupGuard(default_cooldown_s=900, clock=clock),
+        inflight=InFlightGuard(),
+        concurrency=ConcurrencyGuard(max_global=2, max_per_namespace=2),
+        breaker=CircuitBreaker(settings=BreakerSettings(failures=2), clock=clock, metrics=Metrics()),
+        rules=lambda _: None,
+    )
+
+
+def act_elsewhere(target: Target = CHECKOUT, *, minutes_ago: float = 1) -> ActRecord:
+    return ActRecord(
+        rule="r1",
+        target=target.key,
+        dry_run=False,
+        decided_at=T0 - timedelta(minutes=minutes_ago),
+        fingerprint=ALERT.fingerprint,
+        starts_at=ALERT.starts_at,
+    )
+
+
+async def test_an_act_on_another_replica_is_a_duplicate_and_a_cooldown_here() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    p = proposal()
+    assert await g.dedup.check(p) is None and await g.cooldown.check(p) is None
+    g.catch_up(GuardFeed(acts=(act_elsewhere(),)))
+    dup = await g.dedup.check(p)
+    assert dup is not None and dup.outcome is Outcome.DUPLICATE
+    cool = await g.cooldown.check(p)
+    assert cool is not None and "acted on shop/Deployment/checkout 1m ago" in cool.reason
+
+
+async def test_rate_limit_windows_count_every_replicas_acts_in_time_order() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    g.ratelimit.record(acted(proposal(), T0 - timedelta(minutes=1)))
+    # learnt later, but older: the window stays ordered, so the old one leaves it first
+    g.catch_up(GuardFeed(acts=(act_elsewhere(minutes_ago=59), act_elsewhere(minutes_ago=30))))
+    denied = await g.ratelimit.check(proposal())
+    assert denied is not None and "3 actions on shop/Deployment/checkout" in denied.reason
+    clock.advance(60)  # the 59-minute-old act leaves the one-hour window
+    assert await g.ratelimit.check(proposal()) is None
+
+
+async def test_in_flight_and_concurrency_are_what_runs_anywhere() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    mine = acted(proposal(OTHER), T0)
+    for guard in (g.inflight, g.concurrency):
+        guard.record(mine)
+    running = (
+        RunningRecord(rule="r1", target=CHECKOUT.key, dry_run=False),
+        RunningRecord(rule="r1", target=OTHER.key, dry_run=False),
+    )
+    g.catch_up(GuardFeed(running=running))
+    busy = await g.inflight.check(proposal())
+    assert busy is not None and busy.outcome is Outcome.IN_FLIGHT
+    third = Target(kind="Deployment", namespace="shop", name="cart")
+    full = await g.concurrency.check(proposal(third))
+    assert full is not None and "2 actions in flight" in full.reason
+    # this replica's own execution ends (released here) and the next feed agrees: counted once
+    g.concurrency.release(mine)
+    g.concurrency.release(mine)
+    g.catch_up(GuardFeed(running=running[:1]))
+    assert await g.concurrency.check(proposal(third)) is None
+    assert g.inflight.busy() == 1
+
+
+async def test_failures_elsewhere_open_the_breaker_and_a_probe_elsewhere_holds_it() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    g.catch_up(GuardFeed(outcomes=(failed, failed)))
+    opened = await g.breaker.check(proposal())
+    assert opened is not None and opened.outcome is Outcome.BREAKER_OPEN
+    clock.advance(1800)  # half-open: one probe may act, and another replica just took it
+    assert await g.breaker.check(proposal()) is None
+    g.catch_up(GuardFeed(acts=(act_elsewhere(minutes_ago=-30),)))  # decided just now, over there
+    probing = await g.breaker.check(proposal())
+    assert probing is not None and "a probe is already running" in probing.reason
+
+
+async def test_a_full_feed_replaces_the_history() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    g.cooldown.record(acted(proposal(), T0))
+    g.dedup.record(acted(proposal(), T0))
+    g.catch_up(GuardFeed(full=True, acts=(), running=()))
+    assert await g.cooldown.check(proposal()) is None and await g.dedup.check(proposal()) is None
