@@ -28,7 +28,6 @@ from remediator.outbound import OutboundHttp
 from remediator.rules import RuleBook, load_rules
 from remediator.secrets import Secret
 from remediator.store import Journal
-from remediator.store.postgres import PostgresJournal
 from remediator.store.sqlite import SqliteJournal
 
 log = get_logger("remediator")
@@ -72,6 +71,9 @@ def open_journal(settings: Settings, *, clock: Clock) -> contextlib.AbstractAsyn
     """The shared PostgreSQL journal when `journal.url` is set (several replicas), else SQLite."""
     j, g = settings.journal, settings.guards
     if j.url is not None:
+        # Imported here: a single SQLite replica does not pay for loading the PostgreSQL driver.
+        from remediator.store.postgres import PostgresJournal
+
         return PostgresJournal.open(
             j.url,
             password=_revealed(j.password.resolve() if j.password is not None else None),
