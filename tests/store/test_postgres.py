@@ -124,8 +124,12 @@ async def test_executions_of_a_dead_replica_are_taken_over_and_never_started_by_
         )
         running, queued = rec.execution_ids[0], rec.execution_ids[1]
         assert await a.start_execution(running)
-        await asyncio.sleep(2.5)  # longer than the lease: A's heartbeat renews it meanwhile
         assert await b.interrupt_unfinished() == [], "a live replica's executions are its own"
+        lease = "SELECT lease_until FROM replicas WHERE id = $1"
+        first = await sql(pg_url, lease, a.replica)
+        async with asyncio.timeout(10):  # A's heartbeat renews its lease
+            while await sql(pg_url, lease, a.replica) == first:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
         # A stops renewing (a lost node, a long pause): its lease runs out.
         await sql(
             pg_url,
