@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -22,7 +23,7 @@ from remediator.model import (
     RuleName,
     Target,
 )
-from remediator.store import PipelineJournal, RecordedBatch
+from remediator.store import GuardFeed, PipelineJournal, RecordedBatch
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 ALERT = Alert(
@@ -45,10 +46,16 @@ def decision(outcome: Outcome, rule: str = "r1") -> Decision:
 
 
 class FakeJournal:
-    """Records what was written; an execution for each acting decision, as the journal creates them."""
+    """Records what was written; an execution for each acting decision, as the journal creates them.
+    Its own decision scope, with nothing to catch up on (one writer)."""
 
     def __init__(self) -> None:
         self.batches: list[Sequence[tuple[int, Decision]]] = []
+        self.feed = GuardFeed()
+
+    @contextlib.asynccontextmanager
+    async def deciding(self) -> AsyncIterator[FakeJournal]:
+        yield self
 
     async def record_batch(
         self,

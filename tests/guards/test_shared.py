@@ -16,7 +16,7 @@ from remediator.guards.shared import SharedGuards
 from remediator.metrics import Metrics
 from remediator.model import Outcome, Target
 from remediator.store import ActRecord, GuardFeed, OutcomeRecord, RunningRecord
-from tests.guards.test_guards import ALERT, CHECKOUT, T0, acted, proposal
+from tests.guards import ALERT, CHECKOUT, T0, acted, proposal
 
 OTHER = Target(kind="Deployment", namespace="shop", name="search")
 
