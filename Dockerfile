@@ -1,5 +1,5 @@
-# syntax=docker/dockerfile:1.7
-# remediator's container image.
+# remediator's container image. Plain Dockerfile syntax (no heredocs, no RUN --mount), so every
+# builder reads it: BuildKit, the classic builder of Debian's docker.io 20.10, podman and buildah.
 #   docker build -t remediator:dev .
 #   docker run --read-only -v remediator-data:/var/lib/remediator \
 #     -e REMEDIATOR_WEBHOOK_TOKEN=... -p 8080:8080 remediator:dev
@@ -58,16 +58,7 @@ COPY config/ /app/config/
 # The container's configuration: listen on all interfaces (a webhook token is then required, or it
 # refuses to start: set REMEDIATOR_WEBHOOK_TOKEN), journal on the volume, the built-in rules. The Helm
 # chart mounts its own configuration instead.
-COPY <<EOF /etc/remediator/remediator.yaml
-http:
-  listen: 0.0.0.0:8080
-journal:
-  path: /var/lib/remediator/remediator.sqlite
-kubernetes:
-  mode: auto
-rules:
-  - /app/rules
-EOF
+COPY config/container.yaml /etc/remediator/remediator.yaml
 
 USER 10001:10001
 VOLUME ["/var/lib/remediator"]
