@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from remediator import __version__, ctl, demo
+from remediator import __version__, completion, ctl, demo
 from remediator.api.server import make_runner
 from remediator.app import Application, open_app
 from remediator.config import (
@@ -302,7 +302,23 @@ def parser() -> argparse.ArgumentParser:
     )
     ctl.configure(k)
     k.set_defaults(func=ctl.run)
+
+    o = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash or zsh)",
+        description="Print a completion script for every command, option and choice of remediator.",
+        epilog="example:\n  source <(remediator completion bash)   # in ~/.bashrc\n"
+        "  source <(remediator completion zsh)    # in ~/.zshrc, after compinit",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    o.add_argument("shell", choices=completion.SHELLS)
+    o.set_defaults(func=cmd_completion)
     return p
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    sys.stdout.write(completion.script(parser(), args.shell))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
