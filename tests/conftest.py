@@ -1,4 +1,4 @@
-"""Fixtures shared by every test package: paths to the repo and the shared fixtures."""
+"""Fixtures shared by every test package: paths to the repo and its example payloads."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from tests.pgserver import PASSWORD_ENV, PgCluster, running_cluster
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture
@@ -20,8 +20,9 @@ def repo() -> Path:
 
 
 @pytest.fixture
-def fixtures_dir() -> Path:
-    return SHARED_FIXTURES
+def examples_dir() -> Path:
+    """examples/: captured Alertmanager payloads (alerts/) and signed PagerDuty webhooks (pagerduty/)."""
+    return EXAMPLES
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -84,7 +83,7 @@ def _get(url: str) -> bytes:
         return bytes(r.read())
 
 
-def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixtures_dir: Path) -> None:
+def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path) -> None:
     """README's promise: start on defaults, post firing.json, see the decision in logs, metrics, journal."""
     work = tmp_path / "work"
     work.mkdir()
@@ -109,17 +108,21 @@ def test_serve_on_defaults_without_a_cluster(repo: Path, tmp_path: Path, fixture
                 break
             except OSError:
                 time.sleep(0.1)
-        body = json.loads((fixtures_dir / "alertmanager" / "firing.json").read_bytes())
-        # A fresh episode: the captured startsAt is older than max_alert_age on today's clock.
-        body["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()
-        req = urllib.request.Request(
-            base + "/webhook/alertmanager",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
+        # README "Try it", run as written (from the repository's root, on this test's port)
+        readme = (repo / "README.md").read_text()
+        start = readme.index("```sh\n# the captured alert, made fresh")
+        block = readme[start + len("```sh\n") : readme.index("```", start + 6)]
+        command = "\n".join(line for line in block.splitlines() if not line.startswith("#"))
+        answer = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command.replace("localhost:8080", f"127.0.0.1:{port}")],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
-        with urllib.request.urlopen(req, timeout=5) as r:
-            assert r.status == 202
+        assert answer.returncode == 0, answer.stderr
+        promised = json.loads(block.splitlines()[-1].removeprefix("# "))
+        assert json.loads(answer.stdout) == promised
         metrics = ""
         for _ in range(100):
             metrics = _get(base + "/metrics").decode()

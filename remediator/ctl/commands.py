@@ -258,7 +258,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "Pause automation: every decision is recorded as `paused` and nothing acts, until resumed or "
         "the pause expires. Journaled with your token's name and the reason.",
         'remediator ctl pause --reason "database migration" --for 2h\n'
-        'remediator ctl pause --rule restart-on-oom --reason "investigating the leak"',
+        'remediator ctl pause --rule restart-on-memory-high --reason "investigating the leak"',
     )
     p_pause.add_argument("--rule", help="pause only this rule")
     p_pause.add_argument(
@@ -294,10 +294,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         "run a rule by hand (dry-run unless --execute)",
         "Run a rule by hand for a target or an alert's labels, through every guard. Dry-run unless "
         "--execute (which needs an admin token). With --target the rule's `when` is not evaluated.",
-        "remediator ctl trigger restart-on-oom --target shop/checkout\n"
-        'remediator ctl trigger restart-on-oom --target shop/checkout --execute --reason "leak again"\n'
-        "remediator ctl trigger rollback-on-5xx --label alertname=HighErrorRate --label namespace=shop "
-        "--label deployment=checkout --annotation value=42",
+        "remediator ctl trigger restart-on-memory-high --target shop/checkout\n"
+        "remediator ctl trigger restart-on-memory-high --target shop/checkout --execute "
+        '--reason "leak again"\n'
+        "remediator ctl trigger rollback-on-5xx-after-deploy --label alertname=HighErrorRate "
+        "--label namespace=shop --label deployment=checkout --annotation value=42",
     )
     p_trig.add_argument("rule_name", metavar="RULE")
     p_trig.add_argument("--target", metavar="NAMESPACE/NAME", help="the workload to act on")
@@ -313,7 +314,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "what was done and why (the audit trail)",
         "List executions newest first (alert, rule, reason, outcome, who), or show one with its diff.",
         "remediator ctl executions --since 2h\n"
-        "remediator ctl executions --rule rollback-on-5xx --target shop/checkout --outcome failed\n"
+        "remediator ctl executions --rule rollback-on-5xx-after-deploy --target shop/checkout "
+        "--outcome failed\n"
         "remediator ctl executions 42",
     )
     p_exec.add_argument("id", nargs="?", type=int, help="show this execution")
@@ -370,7 +372,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         c_reset,
         "close a circuit breaker",
         "Close a circuit breaker (KEY as listed by `breakers`: rule:namespace/Kind/name).",
-        'remediator ctl reset rollback-on-5xx:shop/Deployment/checkout --reason "fixed by hand"',
+        'remediator ctl reset rollback-on-5xx-after-deploy:shop/Deployment/checkout --reason "fixed by hand"',
     )
     p_reset.add_argument("key", metavar="KEY")
     p_reset.add_argument("--reason", required=True, help="why")
@@ -390,7 +392,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         c_rules,
         "the rules loaded",
         "List the rules loaded, or show one as loaded (matchers, when, target, actions, guards).",
-        "remediator ctl rules\nremediator ctl rules rollback-on-5xx -o json",
+        "remediator ctl rules\nremediator ctl rules rollback-on-5xx-after-deploy -o json",
     )
     p_rules.add_argument("name", nargs="?")
     p_audit = _sub(
@@ -413,8 +415,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "List incidents (alert episodes) newest first, or show one's timeline: alerts, decisions, "
         "executions and escalations in time order; --markdown prints its postmortem draft.",
         "remediator ctl incidents --status firing --since 1d\n"
-        "remediator ctl incidents ID\n"
-        "remediator ctl incidents ID --markdown > postmortem.md",
+        "remediator ctl incidents 4cde567b6413872d-1795392008\n"
+        "remediator ctl incidents 4cde567b6413872d-1795392008 --markdown > postmortem.md",
     )
     p_inc.add_argument("id", nargs="?", metavar="ID", help="show this incident (an id from the list)")
     p_inc.add_argument("--markdown", action="store_true", help="the postmortem draft, as Markdown")

@@ -12,12 +12,12 @@ from remediator.receivers import PayloadError
 from remediator.receivers.alertmanager import normalize, normalize_journaled, validate
 
 
-def load(fixtures_dir: Path, name: str) -> bytes:
-    return (fixtures_dir / "alertmanager" / name).read_bytes()
+def load(examples_dir: Path, name: str) -> bytes:
+    return (examples_dir / "alerts" / name).read_bytes()
 
 
-def test_firing_fixture(fixtures_dir: Path) -> None:
-    [a] = normalize(validate(load(fixtures_dir, "firing.json")), payload_id=PayloadId(7))
+def test_firing_fixture(examples_dir: Path) -> None:
+    [a] = normalize(validate(load(examples_dir, "firing.json")), payload_id=PayloadId(7))
     assert a.source == "alertmanager" and a.status == "firing" and a.name == "HighErrorRate"
     assert a.fingerprint == "4cde567b6413872d"
     assert a.labels["namespace"] == "shop" and a.annotations["value"] == "42.5"
@@ -25,31 +25,31 @@ def test_firing_fixture(fixtures_dir: Path) -> None:
     assert a.starts_at.tzinfo is not None and a.payload_id == 7
 
 
-def test_resolved_fixture_keeps_end_time(fixtures_dir: Path) -> None:
-    [a] = normalize(validate(load(fixtures_dir, "resolved.json")))
+def test_resolved_fixture_keeps_end_time(examples_dir: Path) -> None:
+    [a] = normalize(validate(load(examples_dir, "resolved.json")))
     assert a.status == "resolved" and a.ends_at is not None and a.ends_at > a.starts_at
 
 
-def test_grouped_fixture_gives_one_alert_each(fixtures_dir: Path) -> None:
-    alerts = normalize(validate(load(fixtures_dir, "grouped-auth-failures.json")))
+def test_grouped_fixture_gives_one_alert_each(examples_dir: Path) -> None:
+    alerts = normalize(validate(load(examples_dir, "grouped-auth-failures.json")))
     assert [a.labels["deployment"] for a in alerts] == ["image-gen", "image-gen-worker", "search"]
     assert len({a.fingerprint for a in alerts}) == 3
 
 
 @pytest.mark.parametrize("name", ["firing.json", "resolved.json", "high-latency.json", "rate-limited.json"])
-def test_every_fixture_validates(fixtures_dir: Path, name: str) -> None:
-    assert normalize(validate(load(fixtures_dir, name)))
+def test_every_fixture_validates(examples_dir: Path, name: str) -> None:
+    assert normalize(validate(load(examples_dir, name)))
 
 
-def test_extra_fields_from_newer_alertmanagers_are_accepted(fixtures_dir: Path) -> None:
-    body = json.loads(load(fixtures_dir, "firing.json"))
+def test_extra_fields_from_newer_alertmanagers_are_accepted(examples_dir: Path) -> None:
+    body = json.loads(load(examples_dir, "firing.json"))
     body["notification_reason"] = "first notification"
     body["routeLabels"] = {"team": "payments"}
     assert len(normalize(validate(json.dumps(body).encode()))) == 1
 
 
-def test_missing_fingerprint_is_derived_from_labels(fixtures_dir: Path) -> None:
-    body = json.loads(load(fixtures_dir, "firing.json"))
+def test_missing_fingerprint_is_derived_from_labels(examples_dir: Path) -> None:
+    body = json.loads(load(examples_dir, "firing.json"))
     del body["alerts"][0]["fingerprint"]
     a1 = normalize(validate(json.dumps(body).encode()))[0]
     a2 = normalize(validate(json.dumps(body).encode()))[0]
@@ -88,8 +88,8 @@ def test_bad_input_gets_one_line_reason(body: bytes, reason: str) -> None:
 @pytest.mark.parametrize(
     "name", ["firing.json", "resolved.json", "grouped-auth-failures.json", "high-latency.json"]
 )
-def test_journaled_bodies_normalize_exactly_as_validated_ones(fixtures_dir: Path, name: str) -> None:
-    body = load(fixtures_dir, name)
+def test_journaled_bodies_normalize_exactly_as_validated_ones(examples_dir: Path, name: str) -> None:
+    body = load(examples_dir, name)
     assert normalize_journaled(body, payload_id=PayloadId(3)) == normalize(
         validate(body), payload_id=PayloadId(3)
     )

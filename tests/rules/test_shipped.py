@@ -13,9 +13,7 @@ from tests.rules import make_alert
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "rules"
-FIXTURES = REPO.parent / "shared" / "fixtures" / "alertmanager"
-
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"shared fixtures not found at {FIXTURES}")
+FIXTURES = REPO / "examples" / "alerts"
 
 
 def alerts_from(fixture: str) -> list[Alert]:
@@ -55,7 +53,6 @@ def test_shipped_rules_all_have_guards_and_descriptions(shipped: RuleSet) -> Non
         assert rule.on_failure, f"{rule.name}: a failed remediation must reach a human"
 
 
-@needs_fixtures
 def test_high_error_rate_rolls_back_or_restarts(shipped: RuleSet) -> None:
     (alert,) = alerts_from("firing.json")
     rules = shipped.match(alert)
@@ -70,7 +67,6 @@ def test_high_error_rate_rolls_back_or_restarts(shipped: RuleSet) -> None:
     assert restart.kind == "rollout_restart" and restart.params["unless_rolled_out_within"] == 7200
 
 
-@needs_fixtures
 def test_resolved_alert_matches_but_does_not_trigger(shipped: RuleSet) -> None:
     (alert,) = alerts_from("resolved.json")
     rules = shipped.match(alert)
@@ -78,7 +74,6 @@ def test_resolved_alert_matches_but_does_not_trigger(shipped: RuleSet) -> None:
     assert not any(r.triggers_on(alert.status) for r in rules)
 
 
-@needs_fixtures
 def test_auth_failures_restart_each_deployment(shipped: RuleSet) -> None:
     alerts = alerts_from("grouped-auth-failures.json")
     assert len(alerts) == 3
@@ -95,7 +90,6 @@ def test_auth_failures_restart_each_deployment(shipped: RuleSet) -> None:
     ]
 
 
-@needs_fixtures
 def test_high_latency_scales_up_within_bounds(shipped: RuleSet) -> None:
     (alert,) = alerts_from("high-latency.json")
     (rule,) = shipped.match(alert)
@@ -109,7 +103,6 @@ def test_high_latency_scales_up_within_bounds(shipped: RuleSet) -> None:
     )
 
 
-@needs_fixtures
 def test_rate_limited_switches_to_queue_mode(shipped: RuleSet) -> None:
     (alert,) = alerts_from("rate-limited.json")
     (rule,) = shipped.match(alert)
@@ -190,7 +183,6 @@ def test_memory_high_below_threshold_does_not_hold(shipped: RuleSet) -> None:
     assert rule.check_condition(make_alert({}, {"value": "0.8"})).reason == "value 80% is not >= 90%"
 
 
-@needs_fixtures
 def test_every_shipped_rule_is_reachable(shipped: RuleSet) -> None:
     alerts = [a for f in sorted(FIXTURES.glob("*.json")) for a in alerts_from(f.name)]
     alerts += [make_alert(labels, annotations) for labels, annotations, *_ in SYNTHETIC]

@@ -123,12 +123,12 @@ def auth(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
-def fixture_body(fixtures_dir: Path, name: str) -> bytes:
-    return (fixtures_dir / "alertmanager" / name).read_bytes()
+def fixture_body(examples_dir: Path, name: str) -> bytes:
+    return (examples_dir / "alerts" / name).read_bytes()
 
 
-def fixture_json(fixtures_dir: Path, name: str) -> dict[str, Any]:
-    return json.loads(fixture_body(fixtures_dir, name))
+def fixture_json(examples_dir: Path, name: str) -> dict[str, Any]:
+    return json.loads(fixture_body(examples_dir, name))
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -20,10 +20,10 @@ def images(kube: FakeKubeServer, name: str) -> list[str]:
 
 
 async def test_firing_5xx_rolls_back_and_shows_everywhere(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
     resp = await client.post(
-        "/webhook/alertmanager", data=fixture_body(fixtures_dir, "firing.json"), headers=auth()
+        "/webhook/alertmanager", data=fixture_body(examples_dir, "firing.json"), headers=auth()
     )
     assert resp.status == 202, await resp.text()
     assert (await resp.json())["alerts"] == 1
@@ -47,15 +47,15 @@ async def test_firing_5xx_rolls_back_and_shows_everywhere(
 
 
 async def test_repeat_inside_cooldown_is_journaled_not_acted(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
     for _ in range(3):  # Alertmanager re-sends the same episode every group_interval
         resp = await client.post(
-            "/webhook/alertmanager", data=fixture_body(fixtures_dir, "firing.json"), headers=auth()
+            "/webhook/alertmanager", data=fixture_body(examples_dir, "firing.json"), headers=auth()
         )
         assert resp.status == 202
         await daemon.drained()
-    new_episode = fixture_json(fixtures_dir, "firing.json")
+    new_episode = fixture_json(examples_dir, "firing.json")
     new_episode["alerts"][0]["startsAt"] = "2026-11-23T00:05:00Z"
     resp = await client.post("/webhook/alertmanager", data=json.dumps(new_episode), headers=auth())
     assert resp.status == 202
@@ -65,10 +65,10 @@ async def test_repeat_inside_cooldown_is_journaled_not_acted(
 
 
 async def test_resolved_alert_never_acts(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
     resp = await client.post(
-        "/webhook/alertmanager", data=fixture_body(fixtures_dir, "resolved.json"), headers=auth()
+        "/webhook/alertmanager", data=fixture_body(examples_dir, "resolved.json"), headers=auth()
     )
     assert resp.status == 202
     await daemon.drained()
@@ -77,9 +77,9 @@ async def test_resolved_alert_never_acts(
 
 
 async def test_grouped_auth_failures_restart_each_deployment(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
-    body = fixture_body(fixtures_dir, "grouped-auth-failures.json")
+    body = fixture_body(examples_dir, "grouped-auth-failures.json")
     assert (await client.post("/webhook/alertmanager", data=body, headers=auth())).status == 202
     await daemon.drained()
     for name in ("image-gen", "image-gen-worker", "search"):
@@ -90,9 +90,9 @@ async def test_grouped_auth_failures_restart_each_deployment(
 
 
 async def test_latency_scales_up_within_bounds(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
-    body = fixture_body(fixtures_dir, "high-latency.json")
+    body = fixture_body(examples_dir, "high-latency.json")
     assert (await client.post("/webhook/alertmanager", data=body, headers=auth())).status == 202
     await daemon.drained()
     dep = fake_kube.get("Deployment", "shop", "search")
@@ -101,9 +101,9 @@ async def test_latency_scales_up_within_bounds(
 
 
 async def test_rate_limited_switches_to_queue_mode_keeping_other_env(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
-    body = fixture_body(fixtures_dir, "rate-limited.json")
+    body = fixture_body(examples_dir, "rate-limited.json")
     assert (await client.post("/webhook/alertmanager", data=body, headers=auth())).status == 202
     await daemon.drained()
     dep = fake_kube.get("Deployment", "shop", "image-gen")
@@ -113,9 +113,9 @@ async def test_rate_limited_switches_to_queue_mode_keeping_other_env(
 
 
 async def test_threshold_not_met_is_recorded_with_reason(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
-    payload = fixture_json(fixtures_dir, "firing.json")
+    payload = fixture_json(examples_dir, "firing.json")
     payload["alerts"][0]["annotations"]["value"] = "3"
     resp = await client.post("/webhook/alertmanager", data=json.dumps(payload), headers=auth())
     assert resp.status == 202
@@ -126,9 +126,9 @@ async def test_threshold_not_met_is_recorded_with_reason(
 
 
 async def test_invalid_rendered_name_is_skipped_with_reason(
-    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, fixtures_dir: Path
+    client: TestClient, daemon: Application, fake_kube: FakeKubeServer, examples_dir: Path
 ) -> None:
-    payload = fixture_json(fixtures_dir, "firing.json")
+    payload = fixture_json(examples_dir, "firing.json")
     payload["alerts"][0]["labels"]["deployment"] = "Checkout_API; rm -rf /"
     resp = await client.post("/webhook/alertmanager", data=json.dumps(payload), headers=auth())
     assert resp.status == 202

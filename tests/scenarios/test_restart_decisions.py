@@ -77,13 +77,13 @@ def patches(kube: FakeKubeServer, name: str) -> int:
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 async def test_human_decisions_hold_across_a_restart(
-    tmp_path: Path, fixtures_dir: Path, sig: signal.Signals
+    tmp_path: Path, examples_dir: Path, sig: signal.Signals
 ) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "r.yaml").write_text(textwrap.dedent(RULES))
     journal = tmp_path / "journal.sqlite"
-    pd_body = (fixtures_dir / "pagerduty" / "incident-acknowledged.json").read_bytes()
+    pd_body = (examples_dir / "pagerduty" / "incident-acknowledged.json").read_bytes()
     t0 = datetime.now(UTC) - timedelta(seconds=5)
     async with FakeKubeServer() as kube, Sink().running() as sink:
         for name in ("a", "b", "c", "d", "e"):

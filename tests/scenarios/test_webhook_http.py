@@ -27,10 +27,10 @@ async def journal_rows(daemon: Application) -> int:
     [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic dXNlcjpwYXNz"}, 401)],
 )
 async def test_webhook_needs_the_bearer_token(
-    client: TestClient, daemon: Application, fixtures_dir: Path, headers: dict[str, str], status: int
+    client: TestClient, daemon: Application, examples_dir: Path, headers: dict[str, str], status: int
 ) -> None:
     resp = await client.post(
-        "/webhook/alertmanager", data=fixture_body(fixtures_dir, "firing.json"), headers=headers
+        "/webhook/alertmanager", data=fixture_body(examples_dir, "firing.json"), headers=headers
     )
     assert resp.status == status
     body = await resp.json()
@@ -65,12 +65,12 @@ async def test_bad_input_gets_4xx_and_leaves_the_journal_unchanged(
 
 
 async def test_body_over_the_limit_is_413_with_reason(
-    settings: Settings, aiohttp_client: Client, fixtures_dir: Path, clock: FakeClock
+    settings: Settings, aiohttp_client: Client, examples_dir: Path, clock: FakeClock
 ) -> None:
     small = settings.model_copy(update={"http": HttpSettings(max_body_bytes=2048)})
     async with open_app(small, clock=clock) as daemon:
         client = await aiohttp_client(build_web_app(daemon.api_state()))
-        big = fixture_body(fixtures_dir, "firing.json") + b" " * 4096
+        big = fixture_body(examples_dir, "firing.json") + b" " * 4096
         resp = await client.post("/webhook/alertmanager", data=big, headers=auth())
         assert resp.status == 413
         assert "too large" in (await resp.json())["error"]
@@ -78,14 +78,14 @@ async def test_body_over_the_limit_is_413_with_reason(
 
 
 async def test_overloaded_journal_answers_503_so_alertmanager_retries(
-    settings: Settings, aiohttp_client: Client, fixtures_dir: Path, clock: FakeClock
+    settings: Settings, aiohttp_client: Client, examples_dir: Path, clock: FakeClock
 ) -> None:
     tight = settings.model_copy(
         update={"journal": settings.journal.model_copy(update={"max_backlog_payloads": 2})}
     )
     async with open_app(tight, clock=clock, process=False) as daemon:
         client = await aiohttp_client(build_web_app(daemon.api_state()))
-        body = fixture_body(fixtures_dir, "firing.json")
+        body = fixture_body(examples_dir, "firing.json")
         codes = [
             (await client.post("/webhook/alertmanager", data=body, headers=auth())).status for _ in range(3)
         ]
@@ -94,12 +94,12 @@ async def test_overloaded_journal_answers_503_so_alertmanager_retries(
 
 
 async def test_unwritable_journal_answers_503_and_counts_it(
-    client: TestClient, daemon: Application, fixtures_dir: Path
+    client: TestClient, daemon: Application, examples_dir: Path
 ) -> None:
     await daemon.journal._w.execute("PRAGMA query_only = ON")
     try:
         resp = await client.post(
-            "/webhook/alertmanager", data=fixture_body(fixtures_dir, "firing.json"), headers=auth()
+            "/webhook/alertmanager", data=fixture_body(examples_dir, "firing.json"), headers=auth()
         )
     finally:
         await daemon.journal._w.execute("PRAGMA query_only = OFF")
@@ -119,10 +119,10 @@ async def test_alerts_accepted_before_a_stop_are_processed_once_after_restart(
     settings: Settings,
     aiohttp_client: Client,
     fake_kube: FakeKubeServer,
-    fixtures_dir: Path,
+    examples_dir: Path,
     clock: FakeClock,
 ) -> None:
-    body = fixture_body(fixtures_dir, "grouped-auth-failures.json")
+    body = fixture_body(examples_dir, "grouped-auth-failures.json")
     async with open_app(settings, clock=clock, process=False) as daemon:
         client = await aiohttp_client(build_web_app(daemon.api_state()))
         for _ in range(2):
