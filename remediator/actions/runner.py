@@ -22,6 +22,7 @@ import structlog
 from remediator.actions.attempts import Attempts
 from remediator.actions.canary import Resolutions, canary_window_s, undo_if_still_firing
 from remediator.actions.dispatch import ActionRouter
+from remediator.actions.evidence import EvidenceRecorder
 from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
 from remediator.actions.retry import RetryPolicy, attempts_of, call_with_retries
 from remediator.clock import Clock
@@ -55,6 +56,7 @@ class ActionRunner:
         on_finished: Sequence[Finished] = (),
         resolutions: Resolutions | None = None,
         poll_s: float = 5.0,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self._journal = journal
         self._actions = actions
@@ -69,6 +71,7 @@ class ActionRunner:
         self._on_finished = list(on_finished)
         self._resolutions = resolutions
         self._poll_s = poll_s
+        self._evidence = evidence
         self._tasks = TaskSet()
 
     def on_finished(self, hook: Finished) -> None:
@@ -180,7 +183,10 @@ class ActionRunner:
             window = rule.verify.window_s or 900.0
             silence_id = await self._comms.silence(decision, rule, execution_id=execution_id, window_s=window)
         try:
-            return await self._verify(decision, rule, update, started_at)
+            verified = await self._verify(decision, rule, update, started_at)
+            if verified.status is ExecutionStatus.FAILED:
+                await self._capture(decision, execution_id, "when verification gave up")
+            return verified
         finally:
             if silence_id is not None and self._comms is not None:
                 await self._comms.unsilence(silence_id, decision, rule, execution_id=execution_id)
@@ -204,6 +210,10 @@ class ActionRunner:
         journaling nothing: the console shows it on a pending approval before a human decides."""
         return await self._plan(decision)
 
+    async def _capture(self, decision: Decision, execution_id: ExecutionId, moment: str) -> None:
+        if self._evidence is not None:
+            await self._evidence.capture(decision, execution_id=execution_id, moment=moment)
+
     async def _plan(self, decision: Decision) -> ExecutionUpdate:
         assert decision.target is not None
         results: list[ActionResult] = []
@@ -225,12 +235,18 @@ class ActionRunner:
         results: list[ActionResult] = []
         attempts = 0
         started_at = self._clock.now()
-        for spec in decision.actions:
+        await self._capture(decision, execution_id, "before acting")
+        for index, spec in enumerate(decision.actions):
+            spec = self._clamp(spec)
+            if spec.kind == "run_job":
+                # One name per execution and step: a retry finds the Job it created instead of a second.
+                name = f"rmd-{execution_id}-{index}-{decision.rule}"[:63].rstrip("-")
+                spec = replace(spec, params={**spec.params, "job_name": name})
             # One scope per action, shared by its retries: a retry must not apply a landed write again.
             scope = Attempts(execution_id=execution_id, started_at=started_at)
             try:
                 result, used = await call_with_retries(
-                    functools.partial(actions.execute, self._clamp(spec), target, attempts=scope),
+                    functools.partial(actions.execute, spec, target, attempts=scope),
                     policy=policy,
                     clock=self._clock,
                 )
@@ -238,9 +254,11 @@ class ActionRunner:
                 return _update(ExecutionStatus.SKIPPED, results, attempts=attempts + 1, error=str(e))
             except (PermanentActionError, TransientActionError) as e:
                 used = getattr(e, "attempts", 1)
+                await self._capture(decision, execution_id, f"after {spec.kind} failed")
                 return _update(ExecutionStatus.FAILED, results, attempts=attempts + used, error=str(e))
             attempts += used
             results.append(result)
+            await self._capture(decision, execution_id, f"after {spec.kind}")
         window_s = canary_window_s(decision.actions)
         if window_s is None or self._resolutions is None:
             return _update(ExecutionStatus.SUCCEEDED, results, attempts=attempts)

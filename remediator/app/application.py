@@ -21,6 +21,7 @@ import aiohttp.abc
 from prometheus_client import CollectorRegistry
 
 from remediator.actions.dispatch import ActionRouter
+from remediator.actions.evidence import EvidenceRecorder
 from remediator.actions.http import HttpActions
 from remediator.actions.kube import KubeActions, open_kube
 from remediator.actions.runner import ActionRunner
@@ -240,6 +241,7 @@ async def open_app(
             on_finished=[guards.finished],
             resolutions=resolutions,
             poll_s=g.verify_poll_interval,
+            evidence=EvidenceRecorder(source=kube, journal=journal) if kube is not None else None,
         )
 
         # Decide and hand over: alerts from the journal's backlog, decisions back into it.

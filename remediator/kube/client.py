@@ -48,6 +48,7 @@ class KubeClient:
         self._apps = client.AppsV1Api(api)
         self._core = client.CoreV1Api(api)
         self._events = client.EventsV1Api(api)
+        self._batch = client.BatchV1Api(api)
         self._version = client.VersionApi(api)
 
     async def probe(self) -> tuple[bool, str]:
@@ -145,6 +146,59 @@ class KubeClient:
         op = Op("create", "events.events.k8s.io", namespace)
         await self._send(op, self._events.create_namespaced_event, namespace, body)
 
+    async def list_events(self, namespace: str, *, field_selector: str, limit: int) -> list[dict[str, Any]]:
+        """Core v1 Events matching the field selector (`involvedObject.name=x`), one page of `limit`:
+        evidence wants the recent ones, not a namespace's whole history."""
+        op = Op("list", "events", namespace)
+        page = await self._send(
+            op, self._core.list_namespaced_event, namespace, field_selector=field_selector, limit=limit
+        )
+        items: list[dict[str, Any]] = page.get("items") or []
+        return items
+
+    async def read_pod_log(
+        self, namespace: str, name: str, *, container: str, tail_lines: int, limit_bytes: int, previous: bool
+    ) -> str | None:
+        """The last lines of one container's log; None when there is none to read (400: the container
+        has not started or has no previous instance; 404: the pod is gone)."""
+        op = Op("get", "pods/log", namespace, name)
+        text: str | None = await self._send(
+            op,
+            self._core.read_namespaced_pod_log,
+            name,
+            namespace,
+            container=container,
+            tail_lines=tail_lines,
+            limit_bytes=limit_bytes,
+            previous=previous,
+            tolerate=(400, 404),
+            as_text=True,
+        )
+        return text
+
+    # -- jobs ----------------------------------------------------------------------------------------
+
+    async def create_job(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a batch/v1 Job; None when one of that name exists already (409 AlreadyExists)."""
+        op = Op("create", "jobs.batch", namespace, body["metadata"]["name"])
+        job: dict[str, Any] | None = await self._send(
+            op, self._batch.create_namespaced_job, namespace, body, tolerate=(409,)
+        )
+        return job
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        op = Op("get", "jobs.batch", namespace, name)
+        job: dict[str, Any] | None = await self._send(
+            op, self._batch.read_namespaced_job, name, namespace, tolerate=(404,)
+        )
+        return job
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Delete the Job and, in the background, its pods (an abandoned Job must not keep running)."""
+        op = Op("delete", "jobs.batch", namespace, name)
+        body = {"propagationPolicy": "Background"}
+        await self._send(op, self._batch.delete_namespaced_job, name, namespace, body=body, tolerate=(404,))
+
     # -- plumbing ------------------------------------------------------------------------------------
 
     async def _list(
@@ -169,9 +223,11 @@ class KubeClient:
         call: Callable[..., Awaitable[Any]],
         *args: Any,
         tolerate: Collection[int] = (),
+        as_text: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Run one API call under the timeout and return its JSON body (None for a `tolerate`d status).
+        """Run one API call under the timeout and return its JSON body (None for a `tolerate`d status;
+        the body as text with `as_text`: pod logs are not JSON).
 
         Every failure leaves as a RemediatorError saying what to do about it.
         """
@@ -193,6 +249,8 @@ class KubeClient:
             return None
         if not 200 <= status < 300:
             raise status_error(op, status, resp.headers, data, now=self._clock.now())
+        if as_text:
+            return data.decode("utf-8", "replace")
         try:
             return json.loads(data) if data else {}
         except ValueError as e:

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from remediator.durations import format_duration
+from remediator.override.evidence_markdown import evidence_section, evidence_summary
 
 
 def _at(text: str | None) -> datetime | None:
@@ -102,6 +103,9 @@ def _event_line(e: dict[str, Any]) -> str:
             f"Execution #{e['execution_id']}{who}: {'+'.join(e['actions'])} on {e['target']}{mode} "
             f"-> {e['status']}" + (f": {what}" if what else "")
         )
+    if kind == "evidence":
+        execution = f" (execution #{e['execution_id']})" if e.get("execution_id") is not None else ""
+        return f"Evidence {e['moment']}{execution}: {evidence_summary(e.get('evidence') or {})}"
     if kind == "escalation":
         return f"Escalation ({e['kind']}) to {e['dest']} -> {e['status']}" + (
             f": {e['summary']}" if e.get("summary") else ""
@@ -177,6 +181,7 @@ def postmortem_markdown(timeline: dict[str, Any]) -> str:
     for e, count in _collapse(events):
         text = _event_line(e) + (f" (received {count} times)" if count > 1 else "")
         lines.append(f"| {_time(e['at'])} | {_cell(text)} |")
+    lines += ["", *evidence_section(events, time=_time)]
     lines += [
         "",
         "## Impact",

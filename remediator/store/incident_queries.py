@@ -7,6 +7,7 @@ went with them; the steps below each read one of those. Part of the `ReadModel` 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -148,11 +149,33 @@ class IncidentQueries(ReadQueries):
         first = min(e[0] for e in events)
         last = max(e[0] for e in events)
         events += await self._escalation_events(first, last, execution_ids=execution_ids, pairs=pairs)
+        events += await self._evidence_events(*parsed)
         events.sort(key=lambda e: (e[0], e[1]))
         ep["events"] = [e[2] for e in events]
         ep["first_event_at"] = iso(first)
         ep["last_event_at"] = iso(last)
         return ep
+
+    async def _evidence_events(self, fingerprint: str, seconds: int) -> list[_Event]:
+        """What the cluster showed before and after each of the episode's actions (pods, events, logs)."""
+        rows = await self._reads.execute_fetchall(
+            "SELECT id, at, execution_id, target, moment, body FROM evidence"
+            " WHERE fingerprint = ? AND starts_at >= ? AND starts_at < ? ORDER BY id",
+            (fingerprint, seconds, seconds + 1),
+        )
+        events: list[_Event] = []
+        for eid, at, execution_id, target, moment, body in rows:
+            event = {
+                "type": "evidence",
+                "at": iso(at),
+                "evidence_id": eid,
+                "execution_id": execution_id,
+                "target": target,
+                "moment": moment,
+                "evidence": json.loads(body),
+            }
+            events.append((at, 4, event))
+        return events
 
     async def _episode_alerts(self, fingerprint: str, seconds: int) -> list[Sequence[Any]]:
         """The alert rows of one episode (fingerprint, startsAt second), with when each payload arrived."""

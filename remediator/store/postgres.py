@@ -606,6 +606,28 @@ class PostgresJournal(
                 now,
             )
 
+    async def record_evidence(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        execution_id: ExecutionId | None,
+        target: str,
+        moment: str,
+        body: dict[str, Any],
+    ) -> None:
+        await self._pool.execute(
+            "INSERT INTO evidence(at, fingerprint, starts_at, execution_id, target, moment, body)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            self._clock.now().timestamp(),
+            fingerprint,
+            starts_at.timestamp(),
+            execution_id,
+            target,
+            moment,
+            json.dumps(body, default=str),
+        )
+
     # -- queries -----------------------------------------------------------------------------------
 
     async def recent_acts(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:

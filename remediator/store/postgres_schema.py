@@ -1,6 +1,6 @@
 """The PostgreSQL journal's schema, as numbered steps (see `migrations.py` for the rule).
 
-The same tables and columns as SQLite's (schema version 4), so the read model's SQL runs on both and
+The same tables and columns as SQLite's (schema version 6), so the read model's SQL runs on both and
 rows read back the same way (times as Unix seconds, flags as 0/1, labels and diffs as JSON text),
 plus what several replicas need:
 
@@ -97,9 +97,18 @@ V2 = (
     " pagerduty integer NOT NULL, opened_at double precision NOT NULL, alert_id bigint)",
 )
 
+V3 = (
+    "CREATE TABLE evidence ("
+    " id bigserial PRIMARY KEY, at double precision NOT NULL, fingerprint text NOT NULL,"
+    " starts_at double precision NOT NULL, execution_id bigint, target text NOT NULL, moment text NOT NULL,"
+    " body text NOT NULL)",
+    "CREATE INDEX evidence_episode ON evidence(fingerprint, starts_at)",
+)
+
 STEPS = (
     Step(version=1, description="the journal, with replicas and execution ownership", statements=V1),
     Step(version=2, description="escalations open until their alert resolves", statements=V2),
+    Step(version=3, description="evidence captured from the cluster for the postmortem", statements=V3),
 )
 LATEST = latest_version(STEPS)
 

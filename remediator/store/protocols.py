@@ -142,6 +142,20 @@ class PipelineJournal(Intake, DeferralStore, Protocol):
 
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None: ...
 
+    async def record_evidence(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        execution_id: ExecutionId | None,
+        target: str,
+        moment: str,
+        body: dict[str, Any],
+    ) -> None:
+        """What the cluster showed at `moment` ("before", "after ..."), for the incident's timeline and
+        postmortem: bounded and redacted by the caller."""
+        ...
+
     async def interrupt_unfinished(self) -> list[InterruptedExecution]:
         """Mark executions whose runner is gone as interrupted, and return them: with one writer, every
         execution a crash left pending or running; with several replicas, those of replicas whose

@@ -423,6 +423,35 @@ class SqliteJournal(
 
         await self._submit(job)
 
+    async def record_evidence(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        execution_id: ExecutionId | None,
+        target: str,
+        moment: str,
+        body: dict[str, Any],
+    ) -> None:
+        row = (
+            self._clock.now().timestamp(),
+            fingerprint,
+            starts_at.timestamp(),
+            execution_id,
+            target,
+            moment,
+            json.dumps(body, default=str),
+        )
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO evidence(at, fingerprint, starts_at, execution_id, target, moment, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._submit(job)
+
     async def interrupt_unfinished(self) -> list[InterruptedExecution]:
         now = self._clock.now().timestamp()
 

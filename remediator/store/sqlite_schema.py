@@ -74,6 +74,13 @@ V4 = (
     " pagerduty INTEGER NOT NULL, opened_at REAL NOT NULL, alert_id INTEGER)",
 )
 
+EVIDENCE = (
+    "CREATE TABLE evidence ("
+    " id INTEGER PRIMARY KEY, at REAL NOT NULL, fingerprint TEXT NOT NULL, starts_at REAL NOT NULL,"
+    " execution_id INTEGER, target TEXT NOT NULL, moment TEXT NOT NULL, body TEXT NOT NULL)"
+)
+EVIDENCE_INDEX = "CREATE INDEX evidence_episode ON evidence(fingerprint, starts_at)"
+
 STEPS = (
     Step(version=1, description="alerts, decisions, executions, oversight records", statements=V1),
     Step(
@@ -99,6 +106,11 @@ STEPS = (
         ),
     ),
     Step(version=5, description="escalations open until their alert resolves", statements=V4),
+    Step(
+        version=6,
+        description="evidence captured from the cluster for the postmortem",
+        statements=(EVIDENCE, EVIDENCE_INDEX),
+    ),
 )
 LATEST = latest_version(STEPS)
 

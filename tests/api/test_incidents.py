@@ -37,11 +37,13 @@ async def test_an_episode_from_firing_to_resolved(api: Api) -> None:
 
     status, tl = await api.get(f"/incidents/{checkout['id']}/timeline")
     assert status == 200, tl
-    kinds = [(e["type"], e.get("status") or e.get("outcome")) for e in tl["events"]]
+    kinds = [(e["type"], e.get("status") or e.get("outcome") or e.get("moment")) for e in tl["events"]]
     assert kinds == [
         ("alert", "firing"),
         ("decision", "act"),
         ("execution", "succeeded"),
+        ("evidence", "before acting"),
+        ("evidence", "after rollout_restart"),
         ("alert", "firing"),
         ("decision", "duplicate"),
         ("alert", "resolved"),
@@ -68,6 +70,8 @@ async def test_an_episode_from_firing_to_resolved(api: Api) -> None:
     assert f"- **Date:** {FIXTURES_NOW:%Y-%m-%d}" in md
     assert "rollout_restart on shop/Deployment/checkout -> succeeded" in md
     assert "Alert resolved" in md
+    assert "## Evidence" in md and "UTC: before acting (shop/Deployment/checkout, execution #" in md
+    assert "Evidence after rollout_restart (execution #" in md
 
 
 async def test_unknown_incident_and_bad_format(api: Api) -> None:

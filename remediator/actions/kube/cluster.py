@@ -18,7 +18,9 @@ import structlog
 from remediator.actions.attempts import Attempts
 from remediator.actions.kube.env import prepare_set_env
 from remediator.actions.kube.events import record_event
+from remediator.actions.kube.evidence import EvidenceBounds, collect
 from remediator.actions.kube.image import prepare_set_image
+from remediator.actions.kube.job import prepare_run_job
 from remediator.actions.kube.kubectl import opt_out_reason
 from remediator.actions.kube.pause import prepare_pause, prepare_resume
 from remediator.actions.kube.plan import Prepared
@@ -46,6 +48,7 @@ _PREPARE: dict[ActionKind, Prepare] = {
     "set_image": prepare_set_image,
     "pause_rollout": prepare_pause,
     "resume_rollout": prepare_resume,
+    "run_job": prepare_run_job,
 }
 
 _RELATIVE: frozenset[ActionKind] = frozenset({"rollout_restart", "rollout_undo", "scale"})
@@ -105,6 +108,10 @@ class KubeActions:
         if attempts is not None and spec.kind in _RELATIVE:
             return await prepare(params, target, kube=self._kube, clock=self._clock, attempts=attempts)
         return await prepare(params, target, kube=self._kube, clock=self._clock)
+
+    async def evidence(self, target: Target, bounds: EvidenceBounds) -> dict[str, Any]:
+        """Pods, events, failing pods' logs and rollout history of the target, bounded and redacted."""
+        return await collect(self._kube, target, bounds)
 
     async def rollout_status(self, target: Target) -> RolloutStatus:
         """The rollout state as `kubectl rollout status` judges it, from one fresh GET."""
