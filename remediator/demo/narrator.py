@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
+from remediator.override.evidence_markdown import evidence_summary
+
 _RESET = "\033[0m"
 _STYLES = {
     "bold": "\033[1m",
@@ -84,6 +86,10 @@ class Narrator:
             style = "yellow" if e["status"] in ("accepted", "sent") else "red"
             what = f"{e['dest']} ({e['kind']}) -> {e['status']}: {e.get('summary') or e.get('error') or ''}"
             self._row(e["at"], "escalated", what, style)
+        elif kind == "evidence":
+            self._row(
+                e["at"], "evidence", f"{e['moment']}: {evidence_summary(e.get('evidence') or {})}", "dim"
+            )
 
     def _execution(self, e: dict[str, Any]) -> None:
         status = e["status"]

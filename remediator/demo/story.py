@@ -252,6 +252,8 @@ def _event_key(e: dict[str, Any]) -> tuple[Any, ...]:
         return (kind, e["decision_id"])
     if kind == "execution":
         return (kind, e["execution_id"], e["status"])
+    if kind == "evidence":
+        return (kind, e["evidence_id"])
     return (kind, e["escalation_id"], e["status"])
 
 

@@ -35,7 +35,7 @@ Scope = Literal["read", "admin"]
 BreakerState = Literal["closed", "half_open", "open"]
 RunMode = Literal["running", "paused", "dry-run"]
 Via = Literal["alert", "trigger", "approval"]
-EventType = Literal["alert", "decision", "execution", "escalation"]
+EventType = Literal["alert", "decision", "execution", "escalation", "evidence"]
 Time = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 """An RFC 3339 time in UTC, as the journal gives it."""
 
