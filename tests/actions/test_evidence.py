@@ -23,6 +23,7 @@ async def test_evidence_of_a_crash_looping_deployment(
     )
     await clock.sleep(120)  # a few restarts
     await kube_actions.execute(spec("rollout_restart", unless_rolled_out_within=None), deploy("api"))
+    fake_kube.complete_rollouts()  # the Deployment controller has made revision 3's ReplicaSet
 
     ev = await kube_actions.evidence(deploy("api"), EvidenceBounds(log_lines=2, max_failing_pods=1))
 
