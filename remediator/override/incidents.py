@@ -181,7 +181,7 @@ def postmortem_markdown(timeline: dict[str, Any]) -> str:
     for e, count in _collapse(events):
         text = _event_line(e) + (f" (received {count} times)" if count > 1 else "")
         lines.append(f"| {_time(e['at'])} | {_cell(text)} |")
-    lines += ["", *evidence_section(events, time=_time)]
+    lines += ["", *evidence_section(events, time=_time, md=_md)]
     lines += [
         "",
         "## Impact",

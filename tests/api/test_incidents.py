@@ -71,7 +71,7 @@ async def test_an_episode_from_firing_to_resolved(api: Api) -> None:
     assert "rollout_restart on shop/Deployment/checkout -> succeeded" in md
     assert "Alert resolved" in md
     assert "## Evidence" in md and "UTC: before acting (shop/Deployment/checkout, execution #" in md
-    assert "Evidence after rollout_restart (execution #" in md
+    assert "Evidence after rollout_restart (execution \\#" in md
 
 
 async def test_unknown_incident_and_bad_format(api: Api) -> None:
@@ -197,6 +197,7 @@ def test_labels_and_annotations_cannot_inject_markdown_or_html() -> None:
         headings[0],
         "## Summary",
         "## Timeline",
+        "## Evidence",
         "## Impact",
         "## Root cause",
         "## Action items",
