@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,7 +21,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from remediator.durations import parse_duration
 from remediator.errors import ConfigError
+from remediator.model import EscalationStep
 from remediator.secrets import Secret
+from remediator.severity import check_severity, priority_of
 
 CONFIG_ENV = "REMEDIATOR_CONFIG"
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -227,6 +230,9 @@ class PagerDutySettings(_Strict):
     webhook_secrets: tuple[SecretRef, ...] = (SecretRef(env="PAGERDUTY_WEBHOOK_SECRET"),)
     """V3 webhook signing secrets; list two while rotating. None resolved: /webhook/pagerduty answers 401."""
     routing_key: SecretRef | None = SecretRef(env="PAGERDUTY_ROUTING_KEY")
+    routing_keys: dict[str, SecretRef] = Field(default_factory=dict)
+    """More PagerDuty services by name, for escalation ladders (`page: secondary`); `default` is
+    `routing_key`."""
     """Events API v2 integration key for `escalate: {to: pagerduty}`. Never logged."""
     events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
@@ -267,12 +273,79 @@ class NotifySettings(_Strict):
     """Overrides for the shipped message templates (same file names)."""
 
 
+class LadderStepSettings(_Strict):
+    """One rung: `after` the incident escalated, `page` a PagerDuty service or `notify` a channel."""
+
+    after: Seconds
+    page: str | None = None
+    """A name in `pagerduty.routing_keys` (`default`: `pagerduty.routing_key`)."""
+    notify: str | None = None
+    """A name in `notify.channels`."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LadderStepSettings:
+        if (self.page is None) == (self.notify is None):
+            raise ValueError("an escalation step needs exactly one of 'page' or 'notify'")
+        if self.after < 0:
+            raise ValueError("'after' cannot be negative")
+        return self
+
+    def step(self) -> EscalationStep:
+        return EscalationStep(after_s=self.after, page=self.page, notify=self.notify)
+
+
+def _ladders(v: Any) -> Any:
+    """Severity words on any scale (P1, SEV1, critical) are keys of the same ladder: normalized to P0-P4."""
+    if not isinstance(v, dict):
+        return v
+    out: dict[str, Any] = {}
+    for word, steps in v.items():
+        priority = priority_of(str(word))
+        if priority is None:
+            check_severity(str(word))  # raises, listing the words
+        assert priority is not None
+        if priority in out:
+            raise ValueError(f"severity {word!r} is {priority}, which has a ladder already")
+        out[priority] = steps
+    return out
+
+
+class UpdateSettings(_Strict):
+    every: Seconds | None = None
+    """While an incident is open, send its state this often (the runbooks: 30m). None: no updates."""
+    channel: str | None = None
+    """Where (a name in `notify.channels`); None: the rule's `notify` channel."""
+
+
+class IncidentSettings(_Strict):
+    escalation: Annotated[dict[str, tuple[LadderStepSettings, ...]], BeforeValidator(_ladders)] = Field(
+        default_factory=dict
+    )
+    """Escalation ladders by severity; a rule's own `escalation:` replaces its severity's. Each step
+    fires `after` the incident escalated (automation gave up), while it is open and unacknowledged."""
+    updates: UpdateSettings = UpdateSettings()
+    watch: Seconds = 0.0
+    """After an incident an action fixed resolves, watch it this long: a re-fire re-opens it and
+    escalates instead of repeating the action. 0: no watch. A rule's `watch:` overrides it."""
+    approvals_channel: str | None = None
+    """Where approvers are told of a pending approval (what would change), reminded before it
+    expires, and told when it expired. A name in `notify.channels`; None: nobody is told."""
+    approval_reminder: Seconds = 900.0
+    """How long before an approval expires its reminder goes out."""
+
+    def ladder(self, severity: str | None) -> tuple[EscalationStep, ...]:
+        p = priority_of(severity)
+        return tuple(s.step() for s in self.escalation.get(p, ())) if p else ()
+
+
 class LogSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
 
 
 class Settings(_Strict):
+    """Every section; the names escalation ladders and channels use must be defined (checked here)."""
+
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     journal: JournalSettings = JournalSettings()
@@ -285,9 +358,41 @@ class Settings(_Strict):
     prometheus: PrometheusSettings = PrometheusSettings()
     http_actions: HttpActionSettings = HttpActionSettings()
     notify: NotifySettings = NotifySettings()
+    incidents: IncidentSettings = IncidentSettings()
     log: LogSettings = LogSettings()
     rules: tuple[Path, ...] = (Path("rules"),)
     """Rule files or directories. Relative to the working directory."""
+
+    @model_validator(mode="after")
+    def _names_defined(self) -> Settings:
+        problems = []
+        for severity, steps in self.incidents.escalation.items():
+            problems += ladder_problems(
+                self, [s.step() for s in steps], where=f"incidents.escalation.{severity}"
+            )
+        channels = set(self.notify.channels)
+        for key, name in (
+            ("incidents.updates.channel", self.incidents.updates.channel),
+            ("incidents.approvals_channel", self.incidents.approvals_channel),
+        ):
+            if name is not None and name not in channels:
+                problems.append(f"{key}: {name!r} is not in notify.channels")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def ladder_problems(settings: Settings, steps: Sequence[EscalationStep], *, where: str) -> list[str]:
+    """Names in escalation steps that the config does not define: a page nobody would get."""
+    pagers = {"default", *settings.pagerduty.routing_keys}
+    channels = set(settings.notify.channels)
+    problems = []
+    for i, step in enumerate(steps):
+        if step.page is not None and step.page not in pagers:
+            problems.append(f"{where}[{i}]: page {step.page!r} is not in pagerduty.routing_keys")
+        if step.notify is not None and step.notify not in channels:
+            problems.append(f"{where}[{i}]: notify {step.notify!r} is not in notify.channels")
+    return problems
 
 
 def load_settings(path: Path | None) -> Settings:

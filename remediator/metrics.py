@@ -135,6 +135,15 @@ class Metrics:
         )
         for result in ("redecided", "expired", "cancelled", "shed"):
             self.deferrals.labels(result=result)
+        self.incidents = Gauge(
+            "remediator_incidents",
+            "Incidents not yet resolved, by state: open, mitigated (an action worked, alerts still "
+            "firing), watching (resolved after an action, watched for a re-fire).",
+            ["state"],
+            registry=r,
+        )
+        for state in ("open", "mitigated", "watching"):
+            self.incidents.labels(state=state)
         self._forgotten: set[str] = set()
         self._declared: set[str] = set()
         self.build_info.labels(version=__version__).set(1)

@@ -65,6 +65,9 @@ class Alert:
     ends_at: datetime | None = None
     generator_url: str = ""
     payload_id: PayloadId | None = None
+    group_key: str = ""
+    """Alertmanager's groupKey: the alerts of one notification group are one incident. Read from
+    the payload; not kept in the journal's alert rows (an incident remembers its alerts itself)."""
 
     @property
     def name(self) -> str:
@@ -172,3 +175,17 @@ class ActionResult:
     changes: tuple[Change, ...]
     summary: str
     applied: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalationStep:
+    """One rung of an escalation ladder: `after` the incident escalated, page a PagerDuty service
+    (a named routing key) or notify a channel, if the incident is still open and unacknowledged."""
+
+    after_s: float
+    page: str | None = None
+    notify: str | None = None
+
+    @property
+    def to(self) -> str:
+        return f"page {self.page}" if self.page else f"notify {self.notify}"

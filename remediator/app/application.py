@@ -48,6 +48,8 @@ from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
 from remediator.engine.recovery import recover_interrupted, take_over_forever
 from remediator.engine.resolutions import ResolutionBoard
+from remediator.escalate import desk as desk_timers
+from remediator.escalate.desk import IncidentDesk
 from remediator.escalate.escalation import Escalator
 from remediator.escalate.incident import IncidentComms
 from remediator.guards.breaker import CircuitBreaker
@@ -102,6 +104,7 @@ class Application:
     comms: IncidentComms
     scheduler: Scheduler
     deferrals: DeferralQueue
+    desk: IncidentDesk
     operator: Operator
     """The override API's operations (pause, reload, trigger, approve...); SIGHUP reloads through it."""
     tokens: tuple[ApiCredential, ...] = ()
@@ -135,6 +138,7 @@ class Application:
         self.breaker.refresh_metrics()
         self.operator.refresh_metrics()
         self.metrics.deferred_waiting.set(self.journal.deferred_waiting())
+        self.desk.refresh_metrics()
 
     async def drained(self, timeout_s: float = 10.0) -> None:
         """Every accepted payload decided and every execution finished (tests, shutdown)."""
@@ -146,6 +150,7 @@ class Application:
                 await self.comms.idle()
                 await self.operator.idle()
                 await self.deferrals.idle()
+                await self.desk.idle()
                 if self.journal.backlog() == 0 and self.runner.running() == 0:
                     return
 
@@ -194,6 +199,36 @@ async def open_app(
             public_url=public_url,
         )
         stack.push_async_callback(escalator.aclose)
+        # Later: one journaled scheduler for everything time-based, and the incidents it moves on.
+        scheduler = Scheduler(
+            store=journal,
+            clock=clock,
+            metrics=metrics,
+            worker=worker_id(),
+            lease_s=settings.scheduler.lease,
+            poll_s=settings.scheduler.poll_interval,
+        )
+        desk = IncidentDesk(
+            journal=journal,
+            settings=settings.incidents,
+            rules=book.get,
+            pagers=outside.pagers,
+            notifier=outside.notifier,
+            metrics=metrics,
+            clock=clock,
+            wake=scheduler.wake,
+            public_url=public_url,
+        )
+        stack.push_async_callback(desk.aclose)
+        if live := await desk.restore():
+            log.info("incidents restored from the journal", live=live)
+        for kind, handler in (
+            (desk_timers.STEP, desk.fire_step),
+            (desk_timers.UPDATE, desk.send_update),
+            (desk_timers.WATCH, desk.end_watch),
+            (desk_timers.CLOSE, desk.close),
+        ):
+            scheduler.register(kind, handler)
         comms = IncidentComms(
             silences=outside.silences,
             notifier=outside.notifier,
@@ -212,6 +247,7 @@ async def open_app(
             prometheus=outside.prometheus,
             health=health,
             escalator=escalator,
+            desk=desk,
             book=book,
             mode=mode,
             metrics=metrics,
@@ -256,15 +292,7 @@ async def open_app(
             catch_up=guards.shared.catch_up,
         )
 
-        # Later: one journaled scheduler for everything time-based; deferred decisions first.
-        scheduler = Scheduler(
-            store=journal,
-            clock=clock,
-            metrics=metrics,
-            worker=worker_id(),
-            lease_s=settings.scheduler.lease,
-            poll_s=settings.scheduler.poll_interval,
-        )
+        # Later: deferred decisions, through the scheduler.
         deferrals = DeferralQueue(
             journal=journal,
             decider=decider,
@@ -282,6 +310,8 @@ async def open_app(
         stack.push_async_callback(deferrals.aclose)
         scheduler.register(DEFERRALS, deferrals.sweep)
         hand_over.on_recorded(deferrals.deferred)
+        hand_over.on_recorded(desk.observe)
+        runner.on_finished(desk.execution_finished)
         runner.on_finished(deferrals.slot_freed)  # after the guards released the slot
 
         def resolved(alert: Alert) -> None:
@@ -313,6 +343,7 @@ async def open_app(
             rules=book,
             rule_paths=settings.rules,
             planner=runner.preview,
+            incidents=desk,
         )
         runner.on_finished(operator.execution_finished)  # a manual trigger's incident closes with it
 
@@ -331,6 +362,7 @@ async def open_app(
             log.info("open escalations restored from the journal", open=open_escalations)
         await recover_interrupted(journal=journal, decider=decider, rules=book.current(), hand_over=hand_over)
         await deferrals.wake()  # what waited before a restart is decided again now
+
         app = Application(
             settings=settings,
             clock=clock,
@@ -349,6 +381,7 @@ async def open_app(
             comms=comms,
             scheduler=scheduler,
             deferrals=deferrals,
+            desk=desk,
             operator=operator,
             tokens=tokens,
             webhook_token=webhook_token,

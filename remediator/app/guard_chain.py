@@ -10,6 +10,7 @@ from remediator.clock import Clock
 from remediator.config import Settings
 from remediator.engine import Guard
 from remediator.engine.mode import Mode
+from remediator.escalate.desk import IncidentDesk
 from remediator.escalate.escalation import Escalator
 from remediator.guards.approval import ApprovalGuard
 from remediator.guards.breaker import CircuitBreaker
@@ -24,6 +25,7 @@ from remediator.guards.prometheus import PrometheusClient
 from remediator.guards.ratelimit import RateLimitGuard
 from remediator.guards.shared import SharedGuards
 from remediator.guards.target import TargetGuard
+from remediator.guards.watch import WatchGuard
 from remediator.metrics import Metrics
 from remediator.model import Decision, ExecutionStatus
 from remediator.outbound import HealthChecker
@@ -66,6 +68,7 @@ async def guard_chain(
     prometheus: PrometheusClient | None,
     health: HealthChecker,
     escalator: Escalator,
+    desk: IncidentDesk,
     book: RuleBook,
     mode: Mode,
     metrics: Metrics,
@@ -78,6 +81,7 @@ async def guard_chain(
 
     def breaker_opened(decision: Decision, reason: str) -> None:
         escalator.escalate(decision, book.get(decision.rule), reason=reason, execution_id=None)
+        desk.escalate(decision, reason)
 
     inflight = InFlightGuard()
     cooldown = CooldownGuard(default_s=g.cooldown, clock=clock)
@@ -95,6 +99,7 @@ async def guard_chain(
     chain: list[Guard] = [
         PausedGuard(mode=mode, clock=clock),
         NamespaceGuard(allowed=g.allowed_namespaces, denied=g.denied_namespaces),
+        WatchGuard(watches=desk),  # a fix that did not hold is escalated, not repeated
         dedup,
         cooldown,  # before in_flight: a repeat of the same alert is a cooldown skip, however fast
         inflight,

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aiohttp.abc
@@ -154,6 +155,8 @@ class Outside:
     """The services remediator talks to besides the cluster; None where not configured."""
 
     pagerduty: PagerDutyEvents | None
+    pagers: dict[str, PagerDutyEvents]
+    """PagerDuty services by name, for escalation ladders (`default` is `pagerduty`)."""
     notifier: Notifier | None
     silences: AlertmanagerSilences | None
     prometheus: PrometheusClient | None
@@ -164,16 +167,20 @@ def outside_services(
 ) -> Outside:
     routing_key = settings.pagerduty.routing_key.resolve() if settings.pagerduty.routing_key else None
     channels = resolve_channels(settings.notify)
-    return Outside(
-        pagerduty=PagerDutyEvents(
-            session=session,
-            routing_key=routing_key,
-            url=settings.pagerduty.events_url,
-            clock=clock,
-            retry=retry,
+
+    def pager(key: Any) -> PagerDutyEvents:
+        return PagerDutyEvents(
+            session=session, routing_key=key, url=settings.pagerduty.events_url, clock=clock, retry=retry
         )
-        if routing_key
-        else None,
+
+    default = pager(routing_key) if routing_key else None
+    pagers = {"default": default} if default is not None else {}
+    for name, ref in settings.pagerduty.routing_keys.items():
+        if (key := ref.resolve()) is not None:
+            pagers[name] = pager(key)
+    return Outside(
+        pagerduty=default,
+        pagers=pagers,
         notifier=Notifier(
             session=session,
             channels=channels,

@@ -21,11 +21,11 @@ from typing import Protocol
 from remediator.clock import Clock
 from remediator.durations import format_duration
 from remediator.engine.decide import Decider
-from remediator.engine.handover import HandOver
+from remediator.engine.handover import HandOver, Recorded
 from remediator.engine.resolutions import ResolutionBoard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, AlertId, Decision, Outcome
+from remediator.model import Alert, AlertId, Outcome
 from remediator.rules import Rule
 from remediator.schedule import Fired
 from remediator.store.scheduling import Deferral, DeferralStore, NewTimer, Timer
@@ -97,9 +97,9 @@ class DeferralQueue:
         if self._journal.deferred_waiting():
             self._tasks.spawn(self.wake(), "deferrals-wake")
 
-    def deferred(self, decisions: Sequence[Decision]) -> None:
+    def deferred(self, recorded: Sequence[Recorded]) -> None:
         """Decisions were just recorded (the hand-over's hook): make sure a sweep comes for new waits."""
-        if any(d.outcome is Outcome.DEFERRED for d in decisions):
+        if any(r.decision.outcome is Outcome.DEFERRED for r in recorded):
             self._tasks.spawn(self._soon(), "deferrals-schedule")
 
     async def _soon(self) -> None:

@@ -143,10 +143,11 @@ class HandOver:
         self._metrics = metrics
         self._catch_up = catch_up
         """Applies the journal's guard feed (what other replicas wrote) at the start of every turn."""
-        self._listeners: list[Callable[[Sequence[Decision]], None]] = []
+        self._listeners: list[Callable[[Sequence[Recorded]], None]] = []
 
-    def on_recorded(self, listener: Callable[[Sequence[Decision]], None]) -> None:
-        """Call `listener` with every batch of decisions once journaled (deferred ones wait for a sweep)."""
+    def on_recorded(self, listener: Callable[[Sequence[Recorded]], None]) -> None:
+        """Call `listener` with every batch of decisions once journaled (deferred ones wait for a sweep,
+        incidents open and close)."""
         self._listeners.append(listener)
 
     @contextlib.asynccontextmanager
@@ -242,9 +243,8 @@ class HandOver:
         if quiet:
             _log_quiet(quiet, payloads=payloads)
         if self._listeners and recorded:
-            decisions = [r.decision for r in recorded]
             for listener in self._listeners:
-                listener(decisions)
+                listener(recorded)
 
 
 _QUIET_SHOWN = 20

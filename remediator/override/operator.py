@@ -27,6 +27,7 @@ from remediator.engine import Decider
 from remediator.engine.handover import HandOver, Recorded
 from remediator.engine.mode import Mode, Pause
 from remediator.errors import RuleLoadError
+from remediator.escalate.desk import IncidentDesk
 from remediator.guards.breaker import BreakerView, CircuitBreaker
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
@@ -36,6 +37,7 @@ from remediator.override.restore import pause_value
 from remediator.rules import Rule, RuleBook, RuleSet, load_rules
 from remediator.store import ExecutionUpdate, Journal, JournalUnavailable
 from remediator.store.controls import GLOBAL
+from remediator.store.incidents import IncidentRecord
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.operator")
@@ -81,10 +83,12 @@ class Operator:
         rules: RuleBook,
         rule_paths: Sequence[Path],
         planner: Planner | None = None,
+        incidents: IncidentDesk | None = None,
     ) -> None:
         """`planner` plans a decision without acting (the executor's dry-run), for `preview`."""
         self.journal = journal
         self._planner = planner
+        self.incidents = incidents
         self.mode = mode
         self.breaker = breaker
         self._decider = decider
@@ -465,6 +469,29 @@ class Operator:
             await self.journal.record_batch(payload_ids=(), alerts=[closed], decisions=[])
         except JournalUnavailable as e:
             log.error("manual incident not closed", fingerprint=alert.fingerprint, error=str(e))
+
+    # -- incidents ------------------------------------------------------------------------------------
+
+    async def acknowledge_incident(self, *, actor: str, incident_id: str, reason: str) -> IncidentRecord:
+        """A human has the incident: its escalation ladder stops (its updates go on while it is open)."""
+        found = (
+            await self.incidents.acknowledge(incident_id, by=actor, reason=reason) if self.incidents else None
+        )
+        if found is None:
+            raise NotFound(f"no open incident {incident_id[:64]!r}; GET /api/v1/incident-board lists them")
+        log.warning("incident acknowledged", by=actor, incident=incident_id, reason=reason)
+        await self._audit(actor, "acknowledge", reason, incident=incident_id)
+        return found
+
+    async def resolve_incident(self, *, actor: str, incident_id: str, reason: str) -> IncidentRecord:
+        """A human declares the incident over: ladder, updates and watch stop, its pages are resolved."""
+        desk = self.incidents
+        found = await desk.resolve(incident_id, by=actor, reason=reason) if desk else None
+        if found is None:
+            raise NotFound(f"no open incident {incident_id[:64]!r}; GET /api/v1/incident-board lists them")
+        log.warning("incident resolved by hand", by=actor, incident=incident_id, reason=reason)
+        await self._audit(actor, "resolve_incident", reason, incident=incident_id)
+        return found
 
     async def _audit(self, actor: str, action: str, reason: str, **detail: Any) -> None:
         await self.journal.record_audit(actor=actor, action=action, detail={**detail, "reason": reason})

@@ -70,6 +70,7 @@ def normalize_journaled(body: bytes, *, payload_id: PayloadId | None = None) -> 
     its time. Anything unexpected (an older row, a hand-edited journal) falls back to `validate`."""
     try:
         data = json.loads(body)
+        group_key = str(data.get("groupKey") or "")
         alerts = []
         for a in data["alerts"]:
             ends = a.get("endsAt")
@@ -89,6 +90,7 @@ def normalize_journaled(body: bytes, *, payload_id: PayloadId | None = None) -> 
                     ends_at=ends_at if ends_at is not None and ends_at.year > _GO_ZERO_YEAR else None,
                     generator_url=a.get("generatorURL") or "",
                     payload_id=payload_id,
+                    group_key=group_key,
                 )
             )
         return alerts
@@ -114,6 +116,7 @@ def normalize(payload: AmPayload, *, payload_id: PayloadId | None = None) -> lis
             ends_at=a.endsAt if a.endsAt is not None and a.endsAt.year > _GO_ZERO_YEAR else None,
             generator_url=a.generatorURL,
             payload_id=payload_id,
+            group_key=payload.groupKey,
         )
         for a in payload.alerts
     ]

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from remediator.kubenames import is_dns1123_subdomain, is_env_var_name, label_selector_problem
-from remediator.model import ActionSpec, Alert, AlertStatus, RuleName, Target
+from remediator.model import ActionSpec, Alert, AlertStatus, EscalationStep, RuleName, Target
 from remediator.rules.checks import HttpCheck, MetricCheck, compile_http_check
 from remediator.rules.matchers import Matcher, parse_matchers
 from remediator.rules.schema import ActionModel, RuleModel
@@ -156,6 +156,12 @@ class Rule:
     enabled: bool = True
     silence: SilenceSpec | None = None
     notify_channel: str | None = None
+    escalation: tuple[EscalationStep, ...] | None = None
+    """The rule's own escalation ladder; None: its severity's, from the config."""
+    updates_every_s: float | None = None
+    updates_channel: str | None = None
+    watch_s: float | None = None
+    """After its incident resolves, watch this long for a re-fire (None: the config's `incidents.watch`)."""
 
     def __hash__(self) -> int:
         # Params are dicts (unhashable); a name is unique in a rule set, the position disambiguates reloads.
@@ -338,6 +344,14 @@ def compile_rule(model: RuleModel, *, source_path: Path, source_line: int) -> Ru
             else None
         ),
         notify_channel=model.notify.channel if model.notify is not None else None,
+        escalation=(
+            tuple(EscalationStep(after_s=e.after, page=e.page, notify=e.notify) for e in model.escalation)
+            if model.escalation is not None
+            else None
+        ),
+        updates_every_s=model.updates.every if model.updates is not None else None,
+        updates_channel=model.updates.channel if model.updates is not None else None,
+        watch_s=model.watch,
         on_failure=tuple(FollowUp(kind=f.kind, params=dict(getattr(f, f.kind))) for f in model.on_failure),
         confirm=confirm,
         enabled=model.enabled,

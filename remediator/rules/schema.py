@@ -370,6 +370,30 @@ class NotifyModel(_Strict):
     channel: str
 
 
+class EscalationStepModel(_Strict):
+    """One rung of the rule's escalation ladder (replaces its severity's ladder from the config)."""
+
+    after: Duration
+    page: Annotated[str, Field(min_length=1)] | None = None
+    notify: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EscalationStepModel:
+        if (self.page is None) == (self.notify is None):
+            raise ValueError("an escalation step needs exactly one of 'page' or 'notify'")
+        if self.after < 0:
+            raise ValueError("'after' cannot be negative")
+        return self
+
+
+class UpdatesModel(_Strict):
+    """While the incident is open, send its state to a channel every `every`."""
+
+    every: PositiveDuration
+    channel: Annotated[str, Field(min_length=1)] | None = None
+    """Default: the rule's `notify` channel."""
+
+
 class VerifyModel(_Strict):
     rollout_complete_within: PositiveDuration | None = None
     resolved_within: PositiveDuration | None = None
@@ -404,6 +428,9 @@ class RuleModel(_Strict):
     silence: SilenceModel | None = None
     notify: NotifyModel | None = None
     on_failure: Annotated[list[FollowUpModel], BeforeValidator(_empty_list)] = []
+    escalation: list[EscalationStepModel] | None = None
+    updates: UpdatesModel | None = None
+    watch: Duration | None = None
 
 
 DEPLOYMENT_ONLY = ("rollout_undo", "pause_rollout", "resume_rollout")

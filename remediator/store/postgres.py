@@ -143,9 +143,9 @@ def _numbered(sql: str) -> str:
 class PostgresJournal(
     PostgresOversight,
     IncidentQueries,
+    PostgresIncidentRecords,
     PostgresSchedulingRecords,
     PostgresControlRecords,
-    PostgresIncidentRecords,
 ):
     """The shared journal: PostgreSQL through asyncpg, several replicas on one database."""
 

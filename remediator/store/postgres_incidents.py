@@ -1,17 +1,25 @@
-"""Open escalations in PostgreSQL: a mixin of `PostgresJournal` (see `incidents.py`)."""
+"""Incidents and open escalations in PostgreSQL: a mixin of `PostgresJournal` (see `incidents.py`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import asyncpg
+from remediator.model import AlertId
+from remediator.store.incidents import (
+    IncidentChange,
+    IncidentEvent,
+    IncidentRecord,
+    IncidentState,
+    OpenEscalation,
+    incident_doc,
+    incident_from_doc,
+)
+from remediator.store.postgres_scheduling import PostgresSchedulingRecords
 
-from remediator.store.incidents import OpenEscalation
 
-
-class PostgresIncidentRecords:
-    _pool: asyncpg.Pool
-
+class PostgresIncidentRecords(PostgresSchedulingRecords):
     async def open_escalation(self, escalation: OpenEscalation) -> bool:
         e = escalation
         # The alert's latest row now is the firing one being escalated: a resolution after it closes it.
@@ -51,3 +59,80 @@ class PostgresIncidentRecords:
             )
             for r in rows
         ]
+
+    # -- incidents -------------------------------------------------------------------------------
+
+    async def save_incidents(self, changes: Sequence[IncidentChange]) -> None:
+        if not changes:
+            return
+        now = self._clock.now().timestamp()
+        async with self._pool.acquire() as conn, conn.transaction():
+            for c in changes:
+                i = c.incident
+                await conn.execute(
+                    "INSERT INTO incidents(id, key, state, severity, opened_at, updated_at, doc)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET"
+                    " state = excluded.state, severity = excluded.severity, updated_at = excluded.updated_at,"
+                    " doc = excluded.doc",
+                    i.id,
+                    i.key,
+                    i.state,
+                    i.severity,
+                    i.opened_at.timestamp(),
+                    i.updated_at.timestamp(),
+                    incident_doc(i),
+                )
+                await conn.executemany(
+                    "INSERT INTO incident_events(incident_id, at, kind, text, detail)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    [
+                        (i.id, e.at.timestamp(), e.kind, e.text, json.dumps(dict(e.detail), default=str))
+                        for e in c.events
+                    ],
+                )
+                await conn.executemany(
+                    "INSERT INTO incident_alerts(alert_id, incident_id) VALUES ($1, $2)"
+                    " ON CONFLICT (alert_id) DO NOTHING",
+                    [(a, i.id) for a in c.alert_ids],
+                )
+                await self._cancel_timers(conn, c.cancel, f"incident {i.id} is {i.state}", now)
+                await self._insert_timers(conn, c.timers, now)
+
+    async def live_incidents(self) -> list[IncidentRecord]:
+        rows = await self._pool.fetch(
+            "SELECT doc FROM incidents WHERE state != 'resolved' ORDER BY opened_at, id"
+        )
+        return [incident_from_doc(r[0]) for r in rows]
+
+    async def incident(self, incident_id: str) -> IncidentRecord | None:
+        doc = await self._pool.fetchval("SELECT doc FROM incidents WHERE id = $1", incident_id)
+        return incident_from_doc(doc) if doc is not None else None
+
+    async def incidents(self, *, state: IncidentState | None = None, limit: int = 50) -> list[IncidentRecord]:
+        if state is None:
+            rows = await self._pool.fetch(
+                "SELECT doc FROM incidents ORDER BY opened_at DESC, id DESC LIMIT $1", limit
+            )
+        else:
+            rows = await self._pool.fetch(
+                "SELECT doc FROM incidents WHERE state = $1 ORDER BY opened_at DESC, id DESC LIMIT $2",
+                state,
+                limit,
+            )
+        return [incident_from_doc(r[0]) for r in rows]
+
+    async def incident_events(self, incident_id: str) -> list[IncidentEvent]:
+        rows = await self._pool.fetch(
+            "SELECT at, kind, text, detail FROM incident_events WHERE incident_id = $1 ORDER BY id",
+            incident_id,
+        )
+        return [
+            IncidentEvent(at=datetime.fromtimestamp(r[0], UTC), kind=r[1], text=r[2], detail=json.loads(r[3]))
+            for r in rows
+        ]
+
+    async def incident_alerts(self, incident_id: str) -> list[AlertId]:
+        rows = await self._pool.fetch(
+            "SELECT alert_id FROM incident_alerts WHERE incident_id = $1 ORDER BY alert_id", incident_id
+        )
+        return [AlertId(r[0]) for r in rows]

@@ -105,10 +105,25 @@ V3 = (
     "CREATE INDEX evidence_episode ON evidence(fingerprint, starts_at)",
 )
 
+V4 = (
+    "CREATE TABLE incidents ("
+    " id text PRIMARY KEY, key text NOT NULL, state text NOT NULL, severity text NOT NULL,"
+    " opened_at double precision NOT NULL, updated_at double precision NOT NULL, doc text NOT NULL)",
+    "CREATE UNIQUE INDEX incidents_live_key ON incidents(key) WHERE state != 'resolved'",
+    "CREATE INDEX incidents_opened ON incidents(opened_at)",
+    "CREATE TABLE incident_events ("
+    " id bigserial PRIMARY KEY, incident_id text NOT NULL, at double precision NOT NULL, kind text NOT NULL,"
+    " text text NOT NULL, detail text NOT NULL)",
+    "CREATE INDEX incident_events_incident ON incident_events(incident_id, id)",
+    "CREATE TABLE incident_alerts (alert_id bigint PRIMARY KEY, incident_id text NOT NULL)",
+    "CREATE INDEX incident_alerts_incident ON incident_alerts(incident_id)",
+)
+
 STEPS = (
     Step(version=1, description="the journal, with replicas and execution ownership", statements=V1),
     Step(version=2, description="escalations open until their alert resolves", statements=V2),
     Step(version=3, description="evidence captured from the cluster for the postmortem", statements=V3),
+    Step(version=4, description="incidents: state, ladder, timeline, alerts", statements=V4),
 )
 LATEST = latest_version(STEPS)
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, PayloadId, Source
 from remediator.store.controls import ControlStore
-from remediator.store.incidents import EscalationStore
+from remediator.store.incidents import EscalationStore, IncidentStore
 from remediator.store.readmodel import Page
 from remediator.store.records import (
     ExecutionRecord,
@@ -175,7 +175,7 @@ class PipelineJournal(Intake, DeferralStore, Protocol):
         ...
 
 
-class OversightJournal(EscalationStore, ControlStore, Protocol):
+class OversightJournal(EscalationStore, IncidentStore, ControlStore, Protocol):
     async def record_escalation(
         self,
         *,

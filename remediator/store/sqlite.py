@@ -74,9 +74,9 @@ def _dt(ts: float | None) -> datetime | None:
 class SqliteJournal(
     OversightRecords,
     IncidentQueries,
+    sqlite_incidents.IncidentRecords,
     sqlite_scheduling.SchedulingRecords,
     sqlite_controls.ControlRecords,
-    sqlite_incidents.IncidentRecords,
 ):
     """The embedded journal: SQLite in WAL mode, one writer task, a read-only second connection."""
 

@@ -1,16 +1,27 @@
-"""Open escalations in SQLite: a mixin of `SqliteJournal` (see `incidents.py`)."""
+"""Incidents and open escalations in SQLite: a mixin of `SqliteJournal` (see `incidents.py`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import aiosqlite
 
-from remediator.store.incidents import OpenEscalation
-from remediator.store.sqlite_writer import SqliteWriter
+from remediator.model import AlertId
+from remediator.store.incidents import (
+    IncidentChange,
+    IncidentEvent,
+    IncidentRecord,
+    IncidentState,
+    OpenEscalation,
+    incident_doc,
+    incident_from_doc,
+)
+from remediator.store.sqlite_scheduling import SchedulingRecords
 
 
-class IncidentRecords(SqliteWriter):
+class IncidentRecords(SchedulingRecords):
     async def open_escalation(self, escalation: OpenEscalation) -> bool:
         e = escalation
 
@@ -60,3 +71,82 @@ class IncidentRecords(SqliteWriter):
             )
             for r in rows
         ]
+
+    # -- incidents -------------------------------------------------------------------------------
+
+    async def save_incidents(self, changes: Sequence[IncidentChange]) -> None:
+        if not changes:
+            return
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> None:
+            for c in changes:
+                i = c.incident
+                await db.execute(
+                    "INSERT INTO incidents(id, key, state, severity, opened_at, updated_at, doc)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
+                    " severity = excluded.severity, updated_at = excluded.updated_at, doc = excluded.doc",
+                    (
+                        i.id,
+                        i.key,
+                        i.state,
+                        i.severity,
+                        i.opened_at.timestamp(),
+                        i.updated_at.timestamp(),
+                        incident_doc(i),
+                    ),
+                )
+                await db.executemany(
+                    "INSERT INTO incident_events(incident_id, at, kind, text, detail) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (i.id, e.at.timestamp(), e.kind, e.text, json.dumps(dict(e.detail), default=str))
+                        for e in c.events
+                    ],
+                )
+                await db.executemany(
+                    "INSERT INTO incident_alerts(alert_id, incident_id) VALUES (?, ?)"
+                    " ON CONFLICT(alert_id) DO NOTHING",
+                    [(a, i.id) for a in c.alert_ids],
+                )
+                await self._cancel_timers(db, c.cancel, f"incident {i.id} is {i.state}", now)
+                await self._insert_timers(db, c.timers, now)
+
+        await self._submit(job)
+
+    async def live_incidents(self) -> list[IncidentRecord]:
+        rows = await self._r.execute_fetchall(
+            "SELECT doc FROM incidents WHERE state != 'resolved' ORDER BY opened_at, id"
+        )
+        return [incident_from_doc(r[0]) for r in rows]
+
+    async def incident(self, incident_id: str) -> IncidentRecord | None:
+        rows = list(await self._r.execute_fetchall("SELECT doc FROM incidents WHERE id = ?", (incident_id,)))
+        return incident_from_doc(rows[0][0]) if rows else None
+
+    async def incidents(self, *, state: IncidentState | None = None, limit: int = 50) -> list[IncidentRecord]:
+        if state is None:
+            rows = await self._r.execute_fetchall(
+                "SELECT doc FROM incidents ORDER BY opened_at DESC, id DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = await self._r.execute_fetchall(
+                "SELECT doc FROM incidents WHERE state = ? ORDER BY opened_at DESC, id DESC LIMIT ?",
+                (state, limit),
+            )
+        return [incident_from_doc(r[0]) for r in rows]
+
+    async def incident_events(self, incident_id: str) -> list[IncidentEvent]:
+        rows = await self._r.execute_fetchall(
+            "SELECT at, kind, text, detail FROM incident_events WHERE incident_id = ? ORDER BY id",
+            (incident_id,),
+        )
+        return [
+            IncidentEvent(at=datetime.fromtimestamp(r[0], UTC), kind=r[1], text=r[2], detail=json.loads(r[3]))
+            for r in rows
+        ]
+
+    async def incident_alerts(self, incident_id: str) -> list[AlertId]:
+        rows = await self._r.execute_fetchall(
+            "SELECT alert_id FROM incident_alerts WHERE incident_id = ? ORDER BY alert_id", (incident_id,)
+        )
+        return [AlertId(r[0]) for r in rows]

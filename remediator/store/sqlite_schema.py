@@ -81,6 +81,20 @@ EVIDENCE = (
 )
 EVIDENCE_INDEX = "CREATE INDEX evidence_episode ON evidence(fingerprint, starts_at)"
 
+V6 = (
+    "CREATE TABLE incidents ("
+    " id TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL, severity TEXT NOT NULL,"
+    " opened_at REAL NOT NULL, updated_at REAL NOT NULL, doc TEXT NOT NULL)",
+    "CREATE UNIQUE INDEX incidents_live_key ON incidents(key) WHERE state != 'resolved'",
+    "CREATE INDEX incidents_opened ON incidents(opened_at)",
+    "CREATE TABLE incident_events ("
+    " id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL,"
+    " text TEXT NOT NULL, detail TEXT NOT NULL)",
+    "CREATE INDEX incident_events_incident ON incident_events(incident_id, id)",
+    "CREATE TABLE incident_alerts (alert_id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL)",
+    "CREATE INDEX incident_alerts_incident ON incident_alerts(incident_id)",
+)
+
 STEPS = (
     Step(version=1, description="alerts, decisions, executions, oversight records", statements=V1),
     Step(
@@ -111,6 +125,7 @@ STEPS = (
         description="evidence captured from the cluster for the postmortem",
         statements=(EVIDENCE, EVIDENCE_INDEX),
     ),
+    Step(version=7, description="incidents: state, ladder, timeline, alerts", statements=V6),
 )
 LATEST = latest_version(STEPS)
 

@@ -1,0 +1,678 @@
+"""The incident desk: incidents as first-class records that unfold over time.
+
+An incident groups the alerts of one Alertmanager group (groupKey), or of one target: it opens when
+remediator starts handling one of them (an action, a deferral, an approval), takes the worst severity
+of its rules and alerts (P0-P4), and moves through open -> mitigated (an action succeeded) ->
+watching (its alerts resolved after an action) -> resolved. Every change is journaled with its
+timeline entry and the timers it sets, in one transaction (`IncidentStore.save_incidents`); the live
+ones are kept in memory and read back at start-up.
+
+Time-based work runs through the journaled scheduler, one timer kind each:
+- `incident_step`: the escalation ladder. When automation gives up (an action failed or was not
+  verified, a breaker opened, a fix did not hold), the ladder starts: each step pages a PagerDuty
+  service or notifies a channel `after` the escalation, while the incident is open and nobody has
+  acknowledged it (the override API or PagerDuty's acknowledge stops it).
+- `incident_update`: while open or mitigated, its state every `updates.every` to its channel.
+- `incident_watch`: after an action fixed it and its alerts resolved, it is watched; a re-fire
+  within the watch re-opens it and escalates (the guard `watch` stops the action being repeated).
+- `incident_close`: when it stops being open, its pages are resolved and its channel is told.
+
+Messages are sent before the record that they were sent is committed: a crash in between can send
+one twice (PagerDuty folds a repeat into the same incident by its dedup key), never lose one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from remediator.clock import Clock
+from remediator.config import IncidentSettings
+from remediator.durations import format_duration
+from remediator.escalate.notify import Notifier, TemplateName
+from remediator.escalate.pagerduty import PagerDutyEvents, clip_dedup_key
+from remediator.logs import get_logger
+from remediator.metrics import Metrics
+from remediator.model import Alert, Decision, EscalationStep, ExecutionStatus, Outcome, Target
+from remediator.rules import Rule
+from remediator.schedule import Fired
+from remediator.severity import most_severe, pagerduty_severity
+from remediator.store import ExecutionUpdate, OversightJournal
+from remediator.store.incidents import IncidentChange, IncidentEvent, IncidentRecord
+from remediator.store.scheduling import NewTimer, Timer, TimerStore
+from remediator.tasks import TaskSet
+
+log = get_logger("remediator.incidents")
+
+STEP, UPDATE, WATCH, CLOSE = "incident_step", "incident_update", "incident_watch", "incident_close"
+TIMER_KINDS = (STEP, UPDATE, WATCH, CLOSE)
+_OPENS = frozenset(
+    {Outcome.ACT, Outcome.DEFERRED, Outcome.NEEDS_APPROVAL, Outcome.ESCALATED, Outcome.BREAKER_OPEN}
+)
+"""Decisions that mean remediator (or a human it asked) is handling the alert: they open an incident."""
+OWN_PAGE_PREFIX = "remediator/incident/"
+
+
+class DeskJournal(OversightJournal, TimerStore, Protocol):
+    """What the desk needs: incidents and escalations (oversight) and timers."""
+
+
+class DecidedAlert(Protocol):
+    """A journaled decision, as the hand-over reports it."""
+
+    @property
+    def decision(self) -> Decision: ...
+
+    @property
+    def alert_id(self) -> Any: ...
+
+
+def incident_key(alert: Alert, target: Target | None) -> str:
+    """What groups alerts into one incident: the Alertmanager group, else the target, else the alert."""
+    if alert.group_key:
+        return f"group:{alert.group_key}"
+    if target is not None:
+        return f"target:{target.key}"
+    return f"alert:{alert.fingerprint}"
+
+
+def _incident_id(key: str, opened: datetime) -> str:
+    """Readable and unique: when it opened (like the runbooks' #incident-YYYYMMDD-HHMM) and its group."""
+    return f"{opened:%Y%m%d-%H%M%S}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+def own_page(alert: Alert) -> bool:
+    """A PagerDuty incident remediator opened itself, coming back as a webhook: not a new incident."""
+    return alert.source == "pagerduty" and alert.labels.get("incident_key", "").startswith(OWN_PAGE_PREFIX)
+
+
+class IncidentDesk:
+    def __init__(
+        self,
+        *,
+        journal: DeskJournal,
+        settings: IncidentSettings,
+        rules: Callable[[str], Rule | None],
+        pagers: Mapping[str, PagerDutyEvents],
+        notifier: Notifier | None,
+        metrics: Metrics,
+        clock: Clock,
+        wake: Callable[[], None] = lambda: None,
+        public_url: str | None = None,
+    ) -> None:
+        self._journal = journal
+        self._settings = settings
+        self._rules = rules
+        self._pagers = pagers
+        self._notifier = notifier
+        self._metrics = metrics
+        self._clock = clock
+        self._wake = wake
+        self._public_url = (public_url or "").rstrip("/")
+        self._live: dict[str, IncidentRecord] = {}
+        self._lock = asyncio.Lock()
+        self._tasks = TaskSet()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def restore(self) -> int:
+        """Take back the live incidents from the journal (start-up)."""
+        self._live = {i.id: i for i in await self._journal.live_incidents()}
+        self.refresh_metrics()
+        return len(self._live)
+
+    async def idle(self) -> None:
+        await self._tasks.idle()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        await self._tasks.aclose(timeout_s)
+
+    def live(self) -> list[IncidentRecord]:
+        return sorted(self._live.values(), key=lambda i: i.opened_at)
+
+    def refresh_metrics(self) -> None:
+        counts = dict.fromkeys(("open", "mitigated", "watching"), 0)
+        for i in self._live.values():
+            counts[i.state] = counts.get(i.state, 0) + 1
+        for state, n in counts.items():
+            self._metrics.incidents.labels(state=state).set(n)
+
+    # -- finding an alert's incident ---------------------------------------------------------------
+
+    def _find(self, alert: Alert, target: Target | None) -> IncidentRecord | None:
+        key = incident_key(alert, target)
+        fallback: IncidentRecord | None = None
+        for i in self._live.values():
+            if alert.fingerprint in i.firing:
+                return i
+            if i.key == key:
+                fallback = i
+        return fallback
+
+    def refire(self, alert: Alert, target: Target) -> str | None:
+        """The `watch` guard's question: is this a re-fire of an incident an action fixed, within its
+        watch? Then the reason to escalate instead of acting again."""
+        i = self._find(alert, target)
+        if i is None or i.state != "watching" or not i.acted or i.watch_until is None:
+            return None
+        done = "; ".join(i.actions[-2:]) or "an action"
+        return (
+            f"re-fired within the {format_duration(i.watch_s or 0)} watch of incident {i.id} "
+            f"(until {i.watch_until.isoformat()}) after {done}: the fix did not hold, escalating "
+            "instead of repeating it"
+        )
+
+    # -- what the pipeline reports ---------------------------------------------------------------
+
+    def observe(self, recorded: Sequence[DecidedAlert]) -> None:
+        """Decisions were journaled (the hand-over's listener): open, update or close incidents."""
+        relevant = [
+            r for r in recorded if r.decision.alert.source != "manual" and not own_page(r.decision.alert)
+        ]
+        if relevant:
+            self._tasks.spawn(self._serially(self._observe, relevant), "incidents-observe")
+
+    def execution_finished(self, decision: Decision, update: ExecutionUpdate) -> None:
+        """An execution ended (the executor's hook): mitigated, or escalated when it did not work."""
+        if not decision.dry_run and decision.alert.source != "manual":
+            self._tasks.spawn(self._serially(self._finished, decision, update), "incidents-execution")
+
+    def escalate(self, decision: Decision, reason: str) -> None:
+        """Automation gave up on this decision's incident (a breaker opened): start its ladder."""
+        self._tasks.spawn(self._serially(self._escalate_for, decision, reason), "incidents-escalate")
+
+    async def _serially(self, fn: Callable[..., Any], *args: Any) -> None:
+        # One change at a time, in the order reported: a resolution never overtakes its firing.
+        async with self._lock:
+            try:
+                await fn(*args)
+            except Exception:
+                log.exception("incident update failed")
+
+    async def _observe(self, recorded: Sequence[DecidedAlert]) -> None:
+        now = self._clock.now()
+        changes: dict[str, _Change] = {}
+        for r in recorded:
+            d = r.decision
+            alert = d.alert
+            current = self._find(alert, d.target)
+            if current is not None and current.id in changes:
+                current = changes[current.id].incident
+            if alert.status == "firing":
+                if current is None:
+                    if d.outcome not in _OPENS or d.target is None:
+                        continue
+                    change = self._open(d, now)
+                else:
+                    change = changes.get(current.id) or _Change(current)
+                    if current.state == "watching":
+                        self._reopen(change, d, now)
+                    change.incident = replace(
+                        change.incident,
+                        firing=tuple(dict.fromkeys((*change.incident.firing, alert.fingerprint))),
+                        severity=most_severe(change.incident.severity, self._severity(d)) or "",
+                    )
+                self._note(change, d, now)
+            else:
+                if current is None:
+                    continue
+                change = changes.get(current.id) or _Change(current)
+                self._alert_resolved(change, alert, now)
+            if r.alert_id is not None:
+                change.alert_ids.append(r.alert_id)
+            changes[change.incident.id] = change
+        await self._save(list(changes.values()))
+
+    def _severity(self, d: Decision) -> str:
+        return most_severe(d.severity, d.alert.labels.get("severity")) or ""
+
+    def _open(self, d: Decision, now: datetime) -> _Change:
+        rule = self._rules(d.rule)
+        key = incident_key(d.alert, d.target)
+        s = self._settings
+        where = d.target.key if d.target else key
+        incident = IncidentRecord(
+            id=_incident_id(key, now),
+            key=key,
+            title=f"{d.alert.name or 'alert'} on {where}",
+            severity=self._severity(d),
+            state="open",
+            rule=d.rule,
+            target=d.target.key if d.target else None,
+            opened_at=now,
+            updated_at=now,
+            channel=(rule.updates_channel or rule.notify_channel if rule else None) or s.updates.channel,
+            firing=(d.alert.fingerprint,),
+            updates_every_s=(rule.updates_every_s if rule and rule.updates_every_s else s.updates.every),
+            watch_s=rule.watch_s if rule is not None and rule.watch_s is not None else s.watch,
+        )
+        change = _Change(incident)
+        change.event(now, "opened", f"opened: {incident.title} ({incident.severity or 'severity unknown'})")
+        if incident.updates_every_s and incident.channel:
+            change.timers.append(self._update_timer(incident, now))
+        return change
+
+    def _note(self, change: _Change, d: Decision, now: datetime) -> None:
+        if d.outcome in (Outcome.DEFERRED, Outcome.NEEDS_APPROVAL, Outcome.BREAKER_OPEN, Outcome.STALE_ALERT):
+            change.event(now, d.outcome.value, f"{d.rule}: {d.outcome.value}: {d.reason}")
+        elif d.acts and not d.dry_run:
+            what = "+".join(a.kind for a in d.actions)
+            change.event(
+                now, "acting", f"{d.rule}: {what} on {d.target.key if d.target else '?'}: {d.reason}"
+            )
+
+    def _reopen(self, change: _Change, d: Decision, now: datetime) -> None:
+        i = change.incident
+        # A new round: the last ladder stopped when the alerts resolved; this one starts from its first step.
+        change.incident = replace(
+            i,
+            state="open",
+            reopened=i.reopened + 1,
+            watch_until=None,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            escalated_at=None,
+            ladder=(),
+            step=0,
+        )
+        change.cancel.append((WATCH, i.id))
+        change.event(now, "reopened", f"re-fired within the watch: {d.alert.name} ({d.reason})")
+        if i.updates_every_s and i.channel:
+            change.timers.append(self._update_timer(change.incident, now))
+        if i.acted:
+            self._start_ladder(
+                change,
+                now,
+                f"re-fired within the {format_duration(i.watch_s or 0)} watch: "
+                f"the fix did not hold ({'; '.join(i.actions[-2:])})",
+            )
+
+    def _alert_resolved(self, change: _Change, alert: Alert, now: datetime) -> None:
+        i = change.incident
+        firing = tuple(fp for fp in i.firing if fp != alert.fingerprint)
+        change.incident = i = replace(i, firing=firing)
+        if firing or i.state not in ("open", "mitigated"):
+            return
+        if i.acted and i.watch_s:
+            until = now + timedelta(seconds=i.watch_s)
+            change.incident = replace(i, state="watching", resolved_at=now, watch_until=until)
+            change.event(
+                now,
+                "watching",
+                f"alerts resolved; watching for {format_duration(i.watch_s)} "
+                f"(until {until.isoformat()}) for a re-fire",
+            )
+            change.timers.append(NewTimer(kind=WATCH, key=i.id, due_at=until))
+        else:
+            change.incident = replace(i, state="resolved", resolved_at=now)
+            change.event(now, "resolved", "alerts resolved")
+        change.cancel += [(STEP, i.id), (UPDATE, i.id)]
+        change.timers.append(NewTimer(kind=CLOSE, key=i.id, due_at=now))
+
+    async def _finished(self, decision: Decision, update: ExecutionUpdate) -> None:
+        i = self._find(decision.alert, decision.target)
+        if i is None:
+            return
+        now = self._clock.now()
+        change = _Change(i)
+        where = decision.target.key if decision.target else "?"
+        what = f"{'+'.join(a.kind for a in decision.actions)} on {where}"
+        if update.status is ExecutionStatus.SUCCEEDED:
+            line = f"{what}: {update.summary or 'succeeded'}"
+            change.incident = replace(i, acted=True, actions=(*i.actions, line))
+            if i.state == "open" and i.escalated_at is None:
+                change.incident = replace(change.incident, state="mitigated", mitigated_at=now)
+                change.event(now, "mitigated", f"mitigated: {line}")
+            else:
+                change.event(now, "acted", line)
+        elif update.status is ExecutionStatus.FAILED:
+            line = f"{what} failed: {update.error or 'unknown error'}"
+            # Not verified is a failure that changed the cluster: if the alerts then resolve, watch it.
+            change.incident = replace(i, actions=(*i.actions, line), acted=i.acted or bool(update.changes))
+            change.event(now, "failed", line)
+            self._start_ladder(change, now, line)
+        else:
+            return
+        await self._save([change])
+
+    async def _escalate_for(self, decision: Decision, reason: str) -> None:
+        i = self._find(decision.alert, decision.target)
+        if i is None:
+            return
+        change = _Change(i)
+        self._start_ladder(change, self._clock.now(), reason)
+        await self._save([change])
+
+    def _start_ladder(self, change: _Change, now: datetime, reason: str) -> None:
+        i = change.incident
+        if i.state == "mitigated":
+            i = replace(i, state="open", mitigated_at=None)
+        if i.escalated_at is not None and i.state == "open" and i.step < len(i.ladder):
+            change.incident = i
+            change.event(now, "escalated", f"still failing (ladder running): {reason}")
+            return
+        rule = self._rules(i.rule)
+        ladder = (
+            rule.escalation
+            if rule is not None and rule.escalation is not None
+            else self._settings.ladder(i.severity)
+        )
+        change.incident = i = replace(i, escalated_at=now, escalation_reason=reason, ladder=ladder, step=0)
+        plan = ", ".join(f"{s.to} at +{format_duration(s.after_s)}" for s in ladder) or "no ladder configured"
+        change.event(now, "escalated", f"escalated: {reason}; ladder: {plan}")
+        if ladder:
+            change.timers.append(self._step_timer(i))
+
+    # -- humans ----------------------------------------------------------------------------------
+
+    async def acknowledge(self, incident_id: str, *, by: str, reason: str) -> IncidentRecord | None:
+        """A human has it: the ladder stops (updates go on while it is open). None: no such live incident."""
+        async with self._lock:
+            i = self._live.get(incident_id)
+            if i is None:
+                return None
+            now = self._clock.now()
+            change = _Change(replace(i, acknowledged_at=now, acknowledged_by=by))
+            change.cancel.append((STEP, i.id))
+            change.event(now, "acknowledged", f"acknowledged by {by}: {reason}")
+            await self._save([change])
+            return change.incident
+
+    async def resolve(self, incident_id: str, *, by: str, reason: str) -> IncidentRecord | None:
+        """A human declares it over: ladder, updates and watch stop; pages are resolved."""
+        async with self._lock:
+            i = self._live.get(incident_id)
+            if i is None:
+                return None
+            now = self._clock.now()
+            change = _Change(replace(i, state="resolved", resolved_at=now, watch_until=None))
+            change.cancel += [(STEP, i.id), (UPDATE, i.id), (WATCH, i.id)]
+            change.timers.append(NewTimer(kind=CLOSE, key=i.id, due_at=now))
+            change.event(now, "resolved", f"resolved by {by}: {reason}")
+            await self._save([change])
+            return change.incident
+
+    async def acknowledged_in_pagerduty(self, alert: Alert) -> None:
+        """One of remediator's own pages was acknowledged or resolved in PagerDuty: a human has it."""
+        key = alert.labels.get("incident_key", "")
+        incident_id = key[len(OWN_PAGE_PREFIX) :].split("/")[0]
+        who = alert.labels.get("assignee") or "PagerDuty"
+        if incident_id in self._live and self._live[incident_id].acknowledged_at is None:
+            await self.acknowledge(
+                incident_id, by=who, reason=f"PagerDuty incident {alert.labels.get('status', '')}"
+            )
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def _step_timer(self, i: IncidentRecord) -> NewTimer:
+        assert i.escalated_at is not None
+        due = i.escalated_at + timedelta(seconds=i.ladder[i.step].after_s)
+        return NewTimer(kind=STEP, key=i.id, due_at=due, payload={"step": i.step})
+
+    def _update_timer(self, i: IncidentRecord, now: datetime) -> NewTimer:
+        return NewTimer(kind=UPDATE, key=i.id, due_at=now + timedelta(seconds=i.updates_every_s or 0))
+
+    async def fire_step(self, timer: Timer) -> Fired:
+        async with self._lock:
+            i = self._live.get(timer.key)
+            n = int(timer.payload.get("step", 0))
+            if i is None or i.state != "open":
+                return Fired(result=f"skipped: incident {timer.key} is {i.state if i else 'gone'}")
+            if i.acknowledged_at is not None:
+                return Fired(result=f"skipped: acknowledged by {i.acknowledged_by}")
+            if i.step != n or n >= len(i.ladder):
+                # Fired already (a crash before this timer was finished): carry on with the ladder.
+                then = [self._step_timer(i)] if i.step < len(i.ladder) else []
+                return Fired(result=f"step {n + 1} fired already", then=then)
+            step = i.ladder[n]
+            now = self._clock.now()
+            status, detail = await self._send_step(i, step, n)
+            pages = (*i.pages, step.page) if step.page and step.page not in i.pages else i.pages
+            change = _Change(replace(i, step=n + 1, pages=pages))
+            late = format_duration(step.after_s)
+            change.event(
+                now,
+                "paged" if step.page else "notified",
+                f"step {n + 1}/{len(i.ladder)} (+{late}): {step.to}: {status}{detail}",
+            )
+            await self._save([change])
+            nxt = change.incident
+            return Fired(
+                result=f"step {n + 1}: {step.to}: {status}",
+                then=[self._step_timer(nxt)] if nxt.step < len(nxt.ladder) else [],
+            )
+
+    async def _send_step(self, i: IncidentRecord, step: EscalationStep, n: int) -> tuple[str, str]:
+        summary = f"[{i.severity or 'unknown'}] {i.title}: {i.escalation_reason}"
+        if step.page is not None:
+            pager = self._pagers.get(step.page)
+            key = clip_dedup_key(f"{OWN_PAGE_PREFIX}{i.id}/{step.page}")
+            if pager is None:
+                status, error, attempts = "skipped", f"no routing key for {step.page!r}", 0
+            else:
+                result = await pager.trigger(
+                    dedup_key=key,
+                    summary=summary,
+                    source="remediator",
+                    severity=pagerduty_severity(i.severity),
+                    component=i.target or "",
+                    custom_details=self._details(i, n),
+                    links=[(self._link(i), "remediator incident")] if self._link(i) else (),
+                )
+                status, error, attempts = result.status, result.error, result.attempts
+            dest = f"pagerduty:{step.page}"
+        else:
+            assert step.notify is not None
+            status, error, attempts = await self._message(
+                step.notify, "incident", self._context(i, "escalated")
+            )
+            key, dest = i.id, step.notify
+        self._metrics.escalations.labels(to=dest[:40], result=status).inc()
+        await self._journal.record_escalation(
+            rule=i.rule,
+            target=i.target or i.key,
+            dest=dest,
+            kind="page" if step.page else "notify",
+            dedup_key=key,
+            status=status,
+            attempts=attempts,
+            error=error or None,
+            execution_id=None,
+            summary=f"incident {i.id} step {n + 1}: {summary}",
+        )
+        log.info(
+            "incident escalation step",
+            incident=i.id,
+            step=n + 1,
+            to=step.to,
+            status=status,
+            error=error or None,
+        )
+        return status, f" ({error})" if error else ""
+
+    async def send_update(self, timer: Timer) -> Fired:
+        i = self._live.get(timer.key)
+        if i is None or i.state not in ("open", "mitigated") or not i.updates_every_s or not i.channel:
+            return Fired(result=f"no update: incident {timer.key} is {i.state if i else 'gone'}")
+        status, error, _ = await self._message(i.channel, "update", await self._update_context(i))
+        now = self._clock.now()
+        async with self._lock:
+            current = self._live.get(i.id)
+            if current is not None:
+                change = _Change(current)
+                change.event(
+                    now, "update", f"update to {i.channel}: {status}" + (f" ({error})" if error else "")
+                )
+                await self._save([change])
+        return Fired(result=f"update to {i.channel}: {status}", then=[self._update_timer(i, now)])
+
+    async def end_watch(self, timer: Timer) -> Fired:
+        async with self._lock:
+            i = self._live.get(timer.key)
+            if i is None or i.state != "watching":
+                return Fired(result=f"no watch: incident {timer.key} is {i.state if i else 'gone'}")
+            now = self._clock.now()
+            change = _Change(replace(i, state="resolved", watch_until=None))
+            change.event(
+                now,
+                "resolved",
+                f"watch of {format_duration(i.watch_s or 0)} ended with no re-fire: the fix held",
+            )
+            await self._save([change])
+            return Fired(result="the fix held: resolved")
+
+    async def close(self, timer: Timer) -> Fired:
+        """It stopped being open: resolve its pages, tell its channel."""
+        i = self._live.get(timer.key) or await self._journal.incident(timer.key)
+        if i is None:
+            return Fired(result=f"incident {timer.key} is gone")
+        done = []
+        for page in i.pages:
+            pager = self._pagers.get(page)
+            if pager is None:
+                continue
+            key = clip_dedup_key(f"{OWN_PAGE_PREFIX}{i.id}/{page}")
+            result = await pager.resolve(dedup_key=key)
+            self._metrics.escalations.labels(to=f"pagerduty:{page}"[:40], result=result.status).inc()
+            await self._journal.record_escalation(
+                rule=i.rule,
+                target=i.target or i.key,
+                dest=f"pagerduty:{page}",
+                kind="resolve",
+                dedup_key=key,
+                status=result.status,
+                attempts=result.attempts,
+                error=result.error or None,
+                execution_id=None,
+                summary=f"incident {i.id} is {i.state}",
+            )
+            done.append(f"resolved page {page}: {result.status}")
+        if i.channel:
+            status, _, _ = await self._message(i.channel, "resolution", self._resolution_context(i))
+            done.append(f"resolution to {i.channel}: {status}")
+        async with self._lock:
+            current = self._live.get(i.id)
+            if current is not None and current.pages == i.pages and done:
+                change = _Change(replace(current, pages=()))
+                change.event(self._clock.now(), "closed", "; ".join(done))
+                await self._save([change])
+        return Fired(result="; ".join(done) or "nothing to tell")
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def _message(
+        self, channel: str, template: TemplateName, ctx: dict[str, str]
+    ) -> tuple[str, str, int]:
+        if self._notifier is None or channel not in self._notifier.channels:
+            return "skipped", f"no notification channel {channel!r} configured", 0
+        result = await self._notifier.send(channel, template, ctx)
+        return ("accepted" if result.ok else "failed"), result.error, result.attempts
+
+    def _link(self, i: IncidentRecord) -> str:
+        return f"{self._public_url}/api/v1/incident-board/{i.id}" if self._public_url else ""
+
+    def _details(self, i: IncidentRecord, n: int) -> dict[str, Any]:
+        return {
+            "incident": i.id,
+            "severity": i.severity,
+            "state": i.state,
+            "opened_at": i.opened_at.isoformat(),
+            "escalation_step": n + 1,
+            "reason": i.escalation_reason,
+            "what_was_done": list(i.actions),
+            "target": i.target,
+        }
+
+    def _context(self, i: IncidentRecord, status: str) -> dict[str, str]:
+        return {
+            "title": i.title,
+            "severity": i.severity or "unknown",
+            "status": status,
+            "services": i.target or i.key,
+            "link": self._link(i),
+            "started_at": i.opened_at.isoformat(),
+            "impact": i.title,
+            "actions": i.escalation_reason or "; ".join(i.actions) or "remediator is on it",
+            "next_update": format_duration(i.updates_every_s) if i.updates_every_s else "when it changes",
+            "alert": i.title.split(" on ")[0],
+            "rule": i.rule,
+        }
+
+    async def _update_context(self, i: IncidentRecord) -> dict[str, str]:
+        pending = [d for d in await self._journal_deferrals() if d[0] in i.firing]
+        waiting = "; ".join(f"{rule} on {target} waits: {reason}" for _, rule, target, reason in pending)
+        ladder = ""
+        if i.escalated_at is not None and i.acknowledged_at is None and i.step < len(i.ladder):
+            nxt = i.ladder[i.step]
+            ladder = f"; next escalation: {nxt.to} at +{format_duration(nxt.after_s)}"
+        state = f"{i.state}" + (f", acknowledged by {i.acknowledged_by}" if i.acknowledged_by else "")
+        if i.escalated_at is not None:
+            state += f", escalated: {i.escalation_reason}"
+        return {
+            **self._context(i, i.state),
+            "actions_tried": "; ".join(i.actions) or "nothing yet",
+            "current_state": state + (f"; pending: {waiting}" if waiting else "") + ladder,
+            "next_update": f"in {format_duration(i.updates_every_s or 0)}",
+        }
+
+    async def _journal_deferrals(self) -> list[tuple[str, str, str, str]]:
+        deferrals = getattr(self._journal, "deferrals", None)
+        if deferrals is None:
+            return []
+        return [(d.fingerprint, d.rule, d.target, d.reason) for d in await deferrals(limit=50)]
+
+    def _resolution_context(self, i: IncidentRecord) -> dict[str, str]:
+        end = i.resolved_at or self._clock.now()
+        return {
+            **self._context(i, "resolved"),
+            "duration": format_duration(max(0, int((end - i.opened_at).total_seconds()))),
+            "root_cause": "to be determined by the postmortem",
+            "actions": "; ".join(i.actions) or "no action",
+            "follow_ups": "review the timeline; write the postmortem",
+        }
+
+    # -- journal ---------------------------------------------------------------------------------
+
+    async def _save(self, changes: Sequence[_Change]) -> None:
+        if not changes:
+            return
+        now = self._clock.now()
+        written = [
+            IncidentChange(
+                incident=replace(c.incident, updated_at=now),
+                events=c.events,
+                alert_ids=c.alert_ids,
+                timers=c.timers,
+                cancel=c.cancel,
+            )
+            for c in changes
+        ]
+        await self._journal.save_incidents(written)
+        for w in written:
+            if w.incident.state == "resolved":
+                self._live.pop(w.incident.id, None)
+            else:
+                self._live[w.incident.id] = w.incident
+            for e in w.events:
+                log.info("incident", incident=w.incident.id, state=w.incident.state, kind=e.kind, text=e.text)
+        self.refresh_metrics()
+        if any(w.timers for w in written):
+            self._wake()
+
+
+class _Change:
+    """An incident being changed, with the timeline entries, alerts and timers that go with it."""
+
+    def __init__(self, incident: IncidentRecord) -> None:
+        self.incident = incident
+        self.events: list[IncidentEvent] = []
+        self.alert_ids: list[Any] = []
+        self.timers: list[NewTimer] = []
+        self.cancel: list[tuple[str, str]] = []
+
+    def event(self, at: datetime, kind: str, text: str) -> None:
+        self.events.append(IncidentEvent(at=at, kind=kind, text=text))

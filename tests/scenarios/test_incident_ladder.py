@@ -1,0 +1,220 @@
+"""One P1 incident in simulated time, in-process: escalation ladder, updates, resolution, watch, re-fire.
+
+The restart does not clear the errors (not verified in 10m): the incident escalates and its P1
+ladder pages primary at once and secondary 15 minutes later, while the channel gets the incident's
+state every 30 minutes. An acknowledgement stops what is left of the ladder. The alert resolves: the
+pages are resolved and the incident is watched for 30 minutes; a re-fire within the watch re-opens the
+same incident and escalates, instead of restarting the Deployment again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from remediator.api import build_web_app
+from remediator.app import Application, open_app
+from remediator.clock import FakeClock
+from remediator.config import Settings
+from remediator.testing.fake_kube import FakeKubeServer
+from tests.scenarios.conftest import FIXTURES_NOW, am_alert, am_payload, auth
+
+RULES = """
+rules:
+  - name: restart-checkout
+    severity: P1
+    match: ['alertname = "HighErrorRate"']
+    target: {kind: Deployment, namespace: "{{ labels.namespace }}", name: "{{ labels.deployment }}"}
+    actions: [rollout_restart]
+    verify: {resolved_within: 10m}
+    updates: {every: 30m, channel: ops}
+    watch: 30m
+"""
+LADDER = [
+    {"after": "0m", "page": "primary"},
+    {"after": "15m", "page": "secondary"},
+    {"after": "30m", "notify": "team-lead"},
+    {"after": "1h", "notify": "eng-manager"},
+]
+
+
+class Outside:
+    """PagerDuty's Events API and the chat channels, recording what remediator sends and when."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[float, str, str]] = []
+
+    def minutes(self) -> float:
+        return round((self.clock.now() - FIXTURES_NOW).total_seconds() / 60, 1)
+
+    async def pagerduty(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        pager = {"key-primary": "primary", "key-secondary": "secondary"}[body["routing_key"]]
+        self.sent.append((self.minutes(), f"pagerduty:{pager}", body["event_action"]))
+        return web.json_response({"status": "success"}, status=202)
+
+    async def chat(self, request: web.Request) -> web.Response:
+        text = (await request.json())["text"]
+        self.sent.append((self.minutes(), request.match_info["channel"], text.splitlines()[0]))
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "rules"
+    d.mkdir()
+    (d / "r.yaml").write_text(textwrap.dedent(RULES))
+    return d
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(FIXTURES_NOW, autojump=False)
+
+
+@pytest.fixture
+async def outside(
+    clock: FakeClock, aiohttp_server: Callable[..., Awaitable[TestServer]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Outside, TestServer]:
+    out = Outside(clock)
+    app = web.Application()
+    app.router.add_post("/v2/enqueue", out.pagerduty)
+    app.router.add_post("/chat/{channel}", out.chat)
+    server = await aiohttp_server(app)
+    monkeypatch.setenv("TEST_ADMIN_TOKEN", "admin-token")
+    for name in ("primary", "secondary"):
+        monkeypatch.setenv(f"TEST_PD_{name.upper()}", f"key-{name}")
+    for channel in ("ops", "team-lead", "eng-manager"):
+        monkeypatch.setenv(
+            f"TEST_CHAT_{channel.replace('-', '_').upper()}", str(server.make_url(f"/chat/{channel}"))
+        )
+    return out, server
+
+
+@pytest.fixture
+async def daemon(
+    settings: Settings, clock: FakeClock, outside: tuple[Outside, TestServer]
+) -> AsyncIterator[Application]:
+    _, server = outside
+    data = settings.model_dump()
+    data["pagerduty"] = {
+        "webhook_secrets": [],
+        "routing_key": None,
+        "routing_keys": {n: {"env": f"TEST_PD_{n.upper()}"} for n in ("primary", "secondary")},
+        "events_url": str(server.make_url("/v2/enqueue")),
+    }
+    data["notify"] = {
+        "channels": {
+            c: {"kind": "slack", "url": {"env": f"TEST_CHAT_{c.replace('-', '_').upper()}"}}
+            for c in ("ops", "team-lead", "eng-manager")
+        }
+    }
+    data["incidents"] = {"escalation": {"P1": LADDER}}
+    data["auth"]["api_tokens"] = [{"name": "ana", "scope": "admin", "env": "TEST_ADMIN_TOKEN"}]
+    data["guards"]["verify_poll_interval"] = 60.0
+    async with open_app(Settings.model_validate(data), clock=clock) as app:
+        yield app
+
+
+async def run(app: Application, clock: FakeClock, seconds: float) -> None:
+    """Move simulated time a minute at a time (every timer here is due on a minute), letting whatever
+    is due at each minute happen at that minute, however loaded the machine is."""
+    end = clock.monotonic() + seconds
+    while clock.monotonic() < end:
+        await clock.run(min(60.0, end - clock.monotonic()), quiet_s=0.2)
+        await settle(app)
+
+
+async def settle(app: Application) -> None:
+    # Not app.drained(): an execution verifying sleeps on the clock until time moves on.
+    for _ in range(500):
+        await app.processor.drained()
+        await asyncio.sleep(0.01)
+        asleep = len(app.clock._pending()) - app.scheduler.waiting  # type: ignore[attr-defined]
+        if asleep < app.runner.running():
+            continue  # an execution woken at this minute has not reached its next sleep or its end
+        await app.desk.idle()
+        if not await app.scheduler.due_now():
+            return
+        app.scheduler.wake()
+        await asyncio.sleep(0.01)
+    raise AssertionError("timers still due after 5s of real time")
+
+
+async def board(client: TestClient, path: str = "") -> Any:
+    r = await client.get(f"/api/v1/incident-board{path}", headers=auth("admin-token"))
+    assert r.status == 200, await r.text()
+    return await r.json()
+
+
+async def test_a_p1_incident_escalates_by_the_clock_is_watched_and_escalates_again_on_a_refire(
+    daemon: Application,
+    clock: FakeClock,
+    outside: tuple[Outside, TestServer],
+    fake_kube: FakeKubeServer,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out, _ = outside
+    app = daemon
+    client = await aiohttp_client(build_web_app(app.api_state()))
+    firing = am_payload(am_alert(deployment="checkout"))
+    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 11 * 60)  # the restart is not verified after 10m: escalated, primary paged
+    [incident] = [i for i in app.desk.live()]
+    assert incident.state == "open" and incident.severity == "P1" and incident.escalated_at is not None
+    await run(app, clock, 45 * 60)  # secondary at +15m, team lead at +30m; updates every 30m
+    pages = [(t, to, what) for t, to, what in out.sent if to.startswith("pagerduty")]
+    assert pages == [(10.0, "pagerduty:primary", "trigger"), (25.0, "pagerduty:secondary", "trigger")]
+    assert [t for t, to, _ in out.sent if to == "team-lead"] == [40.0]
+    assert [t for t, to, _ in out.sent if to == "ops"] == [30.0], "one update so far, 30m after it opened"
+    # The restart happened once; the ladder goes on until someone acknowledges.
+    restarts = [r for r in fake_kube.requests if r.method == "PATCH"]
+    assert len(restarts) == 1
+    resolved = am_payload(am_alert(deployment="checkout", status="resolved"))
+    assert (await client.post("/webhook/alertmanager", data=resolved, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 60)
+    [watching] = app.desk.live()
+    assert watching.state == "watching" and watching.id == incident.id
+    resolves = [(to, what) for _, to, what in out.sent if what == "resolve"]
+    assert sorted(resolves) == [("pagerduty:primary", "resolve"), ("pagerduty:secondary", "resolve")]
+    assert any(to == "ops" and "RESOLVED" in what for _, to, what in out.sent)
+    await run(app, clock, 10 * 60)
+    refire = am_payload(am_alert(deployment="checkout", starts_at=clock.now()))
+    assert (await client.post("/webhook/alertmanager", data=refire, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 60)
+    decisions = list(reversed(await app.journal.decisions()))
+    assert decisions[-1]["outcome"] == "escalated" and "the fix did not hold" in decisions[-1]["reason"]
+    assert len([r for r in fake_kube.requests if r.method == "PATCH"]) == 1, "not restarted again"
+    [again] = app.desk.live()
+    assert again.id == incident.id and again.state == "open" and again.reopened == 1
+    assert [to for t, to, what in out.sent if what == "trigger"][-1] == "pagerduty:primary"
+    detail = await board(client, f"/{incident.id}")
+    kinds = [e["kind"] for e in detail["events"]]
+    for expected in ("opened", "acting", "failed", "escalated", "paged", "update", "watching", "reopened"):
+        assert expected in kinds, (expected, kinds)
+    # A human acknowledges: the rest of the ladder stops.
+    r = await client.post(
+        f"/api/v1/incident-board/{incident.id}/acknowledge",
+        json={"reason": "on it"},
+        headers=auth("admin-token"),
+    )
+    assert r.status == 200, await r.text()
+    before = len(out.sent)
+    await run(app, clock, 20 * 60)
+    assert not [s for s in out.sent[before:] if s[1].startswith("pagerduty")], (
+        "no page after the acknowledgement"
+    )
+    assert timedelta(0) <= clock.now() - FIXTURES_NOW
