@@ -46,6 +46,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         },
         "podDisruptionBudget": {"enabled": True},
     },
+    "three-replicas-postgres": {
+        "replicaCount": 3,
+        "postgresql": {
+            "url": "postgresql://remediator@postgres.db.svc:5432/remediator?sslmode=require",
+            "existingSecret": "remediator-db",
+        },
+    },
     "no-persistence-existing-secret": {
         "persistence": {"enabled": False},
         "auth": {"existingSecret": "my-remediator-tokens"},
@@ -555,7 +562,7 @@ def test_existing_secret_and_no_persistence() -> None:
     assert not by_kind(docs, "Secret")
     assert not by_kind(docs, "PersistentVolumeClaim")
     env = _container(docs)["env"]
-    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "valueFrom" in e}
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
     assert refs == {"my-remediator-tokens"}
     volumes = {v["name"]: v for v in _deployment(docs)["spec"]["template"]["spec"]["volumes"]}
     assert "emptyDir" in volumes["journal"]
@@ -715,3 +722,56 @@ def test_image_matches_the_chart() -> None:
     # The chart's built-in rules directory is where the image puts rules/.
     assert "/app/rules" in _daemon_config(docs)["rules"]
     assert any(c == "rules/ /app/rules/" for c in copies)
+
+
+# ------------------------------------------------------------------------- several replicas
+
+
+def test_replicas_beyond_one_need_the_postgresql_journal() -> None:
+    with helm.Chart.load(str(CHART_DIR)) as chart:
+        chart.validate_schema(VARIANTS["three-replicas-postgres"])
+        chart.validate_schema({"replicaCount": 1})
+        for bad in (
+            {"replicaCount": 2},  # two SQLite writers would each act on the same alert
+            {"replicaCount": 3, "postgresql": {"url": ""}},
+            {"replicaCount": 0},
+            {"postgresql": {"url": "postgresql://remediator:hunter2@db/remediator"}},  # password in the URL
+            {"postgresql": {"url": "mysql://db/remediator"}},
+        ):
+            with pytest.raises(helm.HelmValuesError):
+                chart.validate_schema(bad)
+
+
+def test_three_replicas_on_postgresql() -> None:
+    docs = render(VARIANTS["three-replicas-postgres"])
+    deploy = _deployment(docs)
+    spec = deploy["spec"]
+    assert spec["replicas"] == 3
+    # A new pod is ready before an old one goes: webhooks always have a replica to answer them.
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"] == spec["selector"]
+    term = spec["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert by_kind(docs, "PersistentVolumeClaim") == [], "the journal is the database's, not a volume's"
+    container = _container(docs)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["REMEDIATOR_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "remediator-db",
+        "key": "password",
+    }
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"  # a journal write (api/health.py)
+    journal = _daemon_config(docs)["journal"]
+    assert journal["url"] == "postgresql://remediator@postgres.db.svc:5432/remediator?sslmode=require"
+    assert journal["password"] == {"env": "REMEDIATOR_DB_PASSWORD"}
+    required = render({**VARIANTS["three-replicas-postgres"], "spreadAcrossNodes": "required"})
+    anti = _deployment(required)["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert list(anti) == ["requiredDuringSchedulingIgnoredDuringExecution"]

@@ -69,6 +69,11 @@ app.kubernetes.io/part-of: remediator
 {{- define "remediator.builtinRulesDir" -}}/app/rules{{- end }}
 {{- define "remediator.journalDir" -}}/var/lib/remediator{{- end }}
 
+{{/* The shared PostgreSQL journal is configured: several replicas may run. */}}
+{{- define "remediator.sharedJournal" -}}
+{{- if .Values.postgresql.url }}true{{- end }}
+{{- end }}
+
 {{/* Custom rules are mounted when given inline or as an existing ConfigMap. */}}
 {{- define "remediator.hasCustomRules" -}}
 {{- if or .Values.rules.files .Values.rules.existingConfigMap }}true{{- end }}
@@ -88,6 +93,12 @@ remediator.yaml: the user's `config` with the settings the chart owns laid over 
 {{- $_ := set $cfg "http" $http }}
 {{- $journal := default dict $cfg.journal }}
 {{- $_ := set $journal "path" (printf "%s/remediator.sqlite" (include "remediator.journalDir" .)) }}
+{{- if .Values.postgresql.url }}
+{{- $_ := set $journal "url" .Values.postgresql.url }}
+{{- if .Values.postgresql.existingSecret }}
+{{- $_ := set $journal "password" (dict "env" "REMEDIATOR_DB_PASSWORD") }}
+{{- end }}
+{{- end }}
 {{- $_ := set $cfg "journal" $journal }}
 {{- $kube := default dict $cfg.kubernetes }}
 {{- $_ := set $kube "mode" "incluster" }}
