@@ -6,9 +6,10 @@ carrying the `batch.kubernetes.io/job-tracking` finalizer until counted; status 
 on success first `SuccessCriteriaMet` then `Complete` (reason CompletionsReached) with
 `completionTime`; once failures exceed `backoffLimit` (default 6), `FailureTarget` then
 `Failed` (reason BackoffLimitExceeded), after the remaining pods are deleted. Replacement
-pods wait an exponential back-off (10s doubling) after each failure. 1.28 added neither
-interim condition (Complete and Failed came directly, Complete without a reason), so
-clients must look at the Complete/Failed types only.
+pods wait an exponential back-off (10s doubling) after each failure. A finished Job with
+`ttlSecondsAfterFinished` is deleted (foreground, with its pods) that long after it finished.
+1.28 added neither interim condition (Complete and Failed came directly, Complete without a
+reason), so clients must look at the Complete/Failed types only.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class JobController:
         succeeded = sum(1 for v in counted.values() if v == "succeeded")
         failed = sum(1 for v in counted.values() if v == "failed")
         if finished(job):
+            self._expire(job)
             return
         if spec.get("suspend"):
             return
@@ -134,6 +136,21 @@ class JobController:
         if conditions:
             status["conditions"] = [conditions[t] for t in order if t in conditions]
         self.ctx.save_status("Job", job, drop_zero(status, "ready", "terminating"))
+
+    def _expire(self, job: Obj) -> None:
+        """The TTL-after-finished controller: delete a finished Job (foreground) once its TTL is up."""
+        ttl = job["spec"].get("ttlSecondsAfterFinished")
+        if ttl is None or job["metadata"].get("deletionTimestamp"):
+            return
+        done = next(c for c in job["status"]["conditions"] if c["type"] in ("Complete", "Failed"))
+        due = parse_time(done["lastTransitionTime"]) + timedelta(seconds=ttl)
+        ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
+        if self.ctx.store.now() >= due:
+            self.ctx.deleter.delete("Job", ns, name, policy="Foreground")
+        else:
+            self.ctx.timeline.at(
+                due, lambda: self.sync(self.ctx.store.get("Job", ns, name) or job), key=f"ttl/{ns}/{name}"
+            )
 
     def _manage(
         self, job: Obj, active: list[Obj], succeeded: int, failed: int, counted: dict[str, str]

@@ -221,3 +221,32 @@ async def test_deleting_a_job_through_batch_v1_orphans_its_pods_by_default(
     assert orphan["metadata"]["name"].startswith("a-")
     assert "ownerReferences" not in orphan["metadata"]
     assert "finalizers" not in orphan["metadata"], "the job controller releases orphans it tracked"
+
+
+async def test_a_finished_job_with_a_ttl_is_deleted_with_its_pods(
+    kube: FakeKubeServer, batch: client.BatchV1Api, clock: FakeClock
+) -> None:
+    kube.add_namespace("ops")
+    await batch.create_namespaced_job("ops", job(ttl_seconds_after_finished=60))
+    clock.advance(10)  # ran and completed
+    assert kube.get("Job", "ops", "migrate") is not None
+
+    clock.advance(60)  # Real: the TTL controller deletes it, foreground: pods first, then the Job
+    clock.advance(5)
+    assert kube.get("Job", "ops", "migrate") is None
+    assert kube.list("Pod", "ops") == []
+
+
+async def test_active_deadline_fails_a_job_that_runs_too_long(
+    kube: FakeKubeServer, batch: client.BatchV1Api, clock: FakeClock
+) -> None:
+    kube.add_namespace("ops")
+    kube.set_pod_outcome("ready", job="migrate")  # never exits
+    await batch.create_namespaced_job("ops", job(active_deadline_seconds=30))
+
+    clock.advance(40)  # Real: FailureTarget then Failed, reason DeadlineExceeded; the pod is deleted
+    clock.advance(30)
+    failed = kube.get("Job", "ops", "migrate")
+    assert failed is not None
+    assert ("Failed", "True", "DeadlineExceeded") in conditions(failed)
+    assert failed["status"]["conditions"][-1]["message"] == "Job was active longer than specified deadline"

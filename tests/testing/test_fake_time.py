@@ -219,3 +219,23 @@ async def test_instant_mode_settles_before_answering(mode: str, clock: FakeClock
             dep = await client.AppsV1Api(api).patch_namespaced_deployment("web", "shop", RESTART)
     assert dep.status.observed_generation == 2
     assert conds(dep)["Progressing"][1] == "NewReplicaSetAvailable"
+
+
+async def test_recreate_strategy_stops_every_old_pod_before_starting_new_ones(
+    kube: FakeKubeServer, apps: client.AppsV1Api, clock: FakeClock
+) -> None:
+    kube.add_deployment("shop", "web", replicas=2)
+    strategy = {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None}}}
+    await apps.patch_namespaced_deployment(
+        "web", "shop", strategy, _content_type="application/merge-patch+json"
+    )
+    await apps.patch_namespaced_deployment("web", "shop", RESTART)
+
+    clock.advance(1)  # Real: old ReplicaSet scaled to 0; no new pod while an old one still exists
+    assert rs_sizes(kube) == {"1": 0, "2": 0}
+    assert all(p["metadata"].get("deletionTimestamp") for p in kube.list("Pod", "shop"))
+    clock.advance(30)  # the old pods' grace period is over: the new ReplicaSet scales up
+    assert rs_sizes(kube) == {"1": 0, "2": 2}
+    clock.advance(5)
+    dep = await apps.read_namespaced_deployment("web", "shop")
+    assert conds(dep)["Progressing"][1] == "NewReplicaSetAvailable"
