@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -43,7 +43,7 @@ from remediator.config import Settings
 from remediator.engine import Decider, Processor
 from remediator.engine.deferrals import KIND as DEFERRALS
 from remediator.engine.deferrals import DeferralQueue
-from remediator.engine.handover import HandOver
+from remediator.engine.handover import HandOver, Recorded
 from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
 from remediator.engine.recovery import recover_interrupted, take_over_forever
@@ -57,9 +57,10 @@ from remediator.guards.cooldown import CooldownGuard
 from remediator.guards.inflight import InFlightGuard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, PayloadId
+from remediator.model import Alert, Outcome, PayloadId
 from remediator.outbound import HealthChecker
-from remediator.override import Operator
+from remediator.override import Operator, approval_notices
+from remediator.override.approval_notices import ApprovalNotices
 from remediator.override.restore import restore_mode
 from remediator.receivers import alertmanager, pagerduty
 from remediator.rules import RuleBook
@@ -311,6 +312,13 @@ async def open_app(
         scheduler.register(DEFERRALS, deferrals.sweep)
         hand_over.on_recorded(deferrals.deferred)
         hand_over.on_recorded(desk.observe)
+
+        def asks_a_human(recorded: Sequence[Recorded]) -> None:
+            # The journal scheduled the approval's notice in the decision's own transaction: run it now.
+            if any(r.decision.outcome is Outcome.NEEDS_APPROVAL for r in recorded):
+                scheduler.wake()
+
+        hand_over.on_recorded(asks_a_human)
         runner.on_finished(desk.execution_finished)
         runner.on_finished(deferrals.slot_freed)  # after the guards released the slot
 
@@ -345,6 +353,20 @@ async def open_app(
             planner=runner.preview,
             incidents=desk,
         )
+        notices = ApprovalNotices(
+            operator=operator,
+            notifier=outside.notifier,
+            channel=settings.incidents.approvals_channel,
+            metrics=metrics,
+            clock=clock,
+            public_url=public_url,
+        )
+        for kind, handler in (
+            (approval_notices.NOTIFY, notices.notify),
+            (approval_notices.REMIND, notices.remind),
+            (approval_notices.EXPIRE, notices.expire),
+        ):
+            scheduler.register(kind, handler)
         runner.on_finished(operator.execution_finished)  # a manual trigger's incident closes with it
 
         async def stop_executing() -> None:

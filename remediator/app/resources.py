@@ -92,6 +92,7 @@ def open_journal(settings: Settings, *, clock: Clock) -> contextlib.AbstractAsyn
         max_backlog=j.max_backlog_payloads,
         clock=clock,
         approval_expiry_s=g.approval_expiry,
+        approval_remind_before_s=settings.incidents.approval_reminder,
         max_deferred=settings.deferral.max_waiting,
     )
 

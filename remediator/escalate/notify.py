@@ -4,17 +4,20 @@ Called by the notify and escalation steps, so the people watching a channel lear
 doing without being paged. Results come back as values and nothing is raised: a chat outage must not
 fail a remediation.
 
-Messages are rendered from three templates shipped in `remediator/templates/` (`incident.txt`,
-`update.txt`, `resolution.txt`), shaped like incident-communication templates; a file of the same name
-in `notify.templates_dir` replaces the shipped one. Rendering is `string.Template`: `$name` and
-`${name}` are looked up in the context and nothing else happens, so an alert label can never run code
-or reach attributes, whatever it contains. A placeholder missing from the context renders as `n/a`.
+Messages are rendered from four templates shipped in `remediator/templates/` (`incident.txt`,
+`update.txt`, `resolution.txt`, `approval.txt`), shaped like incident-communication templates; a file
+of the same name in `notify.templates_dir` replaces the shipped one. Rendering is `string.Template`:
+`$name` and `${name}` are looked up in the context and nothing else happens, so an alert label can
+never run code or reach attributes, whatever it contains. A placeholder missing from the context
+renders as `n/a`.
 
 Context keys the shipped templates use:
 - all: `title`, `severity`, `status`, `services`, `link`; `sent_at` defaults to now (UTC, ISO 8601).
 - incident: `started_at`, `impact`, `actions` (what is being done), `next_update`, `alert`, `rule`.
 - update: `actions_tried`, `current_state`, `next_update`.
 - resolution: `duration`, `root_cause`, `actions` (what was done), `follow_ups`.
+- approval: `rule`, `actions`, `changes` (what would change), `reason`, `expires_at`; `status` is
+  `needed`, `reminder` or `expired`.
 
 Slack messages escape `&`, `<` and `>` in context values (Slack's own rule), so a label cannot inject
 `<!channel>` or a disguised link; the template text itself may use Slack formatting. Channel URLs
@@ -45,8 +48,8 @@ from remediator.secrets import Secret
 log = get_logger("remediator.actions")
 
 ChannelKind = Literal["slack", "webhook"]
-TemplateName = Literal["incident", "update", "resolution"]
-TEMPLATE_NAMES: tuple[TemplateName, ...] = ("incident", "update", "resolution")
+TemplateName = Literal["incident", "update", "resolution", "approval"]
+TEMPLATE_NAMES: tuple[TemplateName, ...] = ("incident", "update", "resolution", "approval")
 MISSING = "n/a"
 
 

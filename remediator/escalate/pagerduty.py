@@ -25,18 +25,19 @@ from remediator.errors import RemediatorError
 from remediator.escalate._http import send_json_with_retries
 from remediator.logs import get_logger
 from remediator.secrets import Secret
+from remediator.severity import pagerduty_severity
 
 log = get_logger("remediator.actions")
 
 Severity = Literal["critical", "error", "warning", "info"]
 MAX_SUMMARY_CHARS = 1024
 MAX_DEDUP_KEY_CHARS = 255
-_PRIORITY_SEVERITY: dict[str, Severity] = {"P1": "critical", "P2": "error", "P3": "warning"}
 
 
 def severity_for(priority: str | None) -> Severity:
-    """PagerDuty severity for a rule's priority: P1 critical, P2 error, P3 warning, anything else info."""
-    return _PRIORITY_SEVERITY.get((priority or "").strip().upper(), "info")
+    """PagerDuty severity for a rule's severity on any scale: critical for P0/P1/SEV1/critical, error
+    for P2, warning for P3, info for P4 or none (`severity.pagerduty_severity`)."""
+    return pagerduty_severity(priority)
 
 
 def clip_dedup_key(key: str) -> str:

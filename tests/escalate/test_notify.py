@@ -198,7 +198,7 @@ def test_templates_dir_must_exist(tmp_path: Path) -> None:
 
 
 def test_the_shipped_templates_are_package_data() -> None:
-    assert set(load_templates(None)) == {"incident", "update", "resolution"}
+    assert set(load_templates(None)) == {"incident", "update", "resolution", "approval"}
 
 
 # -- delivery -----------------------------------------------------------------------------------------

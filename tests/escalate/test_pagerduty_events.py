@@ -296,7 +296,19 @@ def test_long_keys_are_clipped_to_255_and_stay_distinct() -> None:
 
 @pytest.mark.parametrize(
     ("priority", "severity"),
-    [("P1", "critical"), ("p2", "error"), ("P3", "warning"), ("P4", "info"), (None, "info"), ("", "info")],
+    [
+        ("P0", "critical"),
+        ("P1", "critical"),
+        ("SEV1", "critical"),
+        ("critical", "critical"),
+        ("p2", "error"),
+        ("SEV2", "error"),
+        ("P3", "warning"),
+        ("warning", "warning"),
+        ("P4", "info"),
+        (None, "info"),
+        ("", "info"),
+    ],
 )
 def test_severity_for_priority(priority: str | None, severity: str) -> None:
     assert severity_for(priority) == severity
