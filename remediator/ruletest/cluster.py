@@ -94,6 +94,8 @@ def seed(kube: FakeKubeServer, cluster: ClusterSpec, *, start: datetime) -> None
         kube.add_pod(
             namespace, name, labels=pod.labels, phase=pod.phase, owner=owner, replacing=owner is not None
         )
+    for image, job in cluster.job_outcomes.items():
+        kube.set_pod_outcome(job.outcome, image=image, exit_code=job.exit_code, log=job.log)
 
 
 def _owner(kube: FakeKubeServer, namespace: str, spec: str) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class RuleTestCase:
     alerts: tuple[AlertSpec, ...]
     expect: Expectations
     approvals: tuple[ApprovalSpec, ...] = ()
+    secrets: Mapping[str, str] = field(default_factory=dict)
     services: Mapping[str, Mapping[str, Sequence[ServiceAnswer]]] = field(default_factory=dict)
     """Stub HTTP services, the file's with the test's routes on top."""
 
@@ -181,6 +182,7 @@ class _Checker:
                         alerts=tuple(case.alerts),
                         expect=case.expect,
                         approvals=tuple(case.approve),
+                        secrets={**spec.secrets, **case.secrets},
                         services={
                             host: {**spec.services.get(host, {}), **case.services.get(host, {})}
                             for host in {*spec.services, *case.services}

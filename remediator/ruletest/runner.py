@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import traceback
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from pathlib import Path
@@ -51,7 +52,7 @@ from remediator.ruletest.decisions import GotDecision, align
 from remediator.ruletest.loader import RuleTestCase, RuleTestFileError, load_test_file
 from remediator.ruletest.report import CaseResult, case_lines, file_errors, summary
 from remediator.ruletest.schema import AlertSpec, ApprovalSpec
-from remediator.ruletest.services import StubServices, compare_requests, serve_stubs
+from remediator.ruletest.services import StubResolver, StubServices, compare_requests, serve_stubs
 from remediator.testing.fake_kube import FakeKubeServer
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -200,42 +201,72 @@ async def _run(
 ) -> CaseResult:
     clock = SimClock(EPOCH)
     stubs = StubServices(case.services, now=clock.now, start=EPOCH)
-    async with FakeKubeServer(clock=clock.now) as kube, serve_stubs(stubs) as resolver:
-        seed(kube, case.cluster, start=EPOCH)
-        if prepare is not None:
-            prepare(kube)
-        settings = _settings(case, tmp, kube.write_kubeconfig(tmp / "kubeconfig"))
-        ticker: asyncio.Task[None] | None = None
-        try:
-            async with open_app(settings, clock=clock, outbound_resolver=resolver) as app:
-                await _settle(app, clock)
-                await _play(app, clock, case.alerts, case.approvals)
-                finished = await _run_out(app, clock)
-                got = await _decisions(app)
-                # Leaving open_app waits for running executions; keep simulated time moving so an
-                # execution still waiting on it (the horizon was reached) ends instead of hanging.
-                ticker = asyncio.create_task(_keep_time_moving(clock), name="ruletest-ticker")
-        finally:
-            if ticker is not None:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
-        error = None
-        if not finished:
-            error = f"executions still running after {_RUN_OUT_HORIZON_S / 3600:g}h of simulated time"
-        return CaseResult(
-            case=case,
-            got=got,
-            rows=align(case.expect.decisions, got) if case.expect.decisions is not None else None,
-            cluster_diffs=compare(kube, case.expect.cluster) if case.expect.cluster is not None else [],
-            request_diffs=(
-                compare_requests(case.expect.requests, stubs.requests)
-                if case.expect.requests is not None
-                else []
-            ),
-            error=error,
-            log=[dict(entry) for entry in log],
-        )
+    async with (
+        FakeKubeServer(clock=clock.now) as kube,
+        serve_stubs(stubs) as resolver,
+    ):
+        with _environment(case.secrets):
+            return await _run_world(case, tmp, log, prepare, clock, kube, stubs, resolver)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """The test's `secrets:` as environment variables for its duration, the previous values restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+async def _run_world(
+    case: RuleTestCase,
+    tmp: Path,
+    log: list[MutableMapping[str, Any]],
+    prepare: Callable[[FakeKubeServer], None] | None,
+    clock: SimClock,
+    kube: FakeKubeServer,
+    stubs: StubServices,
+    resolver: StubResolver,
+) -> CaseResult:
+    seed(kube, case.cluster, start=EPOCH)
+    if prepare is not None:
+        prepare(kube)
+    settings = _settings(case, tmp, kube.write_kubeconfig(tmp / "kubeconfig"))
+    ticker: asyncio.Task[None] | None = None
+    try:
+        async with open_app(settings, clock=clock, outbound_resolver=resolver) as app:
+            await _settle(app, clock)
+            await _play(app, clock, case.alerts, case.approvals)
+            finished = await _run_out(app, clock)
+            got = await _decisions(app)
+            # Leaving open_app waits for running executions; keep simulated time moving so an
+            # execution still waiting on it (the horizon was reached) ends instead of hanging.
+            ticker = asyncio.create_task(_keep_time_moving(clock), name="ruletest-ticker")
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+    error = None
+    if not finished:
+        error = f"executions still running after {_RUN_OUT_HORIZON_S / 3600:g}h of simulated time"
+    return CaseResult(
+        case=case,
+        got=got,
+        rows=align(case.expect.decisions, got) if case.expect.decisions is not None else None,
+        cluster_diffs=compare(kube, case.expect.cluster) if case.expect.cluster is not None else [],
+        request_diffs=(
+            compare_requests(case.expect.requests, stubs.requests) if case.expect.requests is not None else []
+        ),
+        error=error,
+        log=[dict(entry) for entry in log],
+    )
 
 
 def _settings(case: RuleTestCase, tmp: Path, kubeconfig: Path) -> Settings:

@@ -161,12 +161,23 @@ class PodSpec(_Model):
     the pod has no owner, and delete_pod refuses it (`not_owned_by_target`)."""
 
 
+class JobOutcomeSpec(_Model):
+    """How the pods of Jobs running an image end: `run_job` steps meet this instead of a real program."""
+
+    outcome: Literal["succeed", "fail", "pending"] = "succeed"
+    exit_code: Annotated[int, Field(ge=1, le=255)] | None = None
+    log: str | None = None
+    """What the container prints (its last lines end up in the journal)."""
+
+
 class ClusterSpec(_Model):
     namespaces: dict[NamespaceName, NamespaceSpec | None] = Field(default_factory=dict)
     deployments: dict[ObjectKey, DeploymentSpec | None] = Field(default_factory=dict)
     statefulsets: dict[ObjectKey, StatefulSetSpec | None] = Field(default_factory=dict)
     daemonsets: dict[ObjectKey, DaemonSetSpec | None] = Field(default_factory=dict)
     pods: dict[ObjectKey, PodSpec | None] = Field(default_factory=dict)
+    job_outcomes: dict[Image, JobOutcomeSpec] = Field(default_factory=dict)
+    """Per image: what a Job's pod running it does (default: succeeds after a few seconds, no log)."""
 
     def merged(self, over: ClusterSpec) -> ClusterSpec:
         """This cluster with `over`'s objects added; an object named in both is taken from `over`."""
@@ -176,6 +187,7 @@ class ClusterSpec(_Model):
             statefulsets={**self.statefulsets, **over.statefulsets},
             daemonsets={**self.daemonsets, **over.daemonsets},
             pods={**self.pods, **over.pods},
+            job_outcomes={**self.job_outcomes, **over.job_outcomes},
         )
 
 
@@ -298,6 +310,8 @@ class CaseSpec(_Model):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     services: Services = Field(default_factory=dict)
     """Added to the file's services; a route named in both is taken from the test."""
+    secrets: dict[EnvName, Text] = Field(default_factory=dict)
+    """Added to the file's secrets."""
     alerts: Annotated[list[AlertSpec], Field(min_length=1)]
     approve: list[ApprovalSpec] = Field(default_factory=list)
     """Approvals given during the test; each must find a pending approval of its rule."""
@@ -310,6 +324,9 @@ class FileSpec(_Model):
     cluster: ClusterSpec = Field(default_factory=ClusterSpec)
     services: Services = Field(default_factory=dict)
     """Stub HTTP services the rules' `http_request` actions and `http` checks reach (by host name)."""
+    secrets: dict[EnvName, Text] = Field(default_factory=dict)
+    """Environment variables the rules' secret references (`{env: NAME}`) read during each test: test
+    values only, set for the test and removed after it."""
     tests: Annotated[list[CaseSpec], Field(min_length=1)]
 
 

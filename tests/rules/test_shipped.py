@@ -114,8 +114,85 @@ def test_rate_limited_switches_to_queue_mode(shipped: RuleSet) -> None:
     )
 
 
+def job_params(
+    image: str, command: list[str], env: dict[str, object], deadline: float, lines: int
+) -> dict[str, object]:
+    return {
+        "image": image,
+        "command": command,
+        "env": env,
+        "service_account": None,
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+        "active_deadline": deadline,
+        "ttl_after_finished": 3600.0,
+        "wait": deadline + 60.0,
+        "log_lines": lines,
+        "run_as_non_root": True,
+    }
+
+
 # Alerts without a recorded fixture, with the labels the shipped rules expect.
 SYNTHETIC = [
+    (
+        {"alertname": "HighErrorRatio", "namespace": "shop", "deployment": "checkout", "priority": "P2"},
+        {"value": "0.23"},
+        "restart-on-high-error-ratio",
+        "checkout",
+        ActionSpec(kind="rollout_restart", params={"unless_rolled_out_within": 7200.0}),
+    ),
+    (
+        {"alertname": "ElevatedErrorRatio", "namespace": "shop", "deployment": "checkout", "priority": "P3"},
+        {"value": "0.04"},
+        "rollback-recent-deploy-on-elevated-errors",
+        "checkout",
+        ActionSpec(kind="rollout_undo", params={"only_if_rolled_out_within": 3600.0, "to_revision": None}),
+    ),
+    (
+        {"alertname": "ElevatedLatency", "namespace": "shop", "deployment": "search", "quantile": "0.99"},
+        {"value": "3.1"},
+        "scale-up-on-elevated-latency",
+        "search",
+        ActionSpec(
+            kind="scale",
+            params={"to": None, "by": 1, "factor": None, "min": 2, "max": 10, "allow_zero": False},
+        ),
+    ),
+    (
+        {"alertname": "CanaryErrorRate", "namespace": "shop", "deployment": "checkout"},
+        {"value": "0.2"},
+        "pause-canary-on-error-spike",
+        "checkout",
+        ActionSpec(kind="pause_rollout", params={"undo_if_firing_after": 600.0}),
+    ),
+    (
+        {"alertname": "DataCorruptionDetected", "namespace": "shop", "deployment": "checkout"},
+        {"value": "3"},
+        "contain-by-scaling-to-zero",
+        "checkout",
+        ActionSpec(
+            kind="scale",
+            params={"to": 0, "by": None, "factor": None, "min": 0, "max": None, "allow_zero": True},
+        ),
+    ),
+    (
+        {"alertname": "CacheCorrupted", "namespace": "shop", "deployment": "image-gen"},
+        {"value": "4"},
+        "flush-corrupted-cache",
+        "image-gen",
+        ActionSpec(
+            kind="run_job",
+            params=job_params(
+                "docker.io/bitnami/redis:7.2",
+                ["redis-cli", "-h", "redis-master", "-p", "6379", "-n", "0", "FLUSHDB"],
+                {"REDISCLI_AUTH": {"secret": "redis", "key": "redis-password"}},
+                120.0,
+                20,
+            ),
+        ),
+    ),
     (
         {
             "alertname": "UpstreamErrors",
@@ -177,6 +254,54 @@ def test_other_runbook_alerts(
     assert rule.render_actions(alert) == (action,)
 
 
+def test_long_running_queries_terminate_with_a_fixed_query_and_approval(shipped: RuleSet) -> None:
+    alert = make_alert(
+        {"alertname": "LongRunningQueries", "namespace": "shop", "deployment": "orders", "datname": "app"},
+        {"value": "432"},
+    )
+    (rule,) = shipped.match(alert)
+    assert rule.name == "terminate-long-running-queries" and rule.guards.approval is True
+    assert rule.check_condition(alert).reason == "value 432s > 300s"
+    rendered = rule.render_actions(alert)
+    assert not isinstance(rendered, str)
+    [job] = rendered
+    assert job.kind == "run_job" and job.params["command"][0] == "psql"
+    assert all("{{" not in str(arg) for arg in job.params["command"]), "no label reaches the SQL"
+    assert job.params["env"] == {"PGPASSWORD": {"secret": "postgres-remediator", "key": "password"}}
+
+
+def test_service_down_restarts_asks_for_maintenance_and_leaves_it_on_recovery(shipped: RuleSet) -> None:
+    labels = {
+        "alertname": "ServiceDown",
+        "namespace": "shop",
+        "deployment": "image-gen",
+        "service": "image-gen",
+    }
+    rules = shipped.match(make_alert(labels, {}))
+    assert [r.name for r in rules] == [
+        "restart-image-gen-when-down",
+        "maintenance-mode-on-for-image-gen",
+        "maintenance-mode-off-for-image-gen",
+    ]
+    restart, on, off = rules
+    assert restart.confirm is not None and restart.confirm.http is not None
+    assert str(restart.confirm.http.url) == "http://image-gen.shop.svc.cluster.local:8080/health"
+    assert on.guards.approval is True and on.triggers_on("firing") and not on.triggers_on("resolved")
+    assert off.triggers_on("resolved") and not off.triggers_on("firing")
+    assert on.actions[0].params["headers"] == {
+        "Authorization": {"env": "SHOP_ADMIN_TOKEN", "file": None, "prefix": "Bearer "}
+    }
+    assert shipped.match(make_alert({**labels, "service": "search", "deployment": "search"}, {})) == []
+
+
+def test_dangerous_steps_ship_with_approval(shipped: RuleSet) -> None:
+    for rule in shipped:
+        kinds = {a.kind for a in rule.actions}
+        zero = any(a.kind == "scale" and a.params.get("allow_zero") for a in rule.actions)
+        if (kinds & {"run_job", "http_request"} and rule.status == "firing") or zero:
+            assert rule.guards.approval is True, rule.name
+
+
 def test_memory_high_below_threshold_does_not_hold(shipped: RuleSet) -> None:
     rule = shipped.get("restart-on-memory-high")
     assert rule is not None
@@ -186,5 +311,17 @@ def test_memory_high_below_threshold_does_not_hold(shipped: RuleSet) -> None:
 def test_every_shipped_rule_is_reachable(shipped: RuleSet) -> None:
     alerts = [a for f in sorted(FIXTURES.glob("*.json")) for a in alerts_from(f.name)]
     alerts += [make_alert(labels, annotations) for labels, annotations, *_ in SYNTHETIC]
+    alerts += [
+        make_alert({"alertname": "LongRunningQueries", "namespace": "shop", "deployment": "orders"}, {}),
+        make_alert(
+            {
+                "alertname": "ServiceDown",
+                "namespace": "shop",
+                "deployment": "image-gen",
+                "service": "image-gen",
+            },
+            {},
+        ),
+    ]
     reached = {r.name for a in alerts for r in shipped.match(a)}
     assert reached == set(shipped.names())
