@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from remediator.clock import Clock
 from remediator.config import IncidentSettings
 from remediator.durations import format_duration
+from remediator.escalate._live import LiveIncidents
 from remediator.escalate.notify import Notifier, TemplateName
 from remediator.escalate.pagerduty import PagerDutyEvents, clip_dedup_key
 from remediator.logs import get_logger
@@ -113,7 +114,7 @@ class IncidentDesk:
         self._clock = clock
         self._wake = wake
         self._public_url = (public_url or "").rstrip("/")
-        self._live: dict[str, IncidentRecord] = {}
+        self._live = LiveIncidents()
         self._lock = asyncio.Lock()
         self._tasks = TaskSet()
 
@@ -121,7 +122,7 @@ class IncidentDesk:
 
     async def restore(self) -> int:
         """Take back the live incidents from the journal (start-up)."""
-        self._live = {i.id: i for i in await self._journal.live_incidents()}
+        self._live = LiveIncidents(await self._journal.live_incidents())
         self.refresh_metrics()
         return len(self._live)
 
@@ -144,14 +145,7 @@ class IncidentDesk:
     # -- finding an alert's incident ---------------------------------------------------------------
 
     def _find(self, alert: Alert, target: Target | None) -> IncidentRecord | None:
-        key = incident_key(alert, target)
-        fallback: IncidentRecord | None = None
-        for i in self._live.values():
-            if alert.fingerprint in i.firing:
-                return i
-            if i.key == key:
-                fallback = i
-        return fallback
+        return self._live.find(fingerprint=alert.fingerprint, key=incident_key(alert, target))
 
     def refire(self, alert: Alert, target: Target) -> str | None:
         """The `watch` guard's question: is this a re-fire of an incident an action fixed, within its
@@ -213,7 +207,7 @@ class IncidentDesk:
                         self._reopen(change, d, now)
                     change.incident = replace(
                         change.incident,
-                        firing=tuple(dict.fromkeys((*change.incident.firing, alert.fingerprint))),
+                        firing=_with(change.incident.firing, alert.fingerprint),
                         severity=most_severe(change.incident.severity, self._severity(d)) or "",
                     )
                 self._note(change, d, now)
@@ -654,14 +648,18 @@ class IncidentDesk:
         await self._journal.save_incidents(written)
         for w in written:
             if w.incident.state == "resolved":
-                self._live.pop(w.incident.id, None)
+                self._live.pop(w.incident.id)
             else:
-                self._live[w.incident.id] = w.incident
+                self._live.put(w.incident)
             for e in w.events:
                 log.info("incident", incident=w.incident.id, state=w.incident.state, kind=e.kind, text=e.text)
         self.refresh_metrics()
         if any(w.timers for w in written):
             self._wake()
+
+
+def _with(firing: tuple[str, ...], fingerprint: str) -> tuple[str, ...]:
+    return firing if fingerprint in firing else (*firing, fingerprint)
 
 
 class _Change:
