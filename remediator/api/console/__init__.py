@@ -9,6 +9,6 @@ SameSite=Strict, Secure over TLS); every form carries a CSRF token. No build ste
 Python (html.py escapes everything), one stylesheet, a few lines of optional JavaScript.
 """
 
-from remediator.api.console.handlers import add_console_routes
+from remediator.api.console.routes import add_console_routes
 
 __all__ = ["add_console_routes"]

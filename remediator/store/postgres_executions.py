@@ -1,0 +1,77 @@
+"""Executions on the shared journal: started only if still pending and owned by this replica,
+finished in commit order, and the evidence taken around them. A mixin of `PostgresJournal`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from remediator.clock import Clock
+from remediator.model import ExecutionId
+from remediator.store.postgres_deciding import DECISION_LOCK
+from remediator.store.records import ExecutionUpdate
+
+
+class PostgresExecutions:
+    """An execution's start and end, and its evidence."""
+
+    _pool: asyncpg.Pool
+    _clock: Clock
+    replica: str
+
+    async def start_execution(self, execution_id: ExecutionId) -> bool:
+        done = await self._pool.execute(
+            "UPDATE executions SET status = 'running', started_at = $2"
+            " WHERE id = $1 AND status = 'pending' AND owner = $3",
+            execution_id,
+            self._clock.now().timestamp(),
+            self.replica,
+        )
+        return bool(done != "UPDATE 0")
+
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+        now = self._clock.now().timestamp()
+        changes = json.dumps(
+            [{"path": c.path, "before": c.before, "after": c.after} for c in update.changes], default=str
+        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Shared with other endings, exclusive with deciding: `finish_seq` is in commit order.
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", DECISION_LOCK)
+            await conn.execute(
+                "UPDATE executions SET status = $2, attempts = $3, error = $4, changes = $5, summary = $6,"
+                " finished_at = $7, started_at = COALESCE(started_at, $7),"
+                " finish_seq = nextval('execution_finish_seq') WHERE id = $1",
+                execution_id,
+                update.status.value,
+                update.attempts,
+                update.error,
+                changes,
+                update.summary,
+                now,
+            )
+
+    async def record_evidence(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        execution_id: ExecutionId | None,
+        target: str,
+        moment: str,
+        body: dict[str, Any],
+    ) -> None:
+        await self._pool.execute(
+            "INSERT INTO evidence(at, fingerprint, starts_at, execution_id, target, moment, body)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            self._clock.now().timestamp(),
+            fingerprint,
+            starts_at.timestamp(),
+            execution_id,
+            target,
+            moment,
+            json.dumps(body, default=str),
+        )

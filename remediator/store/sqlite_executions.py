@@ -1,0 +1,116 @@
+"""Executions in the SQLite journal: started only if still pending, finished, the evidence taken
+around them, and interrupted at start-up when a crash left them unfinished. A base of `SqliteJournal`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus
+from remediator.store.records import ExecutionUpdate, InterruptedExecution
+from remediator.store.sqlite_writer import SqliteWriter
+
+_UNFINISHED = (ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value)
+
+
+class ExecutionRecords(SqliteWriter):
+    """An execution's start and end, its evidence, and the ones a crash left unfinished."""
+
+    async def start_execution(self, execution_id: ExecutionId) -> bool:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> bool:
+            cur = await db.execute(
+                "UPDATE executions SET status = ?, started_at = ? WHERE id = ? AND status = ?",
+                (ExecutionStatus.RUNNING.value, now, execution_id, ExecutionStatus.PENDING.value),
+            )
+            return bool(cur.rowcount)
+
+        return await self._submit(job)
+
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+        now = self._clock.now().timestamp()
+        changes = json.dumps(
+            [{"path": c.path, "before": c.before, "after": c.after} for c in update.changes], default=str
+        )
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "UPDATE executions SET status = ?, attempts = ?, error = ?, changes = ?, summary = ?,"
+                " finished_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?",
+                (
+                    update.status.value,
+                    update.attempts,
+                    update.error,
+                    changes,
+                    update.summary,
+                    now,
+                    now,
+                    execution_id,
+                ),
+            )
+
+        await self._submit(job)
+
+    async def record_evidence(
+        self,
+        *,
+        fingerprint: str,
+        starts_at: datetime,
+        execution_id: ExecutionId | None,
+        target: str,
+        moment: str,
+        body: dict[str, Any],
+    ) -> None:
+        row = (
+            self._clock.now().timestamp(),
+            fingerprint,
+            starts_at.timestamp(),
+            execution_id,
+            target,
+            moment,
+            json.dumps(body, default=str),
+        )
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO evidence(at, fingerprint, starts_at, execution_id, target, moment, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._submit(job)
+
+    async def interrupt_unfinished(self) -> list[InterruptedExecution]:
+        now = self._clock.now().timestamp()
+
+        async def job(db: aiosqlite.Connection) -> list[InterruptedExecution]:
+            rows = await db.execute_fetchall(
+                "SELECT id, decision_id, alert_id, rule, target, started_at FROM executions"
+                " WHERE status IN (?, ?) ORDER BY id",
+                _UNFINISHED,
+            )
+            await db.execute(
+                "UPDATE executions SET status = ?, finished_at = ?,"
+                " error = 'interrupted: the daemon stopped while this execution was '"
+                " || CASE WHEN started_at IS NULL THEN 'queued' ELSE 'running' END"
+                " WHERE status IN (?, ?)",
+                (ExecutionStatus.INTERRUPTED.value, now, *_UNFINISHED),
+            )
+            return [
+                InterruptedExecution(
+                    execution_id=ExecutionId(r[0]),
+                    decision_id=DecisionId(r[1]),
+                    alert_id=AlertId(r[2]) if r[2] is not None else None,
+                    rule=r[3],
+                    target=r[4],
+                    started=r[5] is not None,
+                )
+                for r in rows
+            ]
+
+        return await self._submit(job)
