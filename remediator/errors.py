@@ -52,3 +52,12 @@ class NotApplicableError(RemediatorError):
 
     Nothing was changed and nothing is broken: the decision is recorded as skipped with
     this reason, and it does not count against the circuit breaker."""
+
+
+class TryLaterError(NotApplicableError):
+    """Nothing was changed and the precondition should hold again soon: a PodDisruptionBudget allows
+    no disruption right now (the eviction API's 429 with cause `DisruptionBudget`).
+
+    Met while deciding (the target guard's plan), the decision is deferred and decided again later,
+    as a busy target is; met while acting, the execution is skipped with this reason, never failed
+    and never retried in a loop: hammering an eviction the budget refuses cannot change its answer."""

@@ -5,6 +5,8 @@ or annotated `remediator.io/disabled: "true"` is never touched, and an action wh
 precondition does not hold (no recent rollout to undo, already at the replica
 bound, the flag already set) is skipped with that reason instead of acting.
 If the target cannot be read, the executor will meet the same error and retry it.
+A precondition that should hold again soon (a PodDisruptionBudget allowing no eviction now) is a
+transient denial: the decision is deferred and decided again, like a busy target's.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Protocol
 
 from remediator.engine import Proposal, Verdict
 from remediator.engine.reservations import Undo
-from remediator.errors import NotApplicableError, RemediatorError
+from remediator.errors import NotApplicableError, RemediatorError, TryLaterError
 from remediator.model import ActionResult, ActionSpec, Decision, Outcome, Target
 
 
@@ -38,6 +40,8 @@ class TargetGuard:
                 return Verdict(outcome=Outcome.TARGET_OPTED_OUT, reason=opted_out)
             for spec in proposal.actions:
                 await self._kube.plan(spec, proposal.target)
+        except TryLaterError as e:
+            return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=f"try later: {e}", transient=True)
         except NotApplicableError as e:
             return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=f"not needed: {e}")
         except RemediatorError:

@@ -136,6 +136,32 @@ class KubeClient:
         )
         return gone is not None
 
+    async def evict_pod(self, namespace: str, name: str, *, uid: str | None, dry_run: bool = False) -> bool:
+        """Evict the pod through policy/v1 Eviction, so PodDisruptionBudgets are respected. False:
+        already gone (404) or replaced under the same name (409: the UID precondition failed).
+
+        A budget that allows no disruption now raises `TryLaterError`. `dry_run` asks the API server
+        whether the eviction would be allowed, changing nothing (the plan's check).
+        """
+        body: dict[str, Any] = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+            "deleteOptions": {"preconditions": {"uid": uid}},
+        }
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        op = Op("create", "pods/eviction", namespace, name)
+        done = await self._send(
+            op,
+            self._core.create_namespaced_pod_eviction,
+            name,
+            namespace,
+            body,
+            tolerate=(404, 409),
+            **kwargs,
+        )
+        return done is not None
+
     async def read_namespace(self, name: str) -> dict[str, Any]:
         op = Op("get", "namespaces", None, name)
         ns: dict[str, Any] = await self._send(op, self._core.read_namespace, name)

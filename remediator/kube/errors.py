@@ -14,7 +14,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from remediator.errors import PermanentActionError, TransientActionError
+from remediator.errors import PermanentActionError, TransientActionError, TryLaterError
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +35,15 @@ class Op:
 
 def status_error(
     op: Op, status: int, headers: Mapping[str, str] | None, body: Any, *, now: datetime
-) -> TransientActionError | PermanentActionError:
-    """The API conventions' retry classes: 409/429/5xx retry, other 4xx fail with the server's reason."""
+) -> TransientActionError | PermanentActionError | TryLaterError:
+    """The API conventions' retry classes: 409/429/5xx retry, other 4xx fail with the server's reason.
+
+    An eviction refused by a PodDisruptionBudget (429 with cause `DisruptionBudget`) is not throttling:
+    retrying at once is refused the same way until pods become ready, so it is `TryLaterError`.
+    """
     message = server_message(body)
+    if status == 429 and (cause := disruption_budget_cause(body)) is not None:
+        return TryLaterError(f"{op}: refused by a PodDisruptionBudget: {cause or message}")
     if status == 429:
         retry_after = retry_after_s(headers, now=now)
         hint = f", Retry-After {retry_after:g}s" if retry_after is not None else ""
@@ -91,3 +97,19 @@ def server_message(body: Any) -> str:
     if isinstance(parsed, Mapping) and parsed.get("message"):
         return str(parsed["message"])[:300]
     return str(body)[:300]
+
+
+def disruption_budget_cause(body: Any) -> str | None:
+    """The message of a Status body's `DisruptionBudget` cause ("" when it has none), else None."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        return None
+    details = parsed.get("details") if isinstance(parsed, Mapping) else None
+    causes = details.get("causes") if isinstance(details, Mapping) else None
+    for cause in causes if isinstance(causes, list) else []:
+        if isinstance(cause, Mapping) and cause.get("reason") == "DisruptionBudget":
+            return str(cause.get("message") or "")
+    return None

@@ -15,8 +15,9 @@ seconds:
   "max": int | None, "allow_zero": bool}`; exactly one of to/by/factor is set; `min` defaults
   to 1 (0 with allow_zero); `max` is always set when the action can grow the workload.
 * set_env: `{"name": str, "value": str, "container": str | None}` (None: the first container)
-* delete_pod: `{"selector": str | None, "pod": str | None, "max": int}`; at most one of
-  selector/pod; neither means the target workload's own pods (its selector).
+* delete_pod: `{"selector": str | None, "pod": str | None, "max": int, "force": "delete" | None}`;
+  at most one of selector/pod; neither means the target workload's own pods (its selector);
+  force None evicts (PodDisruptionBudgets respected), "delete" deletes.
 * set_image: `{"image": str, "container": str | None}` (None: the only container)
 * pause_rollout: `{"undo_if_firing_after": float | None}`; resume_rollout: `{}`
 * run_job: `{"image": str, "command": [str], "env": {name: str | {"secret": str, "key": str}},
@@ -389,7 +390,9 @@ def _compile_action(action: ActionModel) -> ActionSpec:
         return ActionSpec(kind="set_env", params={"name": e.name, "value": e.value, "container": e.container})
     if action.delete_pod is not None:
         d = action.delete_pod
-        return ActionSpec(kind="delete_pod", params={"selector": d.selector, "pod": d.pod, "max": d.max})
+        return ActionSpec(
+            kind="delete_pod", params={"selector": d.selector, "pod": d.pod, "max": d.max, "force": d.force}
+        )
     if action.set_image is not None:
         return ActionSpec(
             kind="set_image",

@@ -235,6 +235,9 @@ class DeletePodParams(_Strict):
     selector: Annotated[str, AfterValidator(_selector_template)] | None = None
     pod: NameTemplate | None = None
     max: Annotated[int, Field(ge=1)] = 1
+    force: Literal["delete"] | None = None
+    """Absent: evict (policy/v1 Eviction, PodDisruptionBudgets respected). `delete`: delete the pod
+    without asking its budget, an explicit choice in the rule file."""
 
     @model_validator(mode="after")
     def _one_way(self) -> DeletePodParams:

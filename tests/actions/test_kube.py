@@ -23,7 +23,13 @@ from remediator.actions.kube.kubectl import rollback_annotations, scale_target
 from remediator.actions.kube.rollout import RolloutStatus, rollout_status_of
 from remediator.clock import FakeClock
 from remediator.config import KubeSettings
-from remediator.errors import ConfigError, NotApplicableError, PermanentActionError, TransientActionError
+from remediator.errors import (
+    ConfigError,
+    NotApplicableError,
+    PermanentActionError,
+    TransientActionError,
+    TryLaterError,
+)
 from remediator.kubenames import label_selector
 from remediator.model import ActionKind, ActionResult, ActionSpec, Change, Target, WorkloadKind
 from remediator.testing.fake_kube import FakeKubeServer
@@ -471,7 +477,7 @@ async def test_delete_pod_respects_max_and_selector_and_prefers_not_ready(
     fake_kube.add_pod("shop", "checkout-new", labels={"app": "checkout"}, owner=rs, replacing=True)
     fake_kube.add_pod("shop", "search-1", labels={"app": "search"})
 
-    action = spec("delete_pod", selector="app=checkout", pod=None, max=2)
+    action = spec("delete_pod", selector="app=checkout", pod=None, max=2, force="delete")
     _, done = await plan_then_execute(fake_kube, kube_actions, action, deploy("checkout"))
 
     assert [c.path for c in done.changes] == ["pods[checkout-pending]", "pods[checkout-old]"]
@@ -493,7 +499,8 @@ async def test_delete_pod_failing_midway_reports_what_was_deleted_instead_of_ret
         fake_kube.add_pod("shop", f"checkout-{i}", labels={"app": "checkout"}, owner=rs, replacing=True)
         clock.advance(60)
     fake_kube.inject(status=500, method="DELETE", path=r"/pods/checkout-2$")
-    done = await kube_actions.execute(spec("delete_pod", selector="app=checkout", max=2), deploy("checkout"))
+    action = spec("delete_pod", selector="app=checkout", max=2, force="delete")
+    done = await kube_actions.execute(action, deploy("checkout"))
     # A retry would list again and delete `max` more pods, so the partial result is the outcome.
     assert [c.path for c in done.changes] == ["pods[checkout-1]"]
     assert done.summary == "deleted 1 of 2 pods in shop (selector app=checkout): checkout-1"
@@ -508,8 +515,15 @@ async def test_delete_named_pod(
     _, done = await plan_then_execute(
         fake_kube, kube_actions, spec("delete_pod", pod="checkout-abc12", max=1), deploy("checkout")
     )
-    assert done.changes == (Change(path="pods[checkout-abc12]", before="Running", after="deleted"),)
-    # Deleted gracefully: listed, terminating, until the kubelet confirms after the grace period.
+    assert done.changes == (Change(path="pods[checkout-abc12]", before="Running", after="evicted"),)
+    [eviction] = action_writes(fake_kube)
+    assert (eviction.method, eviction.path) == (
+        "POST",
+        "/api/v1/namespaces/shop/pods/checkout-abc12/eviction",
+    )
+    assert body(eviction)["kind"] == "Eviction" and body(eviction)["apiVersion"] == "policy/v1"
+    assert body(eviction)["deleteOptions"]["preconditions"]["uid"], "pinned to the pod's UID"
+    # Evicted gracefully: listed, terminating, until the kubelet confirms after the grace period.
     pod = fake_kube.get("Pod", "shop", "checkout-abc12")
     assert pod is not None and pod["metadata"]["deletionGracePeriodSeconds"] == 30
     clock.advance(30)
@@ -583,6 +597,72 @@ async def test_delete_pod_never_leaves_the_target_without_a_ready_pod(
     with pytest.raises(NotApplicableError, match="no ready pod"):
         await kube_actions.execute(spec("delete_pod", pod=only, max=1), deploy("checkout"))
     assert action_writes(fake_kube) == []
+
+
+async def test_delete_pod_evicts_within_the_disruption_budget_and_a_refusal_is_try_later(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    """The default is the Eviction API: a PodDisruptionBudget that allows no disruption refuses it with a
+    429, which is "try later" (nothing changed, not a failure), at plan time and while acting."""
+    fake_kube.add_deployment("shop", "checkout", replicas=3)
+    fake_kube.add_pdb("shop", "checkout", selector={"app": "checkout"}, min_available=2)
+    pods = sorted(live_pods(fake_kube))
+    action = spec("delete_pod", pod=pods[0], max=1)
+    _, done = await plan_then_execute(fake_kube, kube_actions, action, deploy("checkout"))
+    assert done.changes == (Change(path=f"pods[{pods[0]}]", before="Running", after="evicted"),)
+    assert [(w.method, w.path.rsplit("/", 1)[-1]) for w in action_writes(fake_kube)] == [("POST", "eviction")]
+    # The budget (2 of 3 must stay available) is used up until the replacement is ready.
+    before = len(action_writes(fake_kube))
+    for call in (kube_actions.plan, kube_actions.execute):
+        with pytest.raises(TryLaterError, match="refused by a PodDisruptionBudget"):
+            await call(spec("delete_pod", pod=pods[1], max=1), deploy("checkout"))
+    assert len(action_writes(fake_kube)) == before, "a refused eviction changes nothing"
+    assert pods[1] in live_pods(fake_kube)
+
+
+async def test_a_refusal_met_while_acting_is_try_later_not_a_retry(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions
+) -> None:
+    """The budget can be used up between the plan's dry-run and the eviction (another eviction, a pod
+    turning unready): the 429 is then `TryLaterError`, which the retry policy never retries."""
+    fake_kube.add_deployment("shop", "checkout", replicas=3)
+    pods = sorted(live_pods(fake_kube))
+    refusal = json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests",
+            "details": {"causes": [{"reason": "DisruptionBudget", "message": "needs 2 healthy pods"}]},
+            "code": 429,
+        }
+    )
+    fake_kube.inject(status=429, method="POST", path=r"/eviction$", body=refusal, times=2)
+    with pytest.raises(TryLaterError, match="needs 2 healthy pods"):
+        await kube_actions.plan(spec("delete_pod", pod=pods[0], max=1), deploy("checkout"))
+    with pytest.raises(TryLaterError, match="needs 2 healthy pods"):
+        await kube_actions.execute(spec("delete_pod", pod=pods[0], max=1), deploy("checkout"))
+    assert not issubclass(TryLaterError, TransientActionError)
+    assert pods[0] in live_pods(fake_kube)
+
+
+async def test_force_delete_deletes_without_asking_the_budget(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions
+) -> None:
+    fake_kube.add_deployment("shop", "checkout", replicas=2)
+    fake_kube.add_pdb("shop", "checkout", selector={"app": "checkout"}, min_available=2)
+    pods = sorted(live_pods(fake_kube))
+    with pytest.raises(TryLaterError):
+        await kube_actions.execute(spec("delete_pod", pod=pods[0], max=1), deploy("checkout"))
+    done = await kube_actions.execute(
+        spec("delete_pod", pod=pods[0], max=1, force="delete"), deploy("checkout")
+    )
+    assert done.summary == f"deleted 1 pod in shop (pod {pods[0]}): {pods[0]}"
+    assert [w.method for w in action_writes(fake_kube)] == ["DELETE"]
+    # Even forced, never the last ready pod.
+    with pytest.raises(NotApplicableError, match="last_ready_pod"):
+        await kube_actions.execute(spec("delete_pod", pod=pods[1], max=1, force="delete"), deploy("checkout"))
 
 
 # -- opted_out --------------------------------------------------------------------------------------------

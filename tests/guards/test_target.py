@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediator.errors import NotApplicableError, TransientActionError
+from remediator.errors import NotApplicableError, TransientActionError, TryLaterError
 from remediator.guards.target import TargetGuard
 from remediator.model import ActionResult, ActionSpec, Outcome, Target
 from tests.guards import proposal
@@ -49,3 +49,11 @@ async def test_an_unreadable_target_or_no_cluster_lets_the_executor_decide() -> 
     cluster = FakeCluster()
     assert await TargetGuard(kube=cluster).check(proposal()) is None
     assert [s.kind for s in cluster.plans] == ["rollout_restart"]
+
+
+async def test_a_budget_refusing_an_eviction_now_is_a_transient_denial() -> None:
+    """The decider defers a transient denial: the eviction is tried again later, never dropped or failed."""
+    refusal = TryLaterError("create pods/eviction 'cart-1' in 'shop': refused by a PodDisruptionBudget")
+    verdict = await TargetGuard(kube=FakeCluster(plan_error=refusal)).check(proposal())
+    assert verdict is not None and verdict.transient
+    assert verdict.reason.startswith("try later: ") and "PodDisruptionBudget" in verdict.reason

@@ -79,8 +79,13 @@ def test_render_target(rule: Rule) -> None:
 def test_render_actions(rule: Rule) -> None:
     assert rule.render_actions(make_alert(LABELS, ANNOTATIONS)) == (
         ActionSpec(kind="set_env", params={"name": "ideogram_FALLBACK", "value": "queue", "container": None}),
-        ActionSpec(kind="delete_pod", params={"selector": "app=checkout", "pod": None, "max": 2}),
-        ActionSpec(kind="delete_pod", params={"selector": None, "pod": "checkout-7d9f-abcde", "max": 1}),
+        ActionSpec(
+            kind="delete_pod", params={"selector": "app=checkout", "pod": None, "max": 2, "force": None}
+        ),
+        ActionSpec(
+            kind="delete_pod",
+            params={"selector": None, "pod": "checkout-7d9f-abcde", "max": 1, "force": None},
+        ),
     )
     # the compiled templates are untouched
     assert rule.actions[0].params["name"] == "{{ labels.provider }}_FALLBACK"

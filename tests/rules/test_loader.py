@@ -60,9 +60,12 @@ def test_every_key_compiles() -> None:
         ),
         ActionSpec(kind="set_env", params={"name": "RATE_LIMIT_MODE", "value": "queue", "container": "app"}),
         ActionSpec(
-            kind="delete_pod", params={"selector": "app={{ labels.deployment }}", "pod": None, "max": 2}
+            kind="delete_pod",
+            params={"selector": "app={{ labels.deployment }}", "pod": None, "max": 2, "force": None},
         ),
-        ActionSpec(kind="delete_pod", params={"selector": None, "pod": "{{ labels.pod }}", "max": 1}),
+        ActionSpec(
+            kind="delete_pod", params={"selector": None, "pod": "{{ labels.pod }}", "max": 1, "force": None}
+        ),
     )
     assert rule.guards == RuleGuards(
         cooldown_s=900.0,

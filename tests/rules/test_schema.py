@@ -176,17 +176,20 @@ def test_set_env_errors(action: str, problem: str) -> None:
 
 def test_delete_pod_params() -> None:
     # neither: the target workload's own pods
-    assert params("delete_pod") == {"selector": None, "pod": None, "max": 1}
-    assert params("delete_pod: {max: 2}") == {"selector": None, "pod": None, "max": 2}
+    # without `force`: evicted through the Eviction API (None); `force: delete` deletes
+    assert params("delete_pod") == {"selector": None, "pod": None, "max": 1, "force": None}
+    assert params("delete_pod: {max: 2}") == {"selector": None, "pod": None, "max": 2, "force": None}
     assert params("delete_pod: {pod: '{{ labels.pod }}'}") == {
         "selector": None,
         "pod": "{{ labels.pod }}",
         "max": 1,
+        "force": None,
     }
-    assert params("delete_pod: {selector: 'app={{ labels.deployment }}', max: 3}") == {
+    assert params("delete_pod: {selector: 'app={{ labels.deployment }}', max: 3, force: delete}") == {
         "selector": "app={{ labels.deployment }}",
         "pod": None,
         "max": 3,
+        "force": "delete",
     }
 
 
@@ -198,6 +201,8 @@ def test_delete_pod_params() -> None:
         ("{selector: 'app=a', max: 0}", "max: Input should be greater than or equal to 1"),
         ("{selector: 'app!=a'}", "selector 'app!=a': selector must pin at least one label"),
         ("{pod: 'Web_1'}", "pod: 'Web_1' is not a valid Kubernetes name"),
+        ("{pod: a, force: true}", "force: True is not a valid value (expected one of: delete)"),
+        ("{pod: a, force: evict}", "force: 'evict' is not a valid value (expected one of: delete)"),
     ],
 )
 def test_delete_pod_errors(action: str, problem: str) -> None:

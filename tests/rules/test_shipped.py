@@ -225,7 +225,9 @@ SYNTHETIC = [
         {},
         "delete-oom-killed-pod",
         "search",
-        ActionSpec(kind="delete_pod", params={"selector": None, "pod": "search-5d8f7-x2x9k", "max": 1}),
+        ActionSpec(
+            kind="delete_pod", params={"selector": None, "pod": "search-5d8f7-x2x9k", "max": 1, "force": None}
+        ),
     ),
     (
         {"alertname": "MemoryHigh", "namespace": "shop", "deployment": "search"},

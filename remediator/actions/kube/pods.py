@@ -1,5 +1,11 @@
 """delete_pod: one named pod, or the worst few of a selector, each only if it is still the same pod.
 
+Pods are evicted (policy/v1 Eviction), not deleted, unless the rule says `force: delete`: an
+eviction respects the target's PodDisruptionBudget, so remediator takes no more pods down than the
+owners allow. A budget that allows no disruption now is "try later" (`TryLaterError`): the plan asks
+the API server with a dry-run eviction, so the target guard defers the decision, and an eviction
+refused while acting skips the execution rather than failing it or retrying in a loop.
+
 Only pods of the rule's target are ever deleted: a pod's owner chain (Pod -> ReplicaSet -> Deployment,
 or Pod -> StatefulSet/DaemonSet, by controller reference and UID) must end at the target workload.
 The pod name comes from an alert label and a selector can match several workloads, so a pod of any
@@ -19,7 +25,7 @@ from remediator.actions.kube.fields import get, opt_int, uid_of
 from remediator.actions.kube.kubectl import deletion_order
 from remediator.actions.kube.plan import Prepared
 from remediator.clock import Clock
-from remediator.errors import NotApplicableError, PermanentActionError, RemediatorError
+from remediator.errors import NotApplicableError, PermanentActionError, RemediatorError, TryLaterError
 from remediator.kube import KubeClient
 from remediator.kubenames import label_selector
 from remediator.model import Change, Target
@@ -39,6 +45,10 @@ async def prepare_delete_pod(
     (StatefulSets do that) is never deleted by mistake.
     """
     pod_name, selector = params.get("pod"), params.get("selector")
+    force = params.get("force")
+    if force not in (None, "delete"):
+        raise PermanentActionError(f"delete_pod: force {force!r} must be 'delete' (or absent: evict)")
+    evict = force is None
     limit = opt_int(params, "max")
     limit = 1 if limit is None else limit
     if pod_name and selector:
@@ -78,16 +88,20 @@ async def prepare_delete_pod(
             f"(its controller is {_controller_name(chosen[0])})"
         )
     chosen = await _keep_one_ready(kube, target, workload, chosen)
+    if evict:
+        chosen = await _allowed_by_budget(kube, ns, chosen)
+    verb = "evicted" if evict else "deleted"
     changes = tuple(
         Change(
             path=f"pods[{get(p, 'metadata', 'name')}]",
             before=get(p, "status", "phase"),
-            after="deleted",
+            after=verb,
         )
         for p in chosen
     )
     names = ", ".join(str(get(p, "metadata", "name")) for p in chosen)
     count = f"{len(chosen)} pod{'s' if len(chosen) != 1 else ''}"
+    remove = kube.evict_pod if evict else kube.delete_pod
 
     async def apply() -> tuple[tuple[Change, ...], str]:
         made: list[Change] = []
@@ -95,7 +109,7 @@ async def prepare_delete_pod(
             name = str(get(pod, "metadata", "name"))
             try:
                 # False: already gone (404), or the UID precondition failed: a replacement took the name.
-                deleted = await kube.delete_pod(ns, name, uid=uid_of(pod))
+                deleted = await remove(ns, name, uid=uid_of(pod))
             except RemediatorError as e:
                 if not made:
                     raise  # nothing changed yet: safe to retry from a fresh list
@@ -112,12 +126,12 @@ async def prepare_delete_pod(
             )
         done = ", ".join(c.path.removeprefix("pods[").removesuffix("]") for c in made)
         if len(made) == len(chosen):
-            return tuple(made), f"deleted {count} in {ns} ({source}): {done}"
-        return tuple(made), f"deleted {len(made)} of {count} in {ns} ({source}): {done}"
+            return tuple(made), f"{verb} {count} in {ns} ({source}): {done}"
+        return tuple(made), f"{verb} {len(made)} of {count} in {ns} ({source}): {done}"
 
     return Prepared(
         changes=changes,
-        planned=f"would delete {count} in {ns} ({source}): {names}",
+        planned=f"would {'evict' if evict else 'delete'} {count} in {ns} ({source}): {names}",
         apply=apply,
         uid=uid,
     )
@@ -177,6 +191,27 @@ async def _keep_one_ready(
         kept.append(pod)
     if not kept:
         raise NotApplicableError(
-            f"deleting would leave {target.key} with no ready pod ({ready} ready): remediator never does that"
+            f"last_ready_pod: taking it down would leave {target.key} with no ready pod ({ready} ready): "
+            "remediator never does that"
         )
     return kept
+
+
+async def _allowed_by_budget(kube: KubeClient, ns: str, chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`chosen` less the pods the API server would not evict now (a dry-run eviction of each).
+
+    Raises `TryLaterError` when it would evict none of them because of a disruption budget.
+    """
+    allowed: list[dict[str, Any]] = []
+    refused: TryLaterError | None = None
+    for pod in chosen:
+        try:
+            if await kube.evict_pod(ns, str(get(pod, "metadata", "name")), uid=uid_of(pod), dry_run=True):
+                allowed.append(pod)
+        except TryLaterError as e:
+            refused = e
+    if not allowed:
+        if refused is not None:
+            raise refused
+        raise NotApplicableError(f"the chosen pods in {ns!r} are gone or were replaced")
+    return allowed

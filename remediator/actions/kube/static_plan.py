@@ -54,14 +54,15 @@ def static_plan(spec: ActionSpec, target: Target, *, now: datetime | None = None
         )
         summary = f"would set {p.get('name')}={p.get('value')!r} on {key} (container {container})"
     elif spec.kind == "delete_pod":
+        done, verb = ("deleted", "delete") if p.get("force") == "delete" else ("evicted", "evict")
         if p.get("pod"):
-            changes = (Change(path=f"pods[{p['pod']}]", before=None, after="deleted"),)
-            summary = f"would delete pod {p['pod']} in {target.namespace}"
+            changes = (Change(path=f"pods[{p['pod']}]", before=None, after=done),)
+            summary = f"would {verb} pod {p['pod']} in {target.namespace}"
         else:
             selector = p.get("selector") or f"<selector of {key}>"
             limit = p.get("max") or 1
-            changes = (Change(path=f"pods[{selector}]", before=None, after=f"up to {limit} deleted"),)
-            summary = f"would delete up to {limit} pods in {target.namespace} (selector {selector})"
+            changes = (Change(path=f"pods[{selector}]", before=None, after=f"up to {limit} {done}"),)
+            summary = f"would {verb} up to {limit} pods in {target.namespace} (selector {selector})"
     elif spec.kind == "set_image":
         container = p.get("container") or "<only>"
         changes = (
