@@ -230,10 +230,10 @@ class PagerDutySettings(_Strict):
     webhook_secrets: tuple[SecretRef, ...] = (SecretRef(env="PAGERDUTY_WEBHOOK_SECRET"),)
     """V3 webhook signing secrets; list two while rotating. None resolved: /webhook/pagerduty answers 401."""
     routing_key: SecretRef | None = SecretRef(env="PAGERDUTY_ROUTING_KEY")
+    """Events API v2 integration key for `escalate: {to: pagerduty}`. Never logged."""
     routing_keys: dict[str, SecretRef] = Field(default_factory=dict)
     """More PagerDuty services by name, for escalation ladders (`page: secondary`); `default` is
     `routing_key`."""
-    """Events API v2 integration key for `escalate: {to: pagerduty}`. Never logged."""
     events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
 

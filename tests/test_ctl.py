@@ -51,6 +51,11 @@ COMMANDS = (
     "rules",
     "audit",
     "incidents",
+    "board",
+    "acknowledge",
+    "resolve",
+    "deferred",
+    "timers",
 )
 
 
@@ -214,6 +219,48 @@ async def test_incidents_list_show_and_postmortem(api: Api) -> None:
     assert code == 1 and "HTTP 404" in out
 
 
+async def test_the_incident_board_deferred_work_and_timers(api: Api) -> None:
+    # A restart acts on checkout; the approval-gated rule on the same target waits for it (deferred).
+    await api.alert(am_alert(severity="critical"), am_alert("CacheStale"))
+    for _ in range(1000):  # the scheduler decides it again once the restart ends
+        await api.app.drained()
+        if api.app.journal.deferred_waiting() == 0:
+            break
+        await asyncio.sleep(0.01)
+    await api.app.drained()
+    code, out = await run_ctl(api, "board", token=READER)
+    assert code == 0, out
+    head, row = out.splitlines()
+    assert head.split() == ["ID", "SEV", "STATE", "TITLE", "OPENED", "NEXT", "ESCALATION"]
+    incident = row.split()[0]
+    assert "mitigated" in row and "shop/Deployment/checkout" in row
+    code, out = await run_ctl(api, "board", incident)
+    assert code == 0, out
+    assert out.splitlines()[0].split() == ["incident", incident, "(mitigated)"]
+    assert "rollout_restart on shop/Deployment/checkout" in out
+    assert "flush-cache: deferred: deferred until a slot frees" in out, "its timeline"
+    code, out = await run_ctl(api, "deferred")
+    assert code == 0 and out.splitlines() == ["nothing deferred", "0 waiting"], out
+    code, out = await run_ctl(api, "deferred", "--status", "redecided")
+    assert code == 0 and "flush-cache" in out.splitlines()[1] and "redecided" in out.splitlines()[1], out
+    code, out = await run_ctl(api, "timers", "--state", "done")
+    assert code == 0 and "deferrals" in out.splitlines()[1], out
+    code, out = await run_ctl(api, "acknowledge", incident, "--reason", "on it", token=READER)
+    assert code == 1 and "HTTP 403" in out, out
+    code, out = await run_ctl(api, "acknowledge", incident, "--reason", "on it")
+    assert (code, out.strip()) == (0, f"{incident}: acknowledged (mitigated)")
+    code, out = await run_ctl(api, "board", incident)
+    assert f"acknowledged  2026-11-23 00:01:00 by {ADMIN_NAME}" in out, out
+    code, out = await run_ctl(api, "resolve", incident, "--reason", "fixed by hand")
+    assert (code, out.strip()) == (0, f"{incident}: resolved (resolved)")
+    code, out = await run_ctl(api, "board")
+    assert (code, out.strip()) == (0, "no incidents"), "the board lists what is not resolved"
+    code, out = await run_ctl(api, "board", "--state", "resolved")
+    assert incident in out
+    code, out = await run_ctl(api, "board", "20990101-000000-000000")
+    assert code == 1 and "HTTP 404" in out
+
+
 async def test_every_command_answers_as_json_or_yaml(api: Api) -> None:
     await api.alert(am_alert(severity="critical"))
     await api.app.drained()
@@ -225,6 +272,9 @@ async def test_every_command_answers_as_json_or_yaml(api: Api) -> None:
         ["approvals"],
         ["audit"],
         ["incidents"],
+        ["board"],
+        ["deferred"],
+        ["timers", "--state", "done"],
     ):
         code, as_json = await run_ctl(api, *argv, "-o", "json")
         assert code == 0, as_json

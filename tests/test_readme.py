@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import yaml
+
+from remediator.config import Settings, ladder_problems
 from remediator.rules import load_rules_text
 from remediator.ruletest import run_rule_tests_async
 
@@ -31,3 +34,16 @@ def test_readme_rule_examples_load(repo: Path) -> None:
         "rules:\n  - name: rollback-on-5xx-after-deploy\n    severity",
     ):
         assert len(load_rules_text(_block(readme, start))) == 1
+
+
+def test_readme_ladder_config_and_rule_are_valid_together(repo: Path) -> None:
+    """The ladder example is a config the daemon accepts (every page and channel named is defined),
+    and the rule with its own ladder loads and names only what that config defines. (The timings the
+    README's table tells are the ones tests/scenarios/test_incident_ladder.py asserts.)"""
+    readme = (repo / "README.md").read_text()
+    settings = Settings.model_validate(yaml.safe_load(_block(readme, "incidents:\n  escalation:")))
+    assert [s.after for s in settings.incidents.escalation["P1"]] == [0, 900, 1800, 3600, 7200]
+    assert settings.incidents.watch == 1800 and settings.incidents.updates.every == 1800
+    [rule] = load_rules_text(_block(readme, "rules:\n  - name: restart-checkout-on-errors"))
+    assert rule.escalation is not None and rule.watch_s == 1800
+    assert ladder_problems(settings, rule.escalation, where=rule.name) == []

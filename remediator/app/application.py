@@ -86,6 +86,19 @@ NORMALIZERS: dict[str, Normalizer] = {
 }
 
 
+def _normalizers(desk: IncidentDesk) -> dict[str, Normalizer]:
+    """NORMALIZERS, with PagerDuty's acknowledgements of remediator's own pages handed to the desk (they
+    stop the ladder): read from the journal like every payload, so one accepted before a crash counts."""
+
+    def pagerduty_events(body: bytes, payload_id: PayloadId) -> list[Alert]:
+        webhook = pagerduty.validate(body)
+        if (taken := pagerduty.taken(webhook)) is not None:
+            desk.taken_in_pagerduty(incident_key=taken.incident_key, status=taken.status, by=taken.by)
+        return pagerduty.normalize(webhook, payload_id=payload_id)
+
+    return {**NORMALIZERS, "pagerduty": pagerduty_events}
+
+
 @dataclass(kw_only=True)
 class Application:
     settings: Settings
@@ -333,7 +346,7 @@ async def open_app(
             decider=decider,
             hand_over=hand_over,
             metrics=metrics,
-            normalizers=NORMALIZERS,
+            normalizers=_normalizers(desk),
             batch_size=settings.journal.batch_size,
             resolutions=resolutions,
             on_resolved=resolved,

@@ -5,8 +5,8 @@ parsed into the API's own models (api/models.py, which imports nothing of the da
 from any box that has the package with no event loop. The daemon's URL and token come from
 `--url`/`--token`, else `REMEDIATOR_URL`/`REMEDIATOR_TOKEN` (prefer the variable for the token:
 arguments show in `ps`). Every command prints a table for a human, or the API's own answer with
-`--output json` or `--output yaml` (for scripts, jq and yq). Commands are in commands.py, tables in
-render.py.
+`--output json` or `--output yaml` (for scripts, jq and yq). Commands are in commands.py (the incident
+board, deferred work and timers in board.py), tables in render.py.
 
 Exit status: 0 done; 1 the API refused (its error and detail are printed); 2 usage, no token, or
 the daemon could not be reached.
@@ -67,7 +67,8 @@ def parser(prog: str = "remediator ctl") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description="Override a running remediator over its API: pause, dry-run, trigger, approve, reset, "
-        "reload, and read what was done and why (executions, incidents and their postmortem drafts, audit).",
+        "reload, acknowledge, and read what was done and why (executions, incidents and their postmortem drafts, "
+        "audit) and what is pending (the incident board, deferred decisions, timers).",
         epilog="example:\n  export REMEDIATOR_URL=http://remediator:8080 REMEDIATOR_TOKEN=...\n"
         '  remediator ctl pause --reason "risky migration" --for 1h',
         formatter_class=argparse.RawDescriptionHelpFormatter,

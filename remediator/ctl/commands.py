@@ -6,40 +6,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, get_args
-
-from pydantic import BaseModel
 
 from remediator.api import models as m
 from remediator.api.models import ApprovalStatus, ExecutionStatus, IncidentStatus, WorkloadKind
-from remediator.ctl import render
+from remediator.ctl import board, render
+from remediator.ctl.answer import Answer, Command
+from remediator.ctl.answer import answer as _answer
 from remediator.ctl.client import Client, CtlError, quoted
 
 ENV_URL = "REMEDIATOR_URL"
 ENV_TOKEN = "REMEDIATOR_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8080"
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The API's answer as it came (printed by `--output json|yaml`) and its text for a human."""
-
-    data: Any
-    text: Callable[[], str]
-
-
-def _answer(data: Any, model: type[BaseModel], text: Callable[[Any], str]) -> Answer:
-    """Parse `data` into `model` (a daemon that answers something else is an error, said plainly)."""
-    try:
-        parsed = model.model_validate(data)
-    except ValueError as e:
-        raise CtlError(f"the daemon's answer is not a {model.__name__}: {e}", code=1) from None
-    return Answer(data, lambda: text(parsed))
-
-
-Command = Callable[[Client, argparse.Namespace], Answer]
 
 
 def _kv(items: Sequence[str] | None, what: str) -> dict[str, str]:
@@ -424,3 +403,4 @@ def configure(p: argparse.ArgumentParser) -> None:
     p_inc.add_argument("--since", help="RFC 3339 time or a duration ago (2h)")
     p_inc.add_argument("--limit", type=int, help="page size (default 50, at most 500)")
     p_inc.add_argument("--cursor", help="the next page, as printed after a page")
+    board.add_commands(sub, _sub)

@@ -369,12 +369,15 @@ class IncidentDesk:
             i = self._live.get(incident_id)
             if i is None:
                 return None
-            now = self._clock.now()
-            change = _Change(replace(i, acknowledged_at=now, acknowledged_by=by))
-            change.cancel.append((STEP, i.id))
-            change.event(now, "acknowledged", f"acknowledged by {by}: {reason}")
-            await self._save([change])
-            return change.incident
+            return await self._acknowledge(i, by=by, reason=reason)
+
+    async def _acknowledge(self, i: IncidentRecord, *, by: str, reason: str) -> IncidentRecord:
+        now = self._clock.now()
+        change = _Change(replace(i, acknowledged_at=now, acknowledged_by=by))
+        change.cancel.append((STEP, i.id))
+        change.event(now, "acknowledged", f"acknowledged by {by}: {reason}")
+        await self._save([change])
+        return change.incident
 
     async def resolve(self, incident_id: str, *, by: str, reason: str) -> IncidentRecord | None:
         """A human declares it over: ladder, updates and watch stop; pages are resolved."""
@@ -390,15 +393,19 @@ class IncidentDesk:
             await self._save([change])
             return change.incident
 
-    async def acknowledged_in_pagerduty(self, alert: Alert) -> None:
-        """One of remediator's own pages was acknowledged or resolved in PagerDuty: a human has it."""
-        key = alert.labels.get("incident_key", "")
-        incident_id = key[len(OWN_PAGE_PREFIX) :].split("/")[0]
-        who = alert.labels.get("assignee") or "PagerDuty"
-        if incident_id in self._live and self._live[incident_id].acknowledged_at is None:
-            await self.acknowledge(
-                incident_id, by=who, reason=f"PagerDuty incident {alert.labels.get('status', '')}"
-            )
+    def taken_in_pagerduty(self, *, incident_key: str, status: str, by: str) -> None:
+        """Someone acknowledged or resolved one of remediator's own pages in PagerDuty (its webhook,
+        read from the journal): a human has the incident, so its ladder stops. Other keys: not ours."""
+        if not incident_key.startswith(OWN_PAGE_PREFIX):
+            return
+        incident_id = incident_key[len(OWN_PAGE_PREFIX) :].split("/")[0]
+        self._tasks.spawn(self._serially(self._taken, incident_id, status, by), "incidents-pagerduty")
+
+    async def _taken(self, incident_id: str, status: str, by: str) -> None:
+        i = self._live.get(incident_id)
+        if i is None or i.acknowledged_at is not None:
+            return
+        await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
 
     # -- timers ----------------------------------------------------------------------------------
 

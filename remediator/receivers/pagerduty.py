@@ -7,7 +7,8 @@ wrongly signed body is refused before anything is parsed, and a body that will n
 Only incident lifecycle events become alerts: `incident.triggered` and `incident.reopened` fire,
 `incident.resolved` resolves. Every other event type (acknowledged, annotated, `service.*`...) is
 accepted and journaled but normalizes to nothing, so subscribing to more events than remediator uses is
-harmless.
+harmless. `taken` reads who acknowledged or resolved an incident: when it is one of remediator's own
+pages, its escalation ladder stops (the incident desk, not the rules, acts on it).
 
 Label mapping (every value a string; absent fields are ""):
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -57,6 +59,18 @@ EVENT_STATUS: dict[str, AlertStatus] = {
     "incident.resolved": "resolved",
 }
 """The event types that become alerts, and the status each gives. Others are ignored."""
+
+TAKEN_BY_A_HUMAN = frozenset({"incident.acknowledged", "incident.resolved"})
+"""Event types that say someone in PagerDuty has an incident: remediator's own page stops escalating."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Taken:
+    """Someone acknowledged or resolved a PagerDuty incident: its key, its new status, and by whom."""
+
+    incident_key: str
+    status: str
+    by: str
 
 
 def verify_signature(body: bytes, header: str | None, secrets: Sequence[Secret | str]) -> bool:
@@ -125,6 +139,8 @@ class PdEvent(BaseModel):
     event_type: str = Field(min_length=1)
     resource_type: str = ""
     occurred_at: StorableTime
+    agent: PdReference | None = None
+    """Who caused the event (the user who acknowledged); absent for automatic events."""
     data: dict[str, Any] = Field(default_factory=dict)
     """Shaped by `event_type`; checked as an incident only for the types that become alerts."""
 
@@ -172,6 +188,22 @@ def validate(body: bytes) -> PdWebhook:
             reason = describe_validation_error(e, what="incident")
             raise PayloadError(f"{webhook.event_type}: event.data: {reason}") from None
     return webhook
+
+
+def taken(webhook: PdWebhook) -> Taken | None:
+    """The acknowledgement or resolution this event carries, None for any other event (or no key).
+    Rules never see acknowledgements (they are not alerts); the incident desk does, to stop a ladder."""
+    if webhook.event_type not in TAKEN_BY_A_HUMAN:
+        return None
+    try:
+        inc = webhook.incident()
+    except ValidationError:
+        return None
+    if not inc.incident_key:
+        return None
+    return Taken(
+        incident_key=inc.incident_key, status=inc.status, by=_summary(webhook.event.agent) or "PagerDuty"
+    )
 
 
 def _summary(ref: PdReference | None) -> str:

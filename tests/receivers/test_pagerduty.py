@@ -11,7 +11,7 @@ import pytest
 
 from remediator.model import PayloadId
 from remediator.receivers import PayloadError
-from remediator.receivers.pagerduty import ALERTNAME, normalize, validate, verify_signature
+from remediator.receivers.pagerduty import ALERTNAME, Taken, normalize, taken, validate, verify_signature
 
 FILES = [
     "incident-triggered.json",
@@ -248,3 +248,18 @@ def test_incident_event_without_incident_data_is_rejected(examples_dir: Path) ->
     body["event"]["data"] = {"type": "service", "id": "PSVC123"}
     with pytest.raises(PayloadError, match=r"incident.triggered: event.data"):
         validate(json.dumps(body).encode())
+
+
+def test_an_acknowledgement_says_who_took_which_incident(examples_dir: Path) -> None:
+    webhook = validate(load(examples_dir, "incident-acknowledged.json"))
+    assert normalize(webhook) == [], "not an alert: rules never see it"
+    assert taken(webhook) == Taken(
+        incident_key="checkout-api/HighErrorRate", status="acknowledged", by="Dana Ops"
+    )
+
+
+def test_a_resolution_is_taken_too_and_a_trigger_is_not(examples_dir: Path) -> None:
+    resolved = taken(validate(load(examples_dir, "incident-resolved.json")))
+    assert resolved is not None and resolved.status == "resolved"
+    assert taken(validate(load(examples_dir, "incident-triggered.json"))) is None
+    assert taken(validate(load(examples_dir, "service-updated.json"))) is None

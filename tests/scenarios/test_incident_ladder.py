@@ -10,6 +10,9 @@ same incident and escalates, instead of restarting the Deployment again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -38,6 +41,7 @@ rules:
     updates: {every: 30m, channel: ops}
     watch: 30m
 """
+PD_SECRET = "ladder-pagerduty-secret"
 LADDER = [
     {"after": "0m", "page": "primary"},
     {"after": "15m", "page": "secondary"},
@@ -52,6 +56,7 @@ class Outside:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.sent: list[tuple[float, str, str]] = []
+        self.dedup_keys: list[str] = []
 
     def minutes(self) -> float:
         return round((self.clock.now() - FIXTURES_NOW).total_seconds() / 60, 1)
@@ -60,6 +65,7 @@ class Outside:
         body = await request.json()
         pager = {"key-primary": "primary", "key-secondary": "secondary"}[body["routing_key"]]
         self.sent.append((self.minutes(), f"pagerduty:{pager}", body["event_action"]))
+        self.dedup_keys.append(body["dedup_key"])
         return web.json_response({"status": "success"}, status=202)
 
     async def chat(self, request: web.Request) -> web.Response:
@@ -91,6 +97,7 @@ async def outside(
     app.router.add_post("/chat/{channel}", out.chat)
     server = await aiohttp_server(app)
     monkeypatch.setenv("TEST_ADMIN_TOKEN", "admin-token")
+    monkeypatch.setenv("TEST_PD_WEBHOOK_SECRET", PD_SECRET)
     for name in ("primary", "secondary"):
         monkeypatch.setenv(f"TEST_PD_{name.upper()}", f"key-{name}")
     for channel in ("ops", "team-lead", "eng-manager"):
@@ -107,7 +114,7 @@ async def daemon(
     _, server = outside
     data = settings.model_dump()
     data["pagerduty"] = {
-        "webhook_secrets": [],
+        "webhook_secrets": [{"env": "TEST_PD_WEBHOOK_SECRET"}],
         "routing_key": None,
         "routing_keys": {n: {"env": f"TEST_PD_{n.upper()}"} for n in ("primary", "secondary")},
         "events_url": str(server.make_url("/v2/enqueue")),
@@ -218,3 +225,79 @@ async def test_a_p1_incident_escalates_by_the_clock_is_watched_and_escalates_aga
         "no page after the acknowledgement"
     )
     assert timedelta(0) <= clock.now() - FIXTURES_NOW
+
+
+def pagerduty_event(
+    examples_dir: Path, *, event_type: str, incident_key: str
+) -> tuple[bytes, dict[str, str]]:
+    """PagerDuty's webhook for one of remediator's own pages (the captured one, re-keyed), signed."""
+    body = json.loads((examples_dir / "pagerduty" / "incident-acknowledged.json").read_bytes())
+    body["event"]["event_type"] = event_type
+    body["event"]["data"]["incident_key"] = incident_key
+    body["event"]["data"]["status"] = event_type.removeprefix("incident.")
+    raw = json.dumps(body).encode()
+    sig = hmac.new(PD_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return raw, {"X-PagerDuty-Signature": f"v1={sig}", "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("event_type", ["incident.acknowledged", "incident.resolved"])
+async def test_acknowledging_or_resolving_the_page_in_pagerduty_stops_the_ladder(
+    daemon: Application,
+    clock: FakeClock,
+    outside: tuple[Outside, TestServer],
+    examples_dir: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    event_type: str,
+) -> None:
+    out, _ = outside
+    app = daemon
+    client = await aiohttp_client(build_web_app(app.api_state()))
+    firing = am_payload(am_alert(deployment="checkout"))
+    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 12 * 60)  # not verified after 10m: primary paged
+    assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
+    [incident] = app.desk.live()
+    # Dana acknowledges (or resolves) the page in PagerDuty; PagerDuty tells remediator by webhook.
+    body, headers = pagerduty_event(examples_dir, event_type=event_type, incident_key=out.dedup_keys[0])
+    r = await client.post("/webhook/pagerduty", data=body, headers=headers)
+    assert r.status == 202, await r.text()
+    await app.processor.drained()
+    await run(app, clock, 60 * 60)  # secondary (+15m), team lead (+30m), manager (+1h): none of them
+    assert [to for _, to, what in out.sent if what == "trigger"] == ["pagerduty:primary"]
+    assert not [to for _, to, _ in out.sent if to in ("team-lead", "eng-manager")]
+    assert [t for t, to, _ in out.sent if to == "ops"] == [30.0, 60.0], "updates go on while it is open"
+    detail = await board(client, f"/{incident.id}")
+    assert detail["acknowledged_by"] == "Dana Ops", detail
+    [ack] = [e for e in detail["events"] if e["kind"] == "acknowledged"]
+    assert (
+        ack["text"] == f"acknowledged by Dana Ops: PagerDuty incident {event_type.removeprefix('incident.')}"
+    )
+    timers = await client.get("/api/v1/timers", headers=auth("admin-token"))
+    assert not [t for t in (await timers.json())["timers"] if t["kind"] == "incident_step"]
+
+
+async def test_a_page_that_is_not_remediators_own_does_not_stop_the_ladder(
+    daemon: Application,
+    clock: FakeClock,
+    outside: tuple[Outside, TestServer],
+    examples_dir: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> None:
+    out, _ = outside
+    app = daemon
+    client = await aiohttp_client(build_web_app(app.api_state()))
+    firing = am_payload(am_alert(deployment="checkout"))
+    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 12 * 60)
+    body, headers = pagerduty_event(
+        examples_dir, event_type="incident.acknowledged", incident_key="checkout-api/HighErrorRate"
+    )
+    assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
+    await app.processor.drained()
+    await run(app, clock, 15 * 60)
+    assert [to for _, to, what in out.sent if what == "trigger"] == [
+        "pagerduty:primary",
+        "pagerduty:secondary",
+    ]
