@@ -67,8 +67,8 @@ def parser(prog: str = "remediator ctl") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description="Override a running remediator over its API: pause, dry-run, trigger, approve, reset, "
-        "reload, acknowledge, and read what was done and why (executions, incidents and their postmortem drafts, "
-        "audit) and what is pending (the incident board, deferred decisions, timers).",
+        "reload, acknowledge, and read what was done and why (executions, incidents and their postmortem "
+        "drafts, audit) and what is pending (the incident board, deferred decisions, timers).",
         epilog="example:\n  export REMEDIATOR_URL=http://remediator:8080 REMEDIATOR_TOKEN=...\n"
         '  remediator ctl pause --reason "risky migration" --for 1h',
         formatter_class=argparse.RawDescriptionHelpFormatter,
