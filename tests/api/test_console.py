@@ -201,7 +201,9 @@ async def test_incident_page_has_the_timeline_diff_and_postmortem(api: Api, cons
     assert "HighErrorRate on shop/checkout" in shown
     assert "Decided act restart-on-errors → shop/Deployment/checkout" in shown
     assert re.search(r"Execution #\d+ succeeded rollout_restart on shop/Deployment/checkout", shown)
-    assert "+ spec.template.metadata.annotations[kubectl.kubernetes.io/restartedAt]:" in shown
+    # as `kubectl diff` shows it: the applied object's YAML, the restart annotation added
+    assert "+++ applied/apps.v1.Deployment.shop.checkout" in shown
+    assert re.search(r"\+ kubectl\.kubernetes\.io/restartedAt: '?20\d\d-", shown)
     assert "# Postmortem: HighErrorRate on shop/checkout" in shown
     resp = await api.client.get(href + "/postmortem.md")
     assert resp.status == 200 and resp.content_type == "text/markdown"
@@ -218,7 +220,8 @@ async def test_approve_shows_the_change_then_makes_it_and_audits_it(api: Api, co
     shown = text(page)
     assert status == 200
     assert "What would change" in shown and "would restart shop/Deployment/search" in shown
-    assert "+ spec.template.metadata.annotations[kubectl.kubernetes.io/restartedAt]:" in shown
+    assert "+++ planned/apps.v1.Deployment.shop.search" in shown
+    assert re.search(r"\+ kubectl\.kubernetes\.io/restartedAt: '?20\d\d-", shown)
     assert not [w for w in api.kube.writes if w.method == "PATCH"]  # a preview changes nothing
     [action] = re.findall(r'action="(/ui/approvals/\d+/approve)"', page)
     status, after = await console.post_and_follow(action, {"reason": "cache is stale for real"})

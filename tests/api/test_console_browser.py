@@ -4,6 +4,7 @@ approve a pending action, see the cluster change in the fake API server and the 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -115,7 +116,8 @@ async def test_log_in_see_an_incident_approve_and_see_the_change(
     incident = await in_browser(open_incident)
     assert "Decided act restart-on-errors → shop/Deployment/checkout" in incident
     assert "succeeded rollout_restart on shop/Deployment/checkout" in incident
-    assert f"+ spec.template.metadata.annotations[{RESTARTED_AT}]" in incident
+    assert "+++ applied/apps.v1.Deployment.shop.checkout" in incident  # as `kubectl diff` shows it
+    assert re.search(rf"^\+\s+{re.escape(RESTARTED_AT)}: ", incident, re.M)
 
     def approve() -> str:
         click_to_load(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "Approvals"))

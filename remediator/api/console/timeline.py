@@ -87,7 +87,9 @@ def _event(e: Mapping[str, Any], count: int) -> Html:
                 tag("div", f"{e.get('attempts', 0)} attempt(s)", class_="meta")
                 if e.get("attempts", 0) > 1
                 else "",
-                diff(e.get("changes") or []) if e.get("changes") else "",
+                diff(e["changes"], target_key=str(e.get("target") or ""), applied=not e.get("dry_run"))
+                if e.get("changes")
+                else "",
             ]
         )
     if kind == "escalation":

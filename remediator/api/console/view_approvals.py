@@ -41,7 +41,11 @@ def approval_card(p: PendingApproval, actor: Actor, now: datetime) -> Html:
     if p.preview.status == "planned" and p.preview.changes:
         change: object = [
             tag("p", p.preview.summary),
-            diff([{"path": c.path, "before": c.before, "after": c.after} for c in p.preview.changes]),
+            diff(
+                [{"path": c.path, "before": c.before, "after": c.after} for c in p.preview.changes],
+                target_key=target,
+                applied=False,
+            ),
         ]
     elif p.preview.status == "planned":
         change = tag("p", p.preview.summary or "Nothing would change.", class_="muted")

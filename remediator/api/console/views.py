@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from remediator import yamldiff
 from remediator.api.console.html import Html, esc, join, tag
 from remediator.api.console.layout import hidden, when
 from remediator.engine.mode import Pause
@@ -95,14 +96,23 @@ def value_text(v: Any) -> str:
     return json.dumps(v, sort_keys=True)
 
 
-def diff(changes: Sequence[Mapping[str, Any]]) -> Html:
-    """Changed fields as a diff: `- path: before` / `+ path: after`."""
-    lines: list[Html] = []
-    for c in changes:
-        path = str(c.get("path", ""))
-        lines.append(tag("span", f"- {path}: {value_text(c.get('before'))}", class_="del"))
-        lines.append(tag("span", f"+ {path}: {value_text(c.get('after'))}", class_="add"))
-    return tag("pre", join(lines, "\n"), class_="diff")
+def diff(changes: Sequence[Mapping[str, Any]], *, target_key: str, applied: bool) -> Html:
+    """Changed fields as `kubectl diff` shows them (the YAML of the part that changes, the same
+    rendering as `remediator ctl`), removed lines and added lines coloured."""
+    lines = yamldiff.render(
+        ((str(c.get("path", "")), c.get("before"), c.get("after")) for c in changes),
+        target_key=target_key,
+        after_label="applied" if applied else "planned",
+    )
+    shown: list[Html] = []
+    for line in lines:
+        if line.startswith("-") and not line.startswith("---"):
+            shown.append(tag("span", line, class_="del"))
+        elif line.startswith("+") and not line.startswith("+++"):
+            shown.append(tag("span", line, class_="add"))
+        else:
+            shown.append(esc(line))
+    return tag("pre", join(shown, "\n"), class_="diff")
 
 
 def pager(base: str, params: Mapping[str, str], cursor: str | None) -> Html:
