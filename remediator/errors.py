@@ -54,6 +54,12 @@ class NotApplicableError(RemediatorError):
     this reason, and it does not count against the circuit breaker."""
 
 
+class RefusedError(NotApplicableError):
+    """Not done because it would be unsafe, not because it is not needed: the message starts with the
+    reason code (`would_revert_mitigation`, `not_owned_by_target`, `last_ready_pod`). Skipped like any
+    precondition, and recorded with that reason as it is."""
+
+
 class TryLaterError(NotApplicableError):
     """Nothing was changed and the precondition should hold again soon: a PodDisruptionBudget allows
     no disruption right now (the eviction API's 429 with cause `DisruptionBudget`).

@@ -189,7 +189,7 @@ async def open_app(
     async with contextlib.AsyncExitStack() as stack:
         # Resources: the journal, the cluster, one HTTP session for everything else.
         journal = await stack.enter_async_context(open_journal(settings, clock=clock))
-        kube = await stack.enter_async_context(open_kube(settings.kubernetes, clock=clock))
+        kube = await stack.enter_async_context(open_kube(settings.kubernetes, clock=clock, own=journal))
         session = await stack.enter_async_context(aiohttp.ClientSession())
         outbound = await stack.enter_async_context(open_outbound(settings, resolver=outbound_resolver))
         health = HealthChecker(http=outbound)

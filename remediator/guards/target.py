@@ -15,7 +15,7 @@ from typing import Protocol
 
 from remediator.engine import Proposal, Verdict
 from remediator.engine.reservations import Undo
-from remediator.errors import NotApplicableError, RemediatorError, TryLaterError
+from remediator.errors import NotApplicableError, RefusedError, RemediatorError, TryLaterError
 from remediator.model import ActionResult, ActionSpec, Decision, Outcome, Target
 
 
@@ -42,6 +42,8 @@ class TargetGuard:
                 await self._kube.plan(spec, proposal.target)
         except TryLaterError as e:
             return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=f"try later: {e}", transient=True)
+        except RefusedError as e:
+            return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=str(e))
         except NotApplicableError as e:
             return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=f"not needed: {e}")
         except RemediatorError:

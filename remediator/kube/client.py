@@ -71,16 +71,18 @@ class KubeClient:
         obj: dict[str, Any] = await self._send(op, readers[target.kind], target.name, target.namespace)
         return obj
 
-    async def patch_workload(self, target: Target, body: Any, content_type: str) -> None:
+    async def patch_workload(self, target: Target, body: Any, content_type: str) -> dict[str, Any]:
+        """Patch the workload; the object as the API server answered (the spec as written)."""
         patchers = {
             "Deployment": self._apps.patch_namespaced_deployment,
             "StatefulSet": self._apps.patch_namespaced_stateful_set,
             "DaemonSet": self._apps.patch_namespaced_daemon_set,
         }
         op = Op("patch", RESOURCES[target.kind], target.namespace, target.name)
-        await self._send(
+        obj: dict[str, Any] = await self._send(
             op, patchers[target.kind], target.name, target.namespace, body, _content_type=content_type
         )
+        return obj
 
     async def read_scale(self, target: Target) -> dict[str, Any]:
         """The scale subresource of a Deployment or StatefulSet."""

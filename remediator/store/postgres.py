@@ -38,6 +38,7 @@ from remediator.store.postgres_intake import NOTIFY_CHANNEL, PostgresIntake, _Ac
 from remediator.store.postgres_lease import PostgresLease, replica_name
 from remediator.store.postgres_oversight import PostgresOversight
 from remediator.store.postgres_reads import PostgresReader, PostgresReads
+from remediator.store.postgres_revisions import PostgresOwnRevisions
 from remediator.store.postgres_scheduling import PostgresSchedulingRecords
 from remediator.store.records import JournalUnavailable
 
@@ -70,6 +71,7 @@ class PostgresJournal(
     PostgresIncidentRecords,
     PostgresSchedulingRecords,
     PostgresControlRecords,
+    PostgresOwnRevisions,
 ):
     """The shared journal: PostgreSQL through asyncpg, several replicas on one database."""
 

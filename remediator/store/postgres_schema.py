@@ -119,11 +119,20 @@ V4 = (
     "CREATE INDEX incident_alerts_incident ON incident_alerts(incident_id)",
 )
 
+V5 = (
+    "CREATE TABLE own_revisions ("
+    " id bigserial PRIMARY KEY, made_at double precision NOT NULL, target text NOT NULL,"
+    " template text NOT NULL, kind text NOT NULL, action text NOT NULL, summary text NOT NULL,"
+    " execution_id bigint)",
+    "CREATE INDEX own_revisions_target ON own_revisions(target, id)",
+)
+
 STEPS = (
     Step(version=1, description="the journal, with replicas and execution ownership", statements=V1),
     Step(version=2, description="escalations open until their alert resolves", statements=V2),
     Step(version=3, description="evidence captured from the cluster for the postmortem", statements=V3),
     Step(version=4, description="incidents: state, ladder, timeline, alerts", statements=V4),
+    Step(version=5, description="pod-template revisions remediator made itself", statements=V5),
 )
 LATEST = latest_version(STEPS)
 

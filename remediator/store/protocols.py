@@ -36,6 +36,7 @@ from remediator.store.records import (
     RecordedBatch,
     StoredPayload,
 )
+from remediator.store.revisions import OwnRevisionStore
 from remediator.store.scheduling import DeferralStore, TimerStore
 
 
@@ -296,5 +297,5 @@ class ReadModel(Protocol):
     async def count(self, table: str) -> int: ...
 
 
-class Journal(PipelineJournal, OversightJournal, ReadModel, TimerStore, Protocol):
+class Journal(PipelineJournal, OversightJournal, ReadModel, TimerStore, OwnRevisionStore, Protocol):
     """The whole journal: what the Application and the override service hold."""

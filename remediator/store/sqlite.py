@@ -43,6 +43,7 @@ from remediator.store.records import (
 from remediator.store.sqlite_decisions import DecisionRecords
 from remediator.store.sqlite_executions import ExecutionRecords
 from remediator.store.sqlite_reads import SqliteReads
+from remediator.store.sqlite_revisions import OwnRevisionRecords
 from remediator.store.sqlite_writer import _Accept
 
 log = get_logger("remediator.store")
@@ -70,6 +71,7 @@ class SqliteJournal(
     SqliteReads,
     sqlite_scheduling.SchedulingRecords,
     sqlite_controls.ControlRecords,
+    OwnRevisionRecords,
 ):
     """The embedded journal: SQLite in WAL mode, one writer task, a read-only second connection."""
 

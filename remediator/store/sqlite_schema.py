@@ -81,6 +81,13 @@ EVIDENCE = (
 )
 EVIDENCE_INDEX = "CREATE INDEX evidence_episode ON evidence(fingerprint, starts_at)"
 
+OWN_REVISIONS = (
+    "CREATE TABLE own_revisions ("
+    " id INTEGER PRIMARY KEY, made_at REAL NOT NULL, target TEXT NOT NULL, template TEXT NOT NULL,"
+    " kind TEXT NOT NULL, action TEXT NOT NULL, summary TEXT NOT NULL, execution_id INTEGER)",
+    "CREATE INDEX own_revisions_target ON own_revisions(target, id)",
+)
+
 V6 = (
     "CREATE TABLE incidents ("
     " id TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL, severity TEXT NOT NULL,"
@@ -126,6 +133,7 @@ STEPS = (
         statements=(EVIDENCE, EVIDENCE_INDEX),
     ),
     Step(version=7, description="incidents: state, ladder, timeline, alerts", statements=V6),
+    Step(version=8, description="pod-template revisions remediator made itself", statements=OWN_REVISIONS),
 )
 LATEST = latest_version(STEPS)
 

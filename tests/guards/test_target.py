@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remediator.errors import NotApplicableError, TransientActionError, TryLaterError
+from remediator.errors import NotApplicableError, RefusedError, TransientActionError, TryLaterError
 from remediator.guards.target import TargetGuard
 from remediator.model import ActionResult, ActionSpec, Outcome, Target
 from tests.guards import proposal
@@ -57,3 +57,10 @@ async def test_a_budget_refusing_an_eviction_now_is_a_transient_denial() -> None
     verdict = await TargetGuard(kube=FakeCluster(plan_error=refusal)).check(proposal())
     assert verdict is not None and verdict.transient
     assert verdict.reason.startswith("try later: ") and "PodDisruptionBudget" in verdict.reason
+
+
+async def test_a_refusal_for_safety_is_recorded_with_its_own_reason_code() -> None:
+    refusal = RefusedError("would_revert_mitigation: rolling shop/Deployment/checkout back to revision 1 ...")
+    verdict = await TargetGuard(kube=FakeCluster(plan_error=refusal)).check(proposal())
+    assert verdict is not None and verdict.outcome is Outcome.NOT_APPLICABLE and not verdict.transient
+    assert verdict.reason.startswith("would_revert_mitigation: "), "not 'not needed': it may well be needed"

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 
 from remediator.clock import FakeClock
-from remediator.model import Change, ExecutionStatus, Outcome
+from remediator.model import Change, ExecutionId, ExecutionStatus, Outcome
 from remediator.store import ExecutionUpdate, JournalOverloaded
+from remediator.store.revisions import OwnRevision
 from tests.store.conftest import T0, TARGET, Backend, alert, decision
 
 
@@ -256,3 +257,43 @@ async def test_read_model_pages_decisions_by_rule_outcome_and_target(backend: Ba
         assert len((await j.list_decisions(target="shop/checkout")).items) == 3
         assert (await j.list_decisions(target="shop/nothing")).items == []
         assert (await j.list_decisions(since=T0 + timedelta(seconds=1))).items == []
+
+
+async def test_own_revisions_are_kept_per_target_oldest_first_and_survive_reopen(backend: Backend) -> None:
+    """The pod templates remediator wrote: what tells its own revisions from a deploy after a restart."""
+    made = [
+        OwnRevision(
+            target=TARGET.key,
+            template="a" * 64,
+            kind="mitigation",
+            action="set_env",
+            summary="set FALLBACK_ENABLED='true'",
+            execution_id=ExecutionId(7),
+            made_at=T0,
+        ),
+        OwnRevision(
+            target="shop/Deployment/other",
+            template="b" * 64,
+            kind="restart",
+            action="rollout_restart",
+            summary="restarted",
+            execution_id=None,
+            made_at=T0 + timedelta(minutes=1),
+        ),
+        OwnRevision(
+            target=TARGET.key,
+            template="c" * 64,
+            kind="restart",
+            action="rollout_restart",
+            summary="restarted",
+            execution_id=ExecutionId(9),
+            made_at=T0 + timedelta(minutes=2),
+        ),
+    ]
+    async with backend.open() as j:
+        for r in made:
+            await j.record_own_revision(r)
+    async with backend.open() as j:
+        assert await j.own_revisions(TARGET.key) == [made[0], made[2]]
+        assert await j.own_revisions("shop/Deployment/other") == [made[1]]
+        assert await j.own_revisions("shop/Deployment/none") == []

@@ -19,9 +19,11 @@ from remediator.actions.attempts import Attempts
 from remediator.actions.kube.env import prepare_set_env
 from remediator.actions.kube.events import record_event
 from remediator.actions.kube.evidence import EvidenceBounds, collect
+from remediator.actions.kube.fields import get
 from remediator.actions.kube.image import prepare_set_image
 from remediator.actions.kube.job import prepare_run_job
 from remediator.actions.kube.kubectl import opt_out_reason
+from remediator.actions.kube.own import template_fingerprint
 from remediator.actions.kube.pause import prepare_pause, prepare_resume
 from remediator.actions.kube.plan import Prepared
 from remediator.actions.kube.pods import prepare_delete_pod
@@ -34,6 +36,7 @@ from remediator.config import KubeSettings
 from remediator.errors import PermanentActionError
 from remediator.kube import KubeClient, open_client
 from remediator.model import ActionKind, ActionResult, ActionSpec, Target
+from remediator.store.revisions import MemoryOwnRevisions, OwnRevision, OwnRevisionStore
 
 log = structlog.stdlib.get_logger("remediator.actions.kube")
 
@@ -57,19 +60,27 @@ The others are absolute (set_env, set_image, pause, resume: a repeat is a no-op)
 write blindly (delete_pod reports what it deleted)."""
 
 
+_READS_OWN: frozenset[ActionKind] = frozenset({"rollout_restart", "rollout_undo"})
+"""The kinds that judge the rollout history, so they must know which revisions remediator made."""
+
+
 @asynccontextmanager
-async def open_kube(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[KubeActions | None]:
-    """The cluster's `KubeActions`, or None when there is no cluster to act on (every action a dry-run)."""
+async def open_kube(
+    settings: KubeSettings, *, clock: Clock, own: OwnRevisionStore | None = None
+) -> AsyncIterator[KubeActions | None]:
+    """The cluster's `KubeActions`, or None when there is no cluster to act on (every action a dry-run).
+    `own` is where the pod-template revisions remediator makes are journaled (the journal)."""
     async with open_client(settings, clock=clock) as kube:
-        yield KubeActions(kube, clock=clock) if kube is not None else None
+        yield KubeActions(kube, clock=clock, own=own) if kube is not None else None
 
 
 class KubeActions:
     """The workload actions, their rollout status and the opt-out check, for one cluster."""
 
-    def __init__(self, kube: KubeClient, *, clock: Clock) -> None:
+    def __init__(self, kube: KubeClient, *, clock: Clock, own: OwnRevisionStore | None = None) -> None:
         self._kube = kube
         self._clock = clock
+        self._own = own if own is not None else MemoryOwnRevisions()
 
     async def ping(self) -> bool:
         """True when the API server answers GET /version within the call timeout."""
@@ -97,6 +108,7 @@ class KubeActions:
         changes, summary = await prepared.apply()
         result = ActionResult(kind=spec.kind, target=target, changes=changes, summary=summary, applied=True)
         log.debug("kubernetes: applied", action=spec.kind, target=target.key, summary=summary)
+        await self._remember(prepared, spec, target, summary, attempts)
         await record_event(self._kube, self._clock, spec.kind, target, summary, uid=prepared.uid)
         return result
 
@@ -105,9 +117,42 @@ class KubeActions:
         if prepare is None:
             raise PermanentActionError(f"unknown Kubernetes action {spec.kind!r}")
         params: Mapping[str, Any] = spec.params
+        extra: dict[str, Any] = {}
         if attempts is not None and spec.kind in _RELATIVE:
-            return await prepare(params, target, kube=self._kube, clock=self._clock, attempts=attempts)
-        return await prepare(params, target, kube=self._kube, clock=self._clock)
+            extra["attempts"] = attempts
+        if spec.kind in _READS_OWN and target.kind == "Deployment":
+            extra["own"] = await self._own.own_revisions(target.key)
+        return await prepare(params, target, kube=self._kube, clock=self._clock, **extra)
+
+    async def _remember(
+        self, prepared: Prepared, spec: ActionSpec, target: Target, summary: str, attempts: Attempts | None
+    ) -> None:
+        """Journal the pod template this write made, so it is never taken for a deploy.
+
+        After the write, so only a template that exists is recorded. If the journal cannot take it,
+        the action still happened: say so loudly (a later undo may take this revision for a deploy).
+        """
+        template = get(prepared.written, "spec", "template")
+        if prepared.own is None or not isinstance(template, Mapping):
+            return
+        record = OwnRevision(
+            target=target.key,
+            template=template_fingerprint(template),
+            kind=prepared.own,
+            action=spec.kind,
+            summary=summary,
+            execution_id=attempts.execution_id if attempts is not None else None,
+            made_at=self._clock.now(),
+        )
+        try:
+            await self._own.record_own_revision(record)
+        except Exception:  # the change landed: losing its record must not turn it into a failure
+            log.exception(
+                "kubernetes: could not journal a revision remediator made; a later rollout_undo may "
+                "take it for a deploy",
+                action=spec.kind,
+                target=target.key,
+            )
 
     async def evidence(self, target: Target, bounds: EvidenceBounds) -> dict[str, Any]:
         """Pods, events, failing pods' logs and rollout history of the target, bounded and redacted."""

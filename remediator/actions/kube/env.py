@@ -56,8 +56,17 @@ async def prepare_set_env(
     was = f", was {before!r}" if isinstance(before, str) else ""
     what = f"{name}={value!r} on {target.key} (container {cname}{was})"
 
+    written: dict[str, Any] = {}
+
     async def apply() -> tuple[tuple[Change, ...], str]:
-        await kube.patch_workload(target, body, STRATEGIC_MERGE)
+        written.update(await kube.patch_workload(target, body, STRATEGIC_MERGE))
         return (change,), f"set {what}"
 
-    return Prepared(changes=(change,), planned=f"would set {what}", apply=apply, uid=uid_of(obj))
+    return Prepared(
+        changes=(change,),
+        planned=f"would set {what}",
+        apply=apply,
+        uid=uid_of(obj),
+        own="mitigation",
+        written=written,
+    )

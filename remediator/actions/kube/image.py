@@ -54,8 +54,17 @@ async def prepare_set_image(
     paused = " (the rollout is paused: it rolls when resumed)" if get(obj, "spec", "paused") else ""
     what = f"image of {target.key} container {cname}: {before} -> {image}{paused}"
 
+    written: dict[str, Any] = {}
+
     async def apply() -> tuple[tuple[Change, ...], str]:
-        await kube.patch_workload(target, body, STRATEGIC_MERGE)
+        written.update(await kube.patch_workload(target, body, STRATEGIC_MERGE))
         return (change,), f"set {what}"
 
-    return Prepared(changes=(change,), planned=f"would set {what}", apply=apply, uid=uid_of(obj))
+    return Prepared(
+        changes=(change,),
+        planned=f"would set {what}",
+        apply=apply,
+        uid=uid_of(obj),
+        own="mitigation",
+        written=written,
+    )

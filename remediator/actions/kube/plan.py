@@ -9,9 +9,11 @@ a retry after a 409 re-reads the object instead of replaying a stale patch.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from remediator.model import Change
+from remediator.store.revisions import OwnKind
 
 Apply = Callable[[], Awaitable[tuple[tuple[Change, ...], str]]]
 """Sends the prepared writes; returns the changes actually made and the past-tense summary."""
@@ -25,3 +27,8 @@ class Prepared:
     apply: Apply
     uid: str | None
     """The workload's uid, so the Event recorded afterwards points at it."""
+    own: OwnKind | None = None
+    """The write makes a pod-template revision of remediator's own (set_env, set_image: a mitigation;
+    rollout_restart: a restart), journaled so it is never taken for a deploy."""
+    written: dict[str, Any] = field(default_factory=dict)
+    """Filled by `apply`: the workload as the API server answered the write (its new pod template)."""

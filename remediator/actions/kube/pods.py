@@ -25,7 +25,13 @@ from remediator.actions.kube.fields import get, opt_int, uid_of
 from remediator.actions.kube.kubectl import deletion_order
 from remediator.actions.kube.plan import Prepared
 from remediator.clock import Clock
-from remediator.errors import NotApplicableError, PermanentActionError, RemediatorError, TryLaterError
+from remediator.errors import (
+    NotApplicableError,
+    PermanentActionError,
+    RefusedError,
+    RemediatorError,
+    TryLaterError,
+)
 from remediator.kube import KubeClient
 from remediator.kubenames import label_selector
 from remediator.model import Change, Target
@@ -76,14 +82,14 @@ async def prepare_delete_pod(
             raise NotApplicableError(f"no pod matches {selector!r} in {ns!r}")
         mine = [p for p in live if _controller_uid(p) in owned_by]
         if not mine:
-            raise NotApplicableError(
+            raise RefusedError(
                 f"not_owned_by_target: none of the {len(live)} pod(s) matching {selector!r} in {ns!r} "
                 f"belongs to {target.key}"
             )
         chosen = sorted(mine, key=deletion_order)[:limit]
         source = f"selector {selector}"
     if pod_name and _controller_uid(chosen[0]) not in owned_by:
-        raise NotApplicableError(
+        raise RefusedError(
             f"not_owned_by_target: pod {pod_name!r} in {ns!r} does not belong to {target.key} "
             f"(its controller is {_controller_name(chosen[0])})"
         )
@@ -190,7 +196,7 @@ async def _keep_one_ready(
             spare -= 1
         kept.append(pod)
     if not kept:
-        raise NotApplicableError(
+        raise RefusedError(
             f"last_ready_pod: taking it down would leave {target.key} with no ready pod ({ready} ready): "
             "remediator never does that"
         )

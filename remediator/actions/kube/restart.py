@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediator.actions.attempts import ALREADY_APPLIED, Attempts
 from remediator.actions.kube.fields import get, opt_float, uid_of
 from remediator.actions.kube.history import owned_replica_sets, require_current_history
-from remediator.actions.kube.kubectl import RESTARTED_AT, ROLLED_BACK_AT, revision
+from remediator.actions.kube.kubectl import RESTARTED_AT, ROLLED_BACK_AT
+from remediator.actions.kube.own import classify, newest_deploy
 from remediator.actions.kube.plan import Prepared
 from remediator.actions.kube.times import parse_time, rfc3339
 from remediator.clock import Clock
@@ -17,6 +18,7 @@ from remediator.errors import NotApplicableError, PermanentActionError
 from remediator.kube import KubeClient
 from remediator.kube.client import STRATEGIC_MERGE
 from remediator.model import Change, Target
+from remediator.store.revisions import OwnRevision
 
 
 async def prepare_restart(
@@ -26,6 +28,7 @@ async def prepare_restart(
     kube: KubeClient,
     clock: Clock,
     attempts: Attempts | None = None,
+    own: Sequence[OwnRevision] = (),
 ) -> Prepared:
     """kubectl rollout restart: stamp the pod template so the controller rolls every pod.
 
@@ -34,6 +37,8 @@ async def prepare_restart(
 
     `unless_rolled_out_within` (Deployments) leaves a fresh rollout alone: after a recent
     deploy the runbook says roll back, and a restart would only roll the bad version again.
+    Revisions remediator made itself (`own`: a restart, a fallback flag) are not deploys: the newest
+    deploy is the newest revision it did not make; a rollback remediator made counts (its stamp).
     """
     obj = await kube.read_workload(target)
     now = rfc3339(attempts.started_at if attempts is not None else clock.now())
@@ -50,10 +55,10 @@ async def prepare_restart(
     unless_s = opt_float(params, "unless_rolled_out_within")
     if unless_s is not None and target.kind == "Deployment":
         require_current_history(obj, target)  # a deploy not yet observed has no ReplicaSet to date it
-        owned = await owned_replica_sets(kube, target, obj)
+        history = classify(await owned_replica_sets(kube, target, obj), own)
         stamps = [parse_time(get(obj, "metadata", "annotations", ROLLED_BACK_AT))]
-        if owned:
-            stamps.append(parse_time(get(max(owned, key=revision), "metadata", "creationTimestamp")))
+        if (deploy := newest_deploy(history)) is not None:
+            stamps.append(parse_time(get(deploy.replica_set, "metadata", "creationTimestamp")))
         known = [t for t in stamps if t is not None]
         if known:
             age_s = max(0.0, (clock.now() - max(known)).total_seconds())
@@ -69,11 +74,20 @@ async def prepare_restart(
     change = Change(path=f"spec.template.metadata.annotations[{RESTARTED_AT}]", before=before, after=now)
     done = f"restarted {target.key} (restartedAt {now})"
 
+    written: dict[str, Any] = {}
+
     async def apply() -> tuple[tuple[Change, ...], str]:
-        await kube.patch_workload(target, body, STRATEGIC_MERGE)
+        written.update(await kube.patch_workload(target, body, STRATEGIC_MERGE))
         return (change,), done
 
-    return Prepared(changes=(change,), planned=f"would restart {target.key}", apply=apply, uid=uid_of(obj))
+    return Prepared(
+        changes=(change,),
+        planned=f"would restart {target.key}",
+        apply=apply,
+        uid=uid_of(obj),
+        own="restart",
+        written=written,
+    )
 
 
 def _already_applied(target: Target, obj: Mapping[str, Any], before: Any, now: str) -> Prepared:
@@ -84,4 +98,12 @@ def _already_applied(target: Target, obj: Mapping[str, Any], before: Any, now: s
     async def apply() -> tuple[tuple[Change, ...], str]:
         return (change,), done
 
-    return Prepared(changes=(change,), planned=f"would restart {target.key}", apply=apply, uid=uid_of(obj))
+    # The object read now carries the template the lost answer would have: it is the revision made.
+    return Prepared(
+        changes=(change,),
+        planned=f"would restart {target.key}",
+        apply=apply,
+        uid=uid_of(obj),
+        own="restart",
+        written=dict(obj),
+    )

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from remediator.actions.attempts import ALREADY_APPLIED, Attempts
 from remediator.actions.kube.diff import diff
 from remediator.actions.kube.fields import get, opt_float, opt_int, uid_of
 from remediator.actions.kube.history import owned_replica_sets, require_current_history
-from remediator.actions.kube.kubectl import (
-    ROLLED_BACK_AT,
-    images,
-    revision,
-    rollback_annotations,
-    without_hash,
-)
+from remediator.actions.kube.kubectl import ROLLED_BACK_AT, images, rollback_annotations, without_hash
+from remediator.actions.kube.own import Revision, classify, newest_deploy
 from remediator.actions.kube.plan import Prepared
 from remediator.actions.kube.times import parse_time, rfc3339
 from remediator.clock import Clock
 from remediator.durations import format_duration
-from remediator.errors import NotApplicableError, PermanentActionError
+from remediator.errors import NotApplicableError, PermanentActionError, RefusedError
 from remediator.kube import KubeClient
 from remediator.kube.client import JSON_PATCH
 from remediator.model import Change, Target
+from remediator.store.revisions import OwnRevision
 
 
 async def prepare_undo(
@@ -33,10 +29,18 @@ async def prepare_undo(
     kube: KubeClient,
     clock: Clock,
     attempts: Attempts | None = None,
+    own: Sequence[OwnRevision] = (),
 ) -> Prepared:
     """kubectl rollout undo (rollback.go), plus a resourceVersion test so a concurrent edit fails.
 
-    `only_if_rolled_out_within` is judged on the creation time of the newest revision's ReplicaSet.
+    Revisions remediator made itself (`own`: journaled templates of its set_env, set_image and
+    rollout_restart writes) are not deploys. The undo goes back to the revision before the newest
+    deploy (kubectl would go back one revision, which after a remediator restart or fallback flag
+    only drops remediator's change and keeps the deploy), and it is skipped as
+    `would_revert_mitigation` when that would also take away a mitigation remediator applied after
+    the deploy and still in effect (the README says why it does not re-apply it instead).
+
+    `only_if_rolled_out_within` is judged on the creation time of the newest deploy's ReplicaSet.
     An undo re-uses the old ReplicaSet (the controller only bumps its revision), so right after an
     undo the "last rollout" looks old and a second undo is refused: the conservative answer, which
     stops two rules from flip-flopping a Deployment between two revisions.
@@ -66,31 +70,46 @@ async def prepare_undo(
         if isinstance(first, tuple) and without_hash(get(dep, "spec", "template") or {}) == first[1]:
             return _already_applied(target, dep, first)
     require_current_history(dep, target)
-    history = sorted(
-        ((revision(rs), rs) for rs in await owned_replica_sets(kube, target, dep)), key=lambda p: p[0]
-    )
+    history = classify(await owned_replica_sets(kube, target, dep), own)
     if not history:
         raise NotApplicableError("no rollout history found")
-    latest_rev, latest = history[-1]
+    latest = history[-1]
+    deploy = newest_deploy(history)
     if to_revision:
-        chosen = next(((r, rs) for r, rs in history if r == to_revision), None)
-        if chosen is None:
+        found = next((r for r in history if r.number == to_revision), None)
+        if found is None:
             raise NotApplicableError(f"revision {to_revision} not found in the rollout history")
+        chosen = found
     else:
-        older = [(r, rs) for r, rs in history if r < latest_rev]
+        if deploy is None:
+            raise NotApplicableError(
+                f"no deploy to undo: every revision of {target.key} in its history was made by remediator"
+            )
+        # The revision the deploy replaced, not merely the previous one: undoing remediator's own
+        # revision (a restart, a flag) would keep the deploy and drop remediator's change.
+        older = [r for r in history if r.number < deploy.number]
         if not older:
-            raise NotApplicableError("no rollout history found")
+            raise NotApplicableError(
+                "no rollout history found"
+                if len(history) == 1
+                else f"no revision before the deploy (revision {deploy.number}) to go back to"
+            )
         chosen = older[-1]
-    rev, rs = chosen
     if within_s is not None:
-        created = parse_time(get(latest, "metadata", "creationTimestamp"))
+        judged = deploy if deploy is not None else latest
+        created = parse_time(get(judged.replica_set, "metadata", "creationTimestamp"))
         if created is not None:
             age_s = max(0.0, (clock.now() - created).total_seconds())
             if age_s > within_s:
+                ago = f"{format_duration(float(int(age_s)))} ago, not within {format_duration(within_s)}"
+                if latest is judged:
+                    raise NotApplicableError(f"last rollout {ago}")
                 raise NotApplicableError(
-                    f"last rollout {format_duration(float(int(age_s)))} ago, "
-                    f"not within {format_duration(within_s)}"
+                    f"last deploy (revision {judged.number}) {ago}; the newer revisions are remediator's "
+                    f"own, not deploys ({_own_list(history, judged.number)})"
                 )
+    _refuse_reverting_mitigations(target, history, deploy, chosen)
+    rev, rs, latest_rev = chosen.number, chosen.replica_set, latest.number
     paused = bool(get(dep, "spec", "paused"))
     if paused and not params.get("resume_paused"):
         raise PermanentActionError(f"{target.key}: you cannot rollback a paused deployment; resume it first")
@@ -138,6 +157,37 @@ async def prepare_undo(
         planned=f"would roll back {what}",
         apply=apply,
         uid=uid_of(dep),
+    )
+
+
+def _own_list(history: list[Revision], after: int) -> str:
+    return ", ".join(
+        f"revision {r.number} by {r.own.action}" for r in history if r.number > after and r.own is not None
+    )
+
+
+def _refuse_reverting_mitigations(
+    target: Target, history: list[Revision], deploy: Revision | None, chosen: Revision
+) -> None:
+    """Skip (`would_revert_mitigation`) an undo that would take away a mitigation remediator applied
+    and that is still in effect: one of its revisions after the newest deploy, newer than `chosen`.
+
+    A mitigation older than the newest deploy is either carried by the deploy (kept by `kubectl
+    apply`) or was dropped by it on purpose; either way the deploy decided, not remediator.
+    """
+    floor = deploy.number if deploy is not None else 0
+    reverted = [r for r in history if r.is_mitigation and r.number > max(floor, chosen.number)]
+    if not reverted:
+        return
+    what = "; ".join(
+        f"revision {r.number}: {r.own.summary} (execution {r.own.execution_id})"
+        for r in reverted
+        if r.own is not None
+    )
+    raise RefusedError(
+        f"would_revert_mitigation: rolling {target.key} back to revision {chosen.number} would also revert "
+        f"what remediator applied since the deploy ({what}); a human decides whether to roll back "
+        f"and re-apply it"
     )
 
 
