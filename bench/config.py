@@ -53,6 +53,10 @@ class BenchConfig:
     latency_rules: int = 1000
     latency_alerts: int = 200
     latency_interval_s: float = 0.02
+    # 7. replicas: SQLite x1, PostgreSQL x1 and x3 (ingest uses the ingest_* sizes, 1-alert payloads)
+    replicas_rules: int = 1000
+    replicas_payloads: int = 300
+    replicas_alerts_per_payload: int = 100
     # 6. journal group commit
     journal_concurrency: int = 64
     journal_accepts: int = 10_000
@@ -89,6 +93,9 @@ SMOKE = BenchConfig(
     journal_concurrency=8,
     journal_accepts=200,
     journal_sequential_accepts=50,
+    replicas_rules=20,
+    replicas_payloads=10,
+    replicas_alerts_per_payload=20,
 )
 
 

@@ -219,25 +219,34 @@ async def remediator_server(
     guards: dict[str, Any] | None = None,
     uvloop: bool = False,
     name: str = "remediator",
+    journal: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[Server]:
-    """Start `python -m remediator serve` on a free port with a fresh journal under `workdir`."""
+    """Start `python -m remediator serve` on a free port with a fresh journal under `workdir`, or
+    with `journal` as its journal config (a shared PostgreSQL one: `bench/replicas.py`)."""
     ensure_dir(workdir)
     port = free_port()
-    journal = workdir / "journal.sqlite"
-    config = write_config(
+    journal_path = workdir / "journal.sqlite" if journal is None else None
+    config_path = write_config(
         workdir / "remediator.yaml",
         port=port,
-        journal=journal,
+        journal=journal_path if journal_path is not None else workdir / "unused.sqlite",
         rules=rules,
         kubeconfig=kubeconfig,
         guards=guards,
     )
+    if journal is not None:
+        data = json.loads(config_path.read_text())
+        data["journal"] = journal
+        config_path.write_text(json.dumps(data, indent=2))
     module = "bench._uvloop_serve" if uvloop else "remediator"
-    argv = [sys.executable, "-m", module, "serve", "--config", str(config)]
+    argv = [sys.executable, "-m", module, "serve", "--config", str(config_path)]
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "server.log"
-    async with _spawn(name, argv, url=url, log_path=log_path, env={TOKEN_ENV: TOKEN}) as process:
-        yield Server(name=name, url=url, process=process, log_path=log_path, journal_path=journal)
+    async with _spawn(
+        name, argv, url=url, log_path=log_path, env={TOKEN_ENV: TOKEN, **(env or {})}
+    ) as process:
+        yield Server(name=name, url=url, process=process, log_path=log_path, journal_path=journal_path)
 
 
 @contextlib.asynccontextmanager

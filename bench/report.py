@@ -61,6 +61,35 @@ def ingest_table(result: dict[str, Any]) -> str:
     return _table(headers, rows)
 
 
+def replicas_table(result: dict[str, Any]) -> str:
+    headers = [
+        "journal",
+        "replicas",
+        "ingest req/s",
+        "p99 ms",
+        "non-2xx",
+        "processing alerts/s",
+        "with start-up",
+        "lost",
+        "decided once",
+    ]
+    rows = [
+        [
+            r["journal"],
+            str(r["replicas"]),
+            f"{r['ingest']['requests_per_s']:,.0f}",
+            _ms(r["ingest"]["p99_ms"]),
+            str(r["ingest"]["non_2xx"]),
+            f"{r['processing']['alerts_per_s_window']:,.0f}",
+            f"{r['processing']['alerts_per_s_wall']:,.0f}",
+            str(r["processing"]["alerts_lost"]),
+            "yes" if r["processing"]["decisions"] == r["processing"]["decisions_expected"] else "NO",
+        ]
+        for r in result["rows"]
+    ]
+    return _table(headers, rows)
+
+
 def summary_table(targets: list[dict[str, Any]]) -> str:
     rows = [[t["name"], t["display"], t["target"], "yes" if t["met"] else "NO"] for t in targets]
     return _table(["benchmark", "measured", "target", "met"], rows)
@@ -79,6 +108,14 @@ def render(results: dict[str, Any]) -> str:
             f"Ingest ({ing['generator']}, {ing['connections']} connections, {ing['duration_s']:.0f} s a run;"
             " cpu = server cores used; backlog = alerts acknowledged, not yet processed)",
             ingest_table(ing),
+        ]
+    if "replicas" in results and "rows" in results["replicas"]:
+        rep = results["replicas"]
+        parts += [
+            "",
+            f"Replicas (1-alert webhooks spread over the replicas; a backlog of {rep['backlog_payloads']} x "
+            f"{rep['alerts_per_payload']} alerts drained; processing alerts/s over the processing window)",
+            replicas_table(rep),
         ]
     parts += ["", summary_table(results["targets"])]
     errors = {k: v["error"] for k, v in results.items() if isinstance(v, dict) and "error" in v}

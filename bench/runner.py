@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import ingest, journal, latency, machine, matching, processing, report, storm
+from bench import ingest, journal, latency, machine, matching, processing, replicas, report, storm
 from bench.config import BenchConfig
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "storm": storm,
     "latency": latency,
     "journal": journal,
+    "replicas": replicas,
 }
 
 Say = Callable[[str], None]

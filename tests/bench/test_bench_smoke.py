@@ -97,3 +97,21 @@ def test_generated_alerts_match_one_rule_or_none(tmp_path: Path) -> None:
         for a in alertmanager.normalize(alertmanager.validate(body)):
             unrouted = a.name.startswith(workload.UNROUTED_PREFIX)
             assert len(rules.match(a)) == (0 if unrouted else 1), a.name
+
+
+def test_replicas_rows_lose_nothing(results: dict[str, Any]) -> None:
+    rows = results["replicas"]["rows"]
+    assert [(r["journal"], r["replicas"]) for r in rows] == [
+        ("sqlite", 1),
+        ("postgresql", 1),
+        ("postgresql", 3),
+    ]
+    for r in rows:
+        assert r["ingest"]["requests"] > 0 and r["ingest"]["non_2xx"] == 0, r
+        assert r["ingest"]["journal_payloads"] >= r["ingest"]["requests"], "every 2xx is in the journal"
+        p = r["processing"]
+        assert p["alerts_lost"] == 0 and p["alerts_recorded"] == p["alerts"] > 0, r
+        # Every alert decided once for each matching rule, however many replicas shared the backlog.
+        assert p["decisions"] == p["decisions_expected"] > 0, r
+        assert p["window_s"] > 1e-3 and p["wall_s"] >= p["window_s"], r
+    assert "Replicas" in report.render(results)

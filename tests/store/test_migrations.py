@@ -1,17 +1,23 @@
-"""Schema versions: a journal from the previous release is migrated; one from a newer release is refused."""
+"""Schema versions, both back-ends: a journal from the previous release (PostgreSQL: its first schema)
+is migrated with its work intact; one from a newer release is refused."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from remediator import cli
 from remediator.model import ExecutionStatus
+from remediator.store import postgres_schema
 from remediator.store.migrations import JournalSchemaTooNew
+from remediator.store.postgres import PostgresJournal
 from remediator.store.sqlite import SqliteJournal
 from remediator.store.sqlite_schema import LATEST
+from tests.pgserver import PASSWORD_ENV
 
 V1_SQL = Path(__file__).parent / "testdata" / "journal-v1.sql"
 
@@ -110,3 +116,55 @@ def test_serve_refuses_a_newer_journal_with_one_line(
         f"remediator: journal {path} is at schema version 99, newer than this remediator knows "
         f"({LATEST}): run the newer release, or restore the backup taken before the upgrade"
     ]
+
+
+async def test_a_postgresql_journal_at_its_first_schema_is_migrated_with_its_work_intact(pg_url: str) -> None:
+    """The PostgreSQL back-end is newer than 0.1.0: its oldest schema is its version 1. A database left
+    there by an older remediator, with work in flight, is brought to the latest version on open."""
+    conn = await asyncpg.connect(pg_url, password=os.environ[PASSWORD_ENV])
+    try:
+        async with conn.transaction():
+            for statement in postgres_schema.STEPS[0].statements:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_version VALUES (1, 1763856000.0, 'the journal')")
+            await conn.execute(
+                "INSERT INTO payloads(source, received_at, body, processed_at) VALUES"
+                " ('alertmanager', 1763856000.0, '\\x7b7d', 1763856001.0),"
+                " ('alertmanager', 1763856002.0, '\\x5b5d', NULL)"
+            )
+            await conn.execute(
+                "INSERT INTO alerts(payload_id, source, fingerprint, status, starts_at, ends_at, labels,"
+                " annotations, generator_url) VALUES (1, 'alertmanager', 'fp1', 'firing', 1763856000.0,"
+                " NULL, '{\"alertname\": \"AuthFailures\"}', '{}', '')"
+            )
+            await conn.execute(
+                "INSERT INTO decisions(alert_id, rule, target, actions, outcome, reason, dry_run, decided_at)"
+                " VALUES (1, 'restart', 'shop/Deployment/search', 'rollout_restart', 'act', 'matched', 0,"
+                " 1763856001.0)"
+            )
+            await conn.execute(
+                "INSERT INTO executions(decision_id, alert_id, rule, target, actions, dry_run, status,"
+                " created_at, started_at, owner) VALUES (1, 1, 'restart', 'shop/Deployment/search',"
+                " 'rollout_restart', 0, 'running', 1763856001.0, 1763856001.5, 'old-replica')"
+            )
+            await conn.execute(
+                "INSERT INTO replicas(id, host, lease_until)"
+                " VALUES ('old-replica', 'h', now() - interval '1 hour')"
+            )
+    finally:
+        await conn.close()
+    async with PostgresJournal.open(pg_url, password=os.environ[PASSWORD_ENV]) as j:
+        assert j.backlog() == 1
+        [pending] = await j.pending_payloads(10)
+        assert (pending.id, pending.body) == (2, b"[]")
+        [interrupted] = await j.interrupt_unfinished()
+        assert (interrupted.execution_id, interrupted.started) == (1, True)
+        assert await j.accept("alertmanager", b"{}") == 3, "ids continue after the migrated rows"
+        [execution] = await j.executions()
+        assert execution.status is ExecutionStatus.INTERRUPTED
+    conn = await asyncpg.connect(pg_url, password=os.environ[PASSWORD_ENV])
+    try:
+        applied = [r[0] for r in await conn.fetch("SELECT version FROM schema_version ORDER BY version")]
+    finally:
+        await conn.close()
+    assert applied == list(range(1, postgres_schema.LATEST + 1))
