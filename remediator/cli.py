@@ -15,6 +15,7 @@ from aiohttp import web
 from remediator import __version__, completion, ctl, demo
 from remediator.api.server import make_runner
 from remediator.app import Application, open_app
+from remediator.clock import SYSTEM_CLOCK, TEST_CLOCK_ENV, clock_from_env
 from remediator.config import (
     DEFAULT_TOKEN_ENV,
     Settings,
@@ -99,7 +100,10 @@ async def serve(settings: Settings) -> None:
     listening = False
     cannot_listen: StartupError | None = None
     try:
-        async with open_app(settings) as app:
+        clock = clock_from_env(os.environ)
+        if clock is not None:
+            log.warning("simulated time: the clock is read from a file (tests only)", env=TEST_CLOCK_ENV)
+        async with open_app(settings, clock=clock or SYSTEM_CLOCK) as app:
             runner = make_runner(app.api_state())
             await runner.setup()
             try:

@@ -3,7 +3,9 @@
 Guards persist wall time (`now`, UTC) so cooldowns survive restarts, and use
 `monotonic` for in-process windows. Everything that waits (retry backoff,
 verification polls) waits through `sleep`, so tests can run minutes of
-simulated time in milliseconds with a `FakeClock`.
+simulated time in milliseconds with a `FakeClock`. A daemon in another process (restart scenarios)
+reads simulated time from a file the test writes (`FileClock`, only when `REMEDIATOR_TEST_CLOCK_FILE`
+is set).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import os
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 
@@ -128,43 +133,53 @@ class FakeClock:
         return [d for d, _, f in self._sleepers if not f.done()]
 
 
-class ScaledClock:
-    """Wall time running `speed` times faster from a fixed simulated start: hours in seconds, across
-    processes. Two daemons given the same (start, wall_start, speed) agree on the time, so a test can
-    SIGKILL one and start another in the middle of a simulated incident and time goes on where it was.
-    Selected by `REMEDIATOR_SIMULATED_TIME` (see `scaled_clock_from_env`); never in production."""
+class FileClock:
+    """Simulated time that a test sets by writing it to a file (one ISO 8601 UTC time), for a daemon
+    in another process: time stands still until the test moves it, jumps when it does, and carries on
+    where it was across a SIGKILL and a restart, so a test can walk a daemon process through hours of
+    an incident minute by minute and assert what it did at each one. Selected by
+    `REMEDIATOR_TEST_CLOCK_FILE` (`clock_from_env`); for tests only, never in production.
 
-    def __init__(self, *, start: datetime, wall_start: float, speed: float) -> None:
-        if speed <= 0:
-            raise ValueError(f"clock speed {speed} must be positive")
-        self._start = start
-        self._wall_start = wall_start
-        self._speed = speed
+    `sleep` polls the file every `poll_s` of real time until the time it waits for has come; the file
+    is read on every `now()` (write it with `write_clock_file`, an atomic rename)."""
+
+    def __init__(self, path: Path, *, poll_s: float = 0.01) -> None:
+        self._path = path
+        self._poll_s = poll_s
+        self.now()  # unreadable or malformed: fail at start-up, not at the first decision
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.time() - self._wall_start) * self._speed)
+        text = self._path.read_text().strip()
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{TEST_CLOCK_ENV}: {self._path}: {text[:40]!r} is not an ISO time") from None
+        if at.tzinfo is None:
+            raise ValueError(f"{TEST_CLOCK_ENV}: {self._path}: {text!r} needs a UTC offset")
+        return at.astimezone(UTC)
 
     def monotonic(self) -> float:
-        return time.monotonic() * self._speed
+        return (self.now() - _MONOTONIC_ZERO).total_seconds()
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(seconds, 0.0) / self._speed)
+        deadline = self.monotonic() + max(seconds, 0.0)
+        # Polled: the time is in a file another process writes, there is no event to wait on.
+        while self.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(self._poll_s)
 
 
-SIMULATED_TIME_ENV = "REMEDIATOR_SIMULATED_TIME"
+_MONOTONIC_ZERO = datetime(2000, 1, 1, tzinfo=UTC)
+TEST_CLOCK_ENV = "REMEDIATOR_TEST_CLOCK_FILE"
 
 
-def scaled_clock_from_env(value: str | None) -> ScaledClock | None:
-    """`START@WALL*SPEED` (`2026-01-01T00:00:00+00:00@1767225600.5*600`): simulated START at Unix
-    time WALL, running SPEED times faster. None when unset; ValueError when malformed."""
-    if not value:
-        return None
-    try:
-        start_text, _, rest = value.partition("@")
-        wall_text, _, speed_text = rest.partition("*")
-        start = datetime.fromisoformat(start_text)
-        if start.tzinfo is None:
-            raise ValueError("the start needs a UTC offset")
-        return ScaledClock(start=start, wall_start=float(wall_text), speed=float(speed_text))
-    except ValueError as e:
-        raise ValueError(f"{SIMULATED_TIME_ENV}={value!r} is not START@WALL*SPEED: {e}") from None
+def write_clock_file(path: Path, at: datetime) -> None:
+    """Set a FileClock's time: written aside and renamed, so a reader never sees half a time."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(at.astimezone(UTC).isoformat())
+    os.replace(tmp, path)
+
+
+def clock_from_env(environ: Mapping[str, str]) -> FileClock | None:
+    """The FileClock `REMEDIATOR_TEST_CLOCK_FILE` names; None when unset (the system clock)."""
+    path = environ.get(TEST_CLOCK_ENV)
+    return FileClock(Path(path)) if path else None
