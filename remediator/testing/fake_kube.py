@@ -92,6 +92,9 @@ class Fault:
     body: str | None
     after_write: bool = False
     """Handle the request (the write lands), then answer with the fault: a response lost on the way."""
+    hold: asyncio.Event | None = None
+    """Keep the request waiting until this is set, then go on: a write that lands after its client
+    gave up (a starved API server), in an order the test chooses rather than a race against time."""
     hits: int = 0
 
     @property
@@ -230,6 +233,8 @@ class FakeKubeServer(Seeding):
             fault.hits += 1
             if fault.delay > 0:
                 await self._sleep(fault.delay)
+            if fault.hold is not None:
+                await self._held(fault.hold)
             if fault.status and not fault.after_write:
                 return self._fault_response(fault)
         self._controllers.catch_up()
@@ -309,6 +314,15 @@ class FakeKubeServer(Seeding):
         except TimeoutError:
             pass
 
+    async def _held(self, hold: asyncio.Event) -> None:
+        """Until the test releases the request, or the server closes."""
+        waits = [asyncio.ensure_future(hold.wait()), asyncio.ensure_future(self._closing.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     @staticmethod
     def _fault_response(fault: Fault) -> web.Response:
         error = _errors.injected(fault.status, retry_after=fault.retry_after)
@@ -336,6 +350,7 @@ class FakeKubeServer(Seeding):
         delay: float = 0.0,
         body: str | None = None,
         after_write: bool = False,
+        hold: asyncio.Event | None = None,
     ) -> Fault:
         """Fail (or, with `status=0`, only delay) the next `times` requests matching method and path.
 
@@ -346,6 +361,9 @@ class FakeKubeServer(Seeding):
         fault wins; faulted requests are recorded in `requests` with their status.
         `after_write=True` handles the request first (a write lands) and then fails the answer, as a
         read timeout or a proxy's 504 after the server committed does.
+        `hold` (with `status=0`) keeps each matching request waiting until the event is set, then
+        handles it normally: the client may have timed out and retried meanwhile, and the held write
+        still lands, as a slow API server's does.
         """
         if status != 0 and not 400 <= status <= 599:
             raise ValueError(f"inject: status {status!r} must be 0 (delay only) or an HTTP error code")
@@ -353,8 +371,10 @@ class FakeKubeServer(Seeding):
             raise ValueError(f"inject: times {times!r} must be at least 1")
         if after_write and status == 0:
             raise ValueError("inject: after_write needs an error status to answer with")
-        if status == 0 and delay <= 0:
-            raise ValueError("inject: status=0 means 'answer normally after `delay`', so delay must be > 0")
+        if status == 0 and delay <= 0 and hold is None:
+            raise ValueError(
+                "inject: status=0 means 'answer normally after `delay` or `hold`', so give one of them"
+            )
         fault = Fault(
             status=status,
             method=method,
@@ -364,6 +384,7 @@ class FakeKubeServer(Seeding):
             delay=delay,
             body=body,
             after_write=after_write,
+            hold=hold,
         )
         self._faults.append(fault)
         return fault

@@ -86,13 +86,16 @@ async def test_restart_is_a_strategic_merge_patch_of_the_restarted_at_annotation
     fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
 ) -> None:
     fake_kube.add_deployment("shop", "cart", template_annotations={"keep": "me"})
+    read = fake_kube.get("Deployment", "shop", "cart")["metadata"]["resourceVersion"]  # type: ignore[index]
     _, done = await plan_then_execute(fake_kube, kube_actions, spec("rollout_restart"), deploy("cart"))
 
     [patch] = action_writes(fake_kube)
     assert (patch.method, patch.path) == ("PATCH", "/apis/apps/v1/namespaces/shop/deployments/cart")
     assert patch.content_type == "application/strategic-merge-patch+json"
+    # kubectl's patch, conditional on the version it was computed from (a late retry must not land).
     assert body(patch) == {
-        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-03-01T12:00:00Z"}}}}
+        "metadata": {"resourceVersion": read},
+        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: "2026-03-01T12:00:00Z"}}}},
     }
     annotations = fake_kube.get("Deployment", "shop", "cart")["spec"]["template"]["metadata"]["annotations"]  # type: ignore[index]
     assert annotations == {"keep": "me", RESTARTED_AT: "2026-03-01T12:00:00Z"}

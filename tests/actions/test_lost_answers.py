@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from remediator.actions.attempts import ALREADY_APPLIED, Attempts
-from remediator.actions.kube import KubeActions
+from remediator.actions.kube import KubeActions, open_kube
 from remediator.actions.retry import RetryPolicy, call_with_retries
 from remediator.clock import FakeClock
+from remediator.config import KubeSettings
 from remediator.errors import TransientActionError
 from remediator.model import ActionKind, ActionResult, ActionSpec, ExecutionId, Target
 from remediator.testing.fake_kube import FakeKubeServer
@@ -123,3 +126,30 @@ async def test_undo_retried_after_a_lost_answer_goes_back_one_revision(
     assert used == 2
     assert ALREADY_APPLIED in result.summary
     assert [r.status for r in patches(fake_kube)] == [504]
+
+
+async def test_restart_whose_write_lands_after_its_retry_rolls_out_once(
+    fake_kube: FakeKubeServer, kubeconfig: Path, clock: FakeClock
+) -> None:
+    """A starved API server: the first PATCH outlives the client's timeout, the retry re-reads the
+    object (not patched yet) and sends its own; then the first one lands. Only one of them may."""
+    fake_kube.add_deployment("shop", "cart")
+    settings = KubeSettings(mode="kubeconfig", kubeconfig=kubeconfig, call_timeout=0.2)
+    async with open_kube(settings, clock=clock) as kube:
+        assert kube is not None
+        before = await replica_sets(fake_kube, kube, clock)
+        late = asyncio.Event()
+        fake_kube.inject(status=0, method="PATCH", path=r"/deployments/cart$", hold=late)
+        result, used = await run_with_retries(kube, clock, "rollout_restart")
+        late.set()  # the first PATCH is handled now, after the retry's
+        async with asyncio.timeout(10):
+            while any(r.status == 0 for r in patches(fake_kube)):  # noqa: ASYNC110 - the fake's own task
+                await asyncio.sleep(0.01)
+        assert used == 2
+        assert [r.status for r in patches(fake_kube)] == [409, 200]  # in the order the server answered
+        assert len([w for w in fake_kube.writes if w.method == "PATCH" and "/events" not in w.path]) == 1
+        assert await replica_sets(fake_kube, kube, clock) == before + 1
+        deployment = fake_kube.get("Deployment", "shop", "cart")
+        assert deployment is not None
+        stamped = deployment["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+        assert [c.after for c in result.changes] == [stamped]

@@ -33,7 +33,9 @@ async def prepare_restart(
     """kubectl rollout restart: stamp the pod template so the controller rolls every pod.
 
     The stamp is the execution's start time, the same on every attempt, so a retry after a lost
-    answer sends an identical patch (no second rollout) or finds the stamp in place: success.
+    answer sends an identical patch (no second rollout) or finds the stamp in place: success. The
+    patch is conditional on the resourceVersion it was computed from, so an attempt that lands late
+    (after the client timed out and retried) is refused instead of applied a second time.
 
     `unless_rolled_out_within` (Deployments) leaves a fresh rollout alone: after a recent
     deploy the runbook says roll back, and a restart would only roll the bad version again.
@@ -70,7 +72,14 @@ async def prepare_restart(
     if before == now:
         # kubectl fails the same way: the patch would be empty, so nothing would roll.
         raise NotApplicableError(f"{target.key} already restarted at {now}")
-    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+    body: dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
+    if rv := get(obj, "metadata", "resourceVersion"):
+        # A precondition (409 if the object changed since this read), so of one execution's attempts
+        # only one write can ever land: a starved server may apply an attempt the client gave up on
+        # after the retry's own patch, and without it both would (a second rollout when the stamps
+        # differ, a second write in any case). A 409 is retried from a fresh read, which then finds
+        # this execution's stamp in place (`_already_applied`).
+        body["metadata"] = {"resourceVersion": rv}
     change = Change(path=f"spec.template.metadata.annotations[{RESTARTED_AT}]", before=before, after=now)
     done = f"restarted {target.key} (restartedAt {now})"
 
