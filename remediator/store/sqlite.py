@@ -92,6 +92,7 @@ class SqliteJournal(
         self._approval_remind_before_s = approval_remind_before_s
         self._max_deferred = max_deferred
         self._deferred_waiting = 0
+        self._decide_lock = asyncio.Lock()
 
     @property
     def _reads(self) -> aiosqlite.Connection:
@@ -198,8 +199,13 @@ class SqliteJournal(
     @contextlib.asynccontextmanager
     async def deciding(self) -> AsyncIterator[_Scope]:
         """One writer: the guards' memory is the whole truth (an empty feed), and each record call is
-        its own transaction through the single writer."""
-        yield _Scope(self)
+        its own transaction through the single writer.
+
+        Turns take turns, as on PostgreSQL: a guard may wait on the cluster between the cooldown check
+        and the record, and a turn deciding meanwhile (the deferral sweep, a manual trigger) would pass
+        the same checks and act on the same target a second time."""
+        async with self._decide_lock:
+            yield _Scope(self)
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         rows = await self._r.execute_fetchall(
