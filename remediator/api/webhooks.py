@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 from aiohttp import web
 
 from remediator.api.auth import bearer, token_matches
@@ -22,6 +23,8 @@ from remediator.receivers import PayloadError, alertmanager
 from remediator.store import JournalOverloaded, JournalUnavailable
 
 log = get_logger("remediator.api")
+_ENCODER = msgspec.json.Encoder()
+"""The acknowledgement is on the request path: msgspec encodes it in a tenth of `json.dumps`'s time."""
 
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
@@ -64,6 +67,8 @@ async def _alertmanager(request: web.Request) -> web.Response:
         received.labels(source="alertmanager", status="resolved").inc(len(payload.alerts) - firing)
     state.metrics.last_alert.set(state.clock.now().timestamp())
     state.metrics.queue_depth.set(state.journal.backlog())
-    return web.json_response(
-        {"status": "accepted", "payload_id": payload_id, "alerts": len(payload.alerts)}, status=202
+    return web.Response(
+        body=_ENCODER.encode({"status": "accepted", "payload_id": payload_id, "alerts": len(payload.alerts)}),
+        status=202,
+        content_type="application/json",
     )

@@ -16,6 +16,8 @@ from pydantic import AfterValidator, AwareDatetime
 
 def storable(value: datetime) -> datetime:
     """`value` (naive means UTC) if it survives conversion to UTC and to Unix seconds and back."""
+    if 1 < value.year < 9999 and value.tzinfo is not None:
+        return value  # an offset is under a day: only the first and last year can leave the range
     try:
         aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         utc = aware.astimezone(UTC)
