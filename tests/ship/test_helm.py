@@ -31,13 +31,27 @@ jsonschema = pytest.importorskip("jsonschema")
 
 KUBE_VERSION = "1.30"
 
+FAMILIES = (
+    "restart",
+    "undo",
+    "scale",
+    "setEnv",
+    "setImage",
+    "pauseRollout",
+    "deletePod",
+    "deletePodForce",
+    "runJob",
+    "evidence",
+)
+"""The `actions:` switches of values.yaml, each an RBAC grant of its own."""
+
 # Value sets every structural test runs on.
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "all-on": all_on_values(),
     "cluster": {"rbac": {"scope": "cluster"}},
     "no-delete-pod": {"actions": {"deletePod": False}},
-    "no-actions": {"actions": dict.fromkeys(["restart", "undo", "scale", "setEnv", "deletePod"], False)},
+    "no-actions": {"actions": dict.fromkeys(FAMILIES, False)},
     "open-network-policy": {
         "networkPolicy": {
             "enabled": True,
@@ -356,6 +370,10 @@ def test_all_actions_grant_exactly_what_the_actions_call() -> None:
         ("apps", "deployments/scale"): {"get", "patch"},
         ("apps", "statefulsets/scale"): {"get", "patch"},
         ("", "pods"): {"get", "list", "delete"},
+        ("", "pods/eviction"): {"create"},
+        ("", "pods/log"): {"get"},
+        ("batch", "jobs"): {"create", "get", "delete"},
+        ("", "events"): {"list"},
         ("", "namespaces"): {"get"},
         ("events.k8s.io", "events"): {"create"},
     }
@@ -371,27 +389,95 @@ def test_no_actions_means_read_only_plus_events() -> None:
     }
 
 
-def test_delete_pod_off_removes_pod_verbs() -> None:
+def test_delete_pod_off_removes_eviction_and_pod_reads() -> None:
     granted = _verbs(render(VARIANTS["no-delete-pod"]))
-    assert ("", "pods") not in granted
+    assert ("", "pods/eviction") not in granted
+    assert "get" not in granted.get(("", "pods"), set())
     assert all("delete" not in verbs for verbs in granted.values())
 
 
-@pytest.mark.parametrize(
-    ("family", "resource", "verbs"),
-    [
-        ("restart", ("apps", "daemonsets"), {"patch"}),
-        ("undo", ("apps", "replicasets"), {"list"}),
-        ("scale", ("apps", "deployments/scale"), {"get", "patch"}),
-        ("deletePod", ("", "pods"), {"delete", "list"}),
-    ],
-)
-def test_each_family_adds_its_verbs(family: str, resource: tuple[str, str], verbs: set[str]) -> None:
-    only = {k: k == family for k in ("restart", "undo", "scale", "setEnv", "deletePod")}
-    granted = _verbs(render({"actions": only}))
-    assert verbs <= granted.get(resource, set())
+def test_pods_are_evicted_by_default_and_deleted_only_when_forced() -> None:
+    """The Eviction API respects PodDisruptionBudgets; a delete bypasses them: only on request."""
+    default = _verbs(render({}))
+    assert default[("", "pods/eviction")] == {"create"}
+    assert "delete" not in default[("", "pods")]
+    forced = _verbs(render({"actions": {"deletePodForce": True}}))
+    assert "delete" in forced[("", "pods")]
+
+
+def test_jobs_are_off_by_default() -> None:
+    """Creating Jobs runs any image in the namespace: a grant the operator turns on knowingly."""
+    default = _verbs(render({}))
+    assert ("batch", "jobs") not in default
+
+
+FAMILY_GRANTS: dict[str, dict[tuple[str, str], set[str]]] = {
+    "restart": {
+        ("apps", "deployments"): {"patch"},
+        ("apps", "statefulsets"): {"patch"},
+        ("apps", "daemonsets"): {"patch"},
+        ("apps", "replicasets"): {"list"},
+    },
+    "undo": {("apps", "deployments"): {"patch"}, ("apps", "replicasets"): {"list"}},
+    "scale": {
+        ("apps", "deployments/scale"): {"get", "patch"},
+        ("apps", "statefulsets/scale"): {"get", "patch"},
+    },
+    "setEnv": {
+        ("apps", "deployments"): {"patch"},
+        ("apps", "statefulsets"): {"patch"},
+        ("apps", "daemonsets"): {"patch"},
+    },
+    "setImage": {
+        ("apps", "deployments"): {"patch"},
+        ("apps", "statefulsets"): {"patch"},
+        ("apps", "daemonsets"): {"patch"},
+    },
+    "pauseRollout": {("apps", "deployments"): {"patch"}, ("apps", "replicasets"): {"list"}},
+    "deletePod": {
+        ("", "pods"): {"get", "list"},
+        ("", "pods/eviction"): {"create"},
+        ("apps", "replicasets"): {"list"},
+    },
+    "deletePodForce": {("", "pods"): {"get", "list", "delete"}, ("apps", "replicasets"): {"list"}},
+    "runJob": {
+        ("batch", "jobs"): {"create", "get", "delete"},
+        ("", "pods"): {"list"},
+        ("", "pods/log"): {"get"},
+    },
+    "evidence": {
+        ("", "pods"): {"list"},
+        ("", "pods/log"): {"get"},
+        ("", "events"): {"list"},
+        ("apps", "replicasets"): {"list"},
+    },
+}
+"""What each switch adds on top of none: exactly, so a broadening of any family fails here."""
+
+
+def _added(granted: dict[tuple[str, str], set[str]]) -> dict[tuple[str, str], set[str]]:
     none = _verbs(render(VARIANTS["no-actions"]))
-    assert not verbs <= none.get(resource, set())
+    added = {key: verbs - none.get(key, set()) for key, verbs in granted.items()}
+    return {key: verbs for key, verbs in added.items() if verbs}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_switch_on_alone_adds_exactly_its_verbs(family: str) -> None:
+    only = {k: k == family for k in FAMILIES}
+    assert _added(_verbs(render({"actions": only}))) == FAMILY_GRANTS[family]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_switch_off_takes_away_what_no_other_family_needs(family: str) -> None:
+    others = {k: k != family for k in FAMILIES}
+    granted = _verbs(render({"actions": others}))
+    needed_by_others: dict[tuple[str, str], set[str]] = {}
+    for other, grants in FAMILY_GRANTS.items():
+        if other != family:
+            for key, verbs in grants.items():
+                needed_by_others.setdefault(key, set()).update(verbs)
+    for key, verbs in FAMILY_GRANTS[family].items():
+        assert granted.get(key, set()) & verbs <= needed_by_others.get(key, set()), (family, key)
 
 
 def test_namespaced_scope_has_no_cluster_roles() -> None:

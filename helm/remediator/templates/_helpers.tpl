@@ -125,15 +125,22 @@ Always: read the workloads, read namespaces (the opt-out annotation), create Eve
 */}}
 {{- define "remediator.rbacRules" -}}
 {{- $a := .Values.actions }}
-{{- $patchDeploy := or $a.restart $a.undo $a.setEnv }}
-{{- $patchOthers := or $a.restart $a.setEnv -}}
+{{- $patchDeploy := or $a.restart $a.undo $a.setEnv $a.setImage $a.pauseRollout }}
+{{- $patchOthers := or $a.restart $a.setEnv $a.setImage }}
+{{- /* The rollout history: undo, restart's "unless rolled out within", the canary's undo, a
+     Deployment pod's owner chain (delete_pod), and the evidence's history. */}}
+{{- $history := or $a.restart $a.undo $a.pauseRollout $a.deletePod $a.deletePodForce $a.evidence }}
+{{- $podVerbs := list }}
+{{- if or $a.deletePod $a.deletePodForce }}{{ $podVerbs = concat $podVerbs (list "get" "list") }}{{ end }}
+{{- if and (or $a.runJob $a.evidence) (not (has "list" $podVerbs)) }}{{ $podVerbs = append $podVerbs "list" }}{{ end }}
+{{- if $a.deletePodForce }}{{ $podVerbs = append $podVerbs "delete" }}{{ end -}}
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: {{ ternary (list "get" "patch") (list "get") $patchDeploy | toJson }}
 - apiGroups: ["apps"]
   resources: ["statefulsets", "daemonsets"]
   verbs: {{ ternary (list "get" "patch") (list "get") $patchOthers | toJson }}
-{{- if $a.undo }}
+{{- if $history }}
 - apiGroups: ["apps"]
   resources: ["replicasets"]
   verbs: ["list"]
@@ -143,10 +150,30 @@ Always: read the workloads, read namespaces (the opt-out annotation), create Eve
   resources: ["deployments/scale", "statefulsets/scale"]
   verbs: ["get", "patch"]
 {{- end }}
-{{- if $a.deletePod }}
+{{- if $podVerbs }}
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "delete"]
+  verbs: {{ $podVerbs | toJson }}
+{{- end }}
+{{- if $a.deletePod }}
+- apiGroups: [""]
+  resources: ["pods/eviction"]
+  verbs: ["create"]
+{{- end }}
+{{- if or $a.runJob $a.evidence }}
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+{{- end }}
+{{- if $a.runJob }}
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "delete"]
+{{- end }}
+{{- if $a.evidence }}
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
 {{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
