@@ -48,7 +48,7 @@ from remediator.engine.mode import Mode
 from remediator.engine.processor import Normalizer
 from remediator.engine.recovery import recover_interrupted, take_over_forever
 from remediator.engine.resolutions import ResolutionBoard
-from remediator.escalate import desk as desk_timers
+from remediator.escalate import desk_timers
 from remediator.escalate.desk import IncidentDesk
 from remediator.escalate.escalation import Escalator
 from remediator.escalate.incident import IncidentComms

@@ -7,7 +7,8 @@ watching (its alerts resolved after an action) -> resolved. Every change is jour
 timeline entry and the timers it sets, in one transaction (`IncidentStore.save_incidents`); the live
 ones are kept in memory and read back at start-up.
 
-Time-based work runs through the journaled scheduler, one timer kind each:
+Time-based work runs through the journaled scheduler, one timer kind each (their handlers are in
+desk_timers.py, what they say in desk_messages.py):
 - `incident_step`: the escalation ladder. When automation gives up (an action failed or was not
   verified, a breaker opened, a fix did not hold), the ladder starts: each step pages a PagerDuty
   service or notifies a channel `after` the escalation, while the incident is open and nobody has
@@ -28,48 +29,33 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from remediator.clock import Clock
 from remediator.config import IncidentSettings
 from remediator.durations import format_duration
+from remediator.escalate._change import Change, with_firing
 from remediator.escalate._live import LiveIncidents
-from remediator.escalate.notify import Notifier, TemplateName
-from remediator.escalate.pagerduty import PagerDutyEvents, clip_dedup_key
+from remediator.escalate.desk_protocols import DecidedAlert, DeskJournal
+from remediator.escalate.desk_timers import CLOSE, OWN_PAGE_PREFIX, STEP, UPDATE, WATCH, DeskTimers
+from remediator.escalate.notify import Notifier
+from remediator.escalate.pagerduty import PagerDutyEvents
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, Decision, EscalationStep, ExecutionStatus, Outcome, Target
+from remediator.model import Alert, Decision, ExecutionStatus, Outcome, Target
 from remediator.rules import Rule
-from remediator.schedule import Fired
-from remediator.severity import most_severe, pagerduty_severity
-from remediator.store import ExecutionUpdate, OversightJournal
-from remediator.store.incidents import IncidentChange, IncidentEvent, IncidentRecord
-from remediator.store.scheduling import NewTimer, Timer, TimerStore
+from remediator.severity import most_severe
+from remediator.store import ExecutionUpdate
+from remediator.store.incidents import IncidentChange, IncidentRecord
+from remediator.store.scheduling import NewTimer
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.incidents")
 
-STEP, UPDATE, WATCH, CLOSE = "incident_step", "incident_update", "incident_watch", "incident_close"
-TIMER_KINDS = (STEP, UPDATE, WATCH, CLOSE)
 _OPENS = frozenset(
     {Outcome.ACT, Outcome.DEFERRED, Outcome.NEEDS_APPROVAL, Outcome.ESCALATED, Outcome.BREAKER_OPEN}
 )
 """Decisions that mean remediator (or a human it asked) is handling the alert: they open an incident."""
-OWN_PAGE_PREFIX = "remediator/incident/"
-
-
-class DeskJournal(OversightJournal, TimerStore, Protocol):
-    """What the desk needs: incidents and escalations (oversight) and timers."""
-
-
-class DecidedAlert(Protocol):
-    """A journaled decision, as the hand-over reports it."""
-
-    @property
-    def decision(self) -> Decision: ...
-
-    @property
-    def alert_id(self) -> Any: ...
 
 
 def incident_key(alert: Alert, target: Target | None) -> str:
@@ -91,7 +77,7 @@ def own_page(alert: Alert) -> bool:
     return alert.source == "pagerduty" and alert.labels.get("incident_key", "").startswith(OWN_PAGE_PREFIX)
 
 
-class IncidentDesk:
+class IncidentDesk(DeskTimers):
     def __init__(
         self,
         *,
@@ -189,7 +175,7 @@ class IncidentDesk:
 
     async def _observe(self, recorded: Sequence[DecidedAlert]) -> None:
         now = self._clock.now()
-        changes: dict[str, _Change] = {}
+        changes: dict[str, Change] = {}
         for r in recorded:
             d = r.decision
             alert = d.alert
@@ -202,19 +188,19 @@ class IncidentDesk:
                         continue
                     change = self._open(d, now)
                 else:
-                    change = changes.get(current.id) or _Change(current)
+                    change = changes.get(current.id) or Change(current)
                     if current.state == "watching":
                         self._reopen(change, d, now)
                     change.incident = replace(
                         change.incident,
-                        firing=_with(change.incident.firing, alert.fingerprint),
+                        firing=with_firing(change.incident.firing, alert.fingerprint),
                         severity=most_severe(change.incident.severity, self._severity(d)) or "",
                     )
                 self._note(change, d, now)
             else:
                 if current is None:
                     continue
-                change = changes.get(current.id) or _Change(current)
+                change = changes.get(current.id) or Change(current)
                 self._alert_resolved(change, alert, now)
             if r.alert_id is not None:
                 change.alert_ids.append(r.alert_id)
@@ -224,7 +210,7 @@ class IncidentDesk:
     def _severity(self, d: Decision) -> str:
         return most_severe(d.severity, d.alert.labels.get("severity")) or ""
 
-    def _open(self, d: Decision, now: datetime) -> _Change:
+    def _open(self, d: Decision, now: datetime) -> Change:
         rule = self._rules(d.rule)
         key = incident_key(d.alert, d.target)
         s = self._settings
@@ -244,13 +230,13 @@ class IncidentDesk:
             updates_every_s=(rule.updates_every_s if rule and rule.updates_every_s else s.updates.every),
             watch_s=rule.watch_s if rule is not None and rule.watch_s is not None else s.watch,
         )
-        change = _Change(incident)
+        change = Change(incident)
         change.event(now, "opened", f"opened: {incident.title} ({incident.severity or 'severity unknown'})")
         if incident.updates_every_s and incident.channel:
             change.timers.append(self._update_timer(incident, now))
         return change
 
-    def _note(self, change: _Change, d: Decision, now: datetime) -> None:
+    def _note(self, change: Change, d: Decision, now: datetime) -> None:
         if d.outcome in (Outcome.DEFERRED, Outcome.NEEDS_APPROVAL, Outcome.BREAKER_OPEN, Outcome.STALE_ALERT):
             change.event(now, d.outcome.value, f"{d.rule}: {d.outcome.value}: {d.reason}")
         elif d.acts and not d.dry_run:
@@ -259,7 +245,7 @@ class IncidentDesk:
                 now, "acting", f"{d.rule}: {what} on {d.target.key if d.target else '?'}: {d.reason}"
             )
 
-    def _reopen(self, change: _Change, d: Decision, now: datetime) -> None:
+    def _reopen(self, change: Change, d: Decision, now: datetime) -> None:
         i = change.incident
         # A new round: the last ladder stopped when the alerts resolved; this one starts from its first step.
         change.incident = replace(
@@ -285,7 +271,7 @@ class IncidentDesk:
                 f"the fix did not hold ({'; '.join(i.actions[-2:])})",
             )
 
-    def _alert_resolved(self, change: _Change, alert: Alert, now: datetime) -> None:
+    def _alert_resolved(self, change: Change, alert: Alert, now: datetime) -> None:
         i = change.incident
         firing = tuple(fp for fp in i.firing if fp != alert.fingerprint)
         change.incident = i = replace(i, firing=firing)
@@ -312,7 +298,7 @@ class IncidentDesk:
         if i is None:
             return
         now = self._clock.now()
-        change = _Change(i)
+        change = Change(i)
         where = decision.target.key if decision.target else "?"
         what = f"{'+'.join(a.kind for a in decision.actions)} on {where}"
         if update.status is ExecutionStatus.SUCCEEDED:
@@ -337,11 +323,11 @@ class IncidentDesk:
         i = self._find(decision.alert, decision.target)
         if i is None:
             return
-        change = _Change(i)
+        change = Change(i)
         self._start_ladder(change, self._clock.now(), reason)
         await self._save([change])
 
-    def _start_ladder(self, change: _Change, now: datetime, reason: str) -> None:
+    def _start_ladder(self, change: Change, now: datetime, reason: str) -> None:
         i = change.incident
         if i.state == "mitigated":
             i = replace(i, state="open", mitigated_at=None)
@@ -373,7 +359,7 @@ class IncidentDesk:
 
     async def _acknowledge(self, i: IncidentRecord, *, by: str, reason: str) -> IncidentRecord:
         now = self._clock.now()
-        change = _Change(replace(i, acknowledged_at=now, acknowledged_by=by))
+        change = Change(replace(i, acknowledged_at=now, acknowledged_by=by))
         change.cancel.append((STEP, i.id))
         change.event(now, "acknowledged", f"acknowledged by {by}: {reason}")
         await self._save([change])
@@ -386,7 +372,7 @@ class IncidentDesk:
             if i is None:
                 return None
             now = self._clock.now()
-            change = _Change(replace(i, state="resolved", resolved_at=now, watch_until=None))
+            change = Change(replace(i, state="resolved", resolved_at=now, watch_until=None))
             change.cancel += [(STEP, i.id), (UPDATE, i.id), (WATCH, i.id)]
             change.timers.append(NewTimer(kind=CLOSE, key=i.id, due_at=now))
             change.event(now, "resolved", f"resolved by {by}: {reason}")
@@ -407,238 +393,9 @@ class IncidentDesk:
             return
         await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
 
-    # -- timers ----------------------------------------------------------------------------------
-
-    def _step_timer(self, i: IncidentRecord) -> NewTimer:
-        assert i.escalated_at is not None
-        due = i.escalated_at + timedelta(seconds=i.ladder[i.step].after_s)
-        return NewTimer(kind=STEP, key=i.id, due_at=due, payload={"step": i.step})
-
-    def _update_timer(self, i: IncidentRecord, now: datetime) -> NewTimer:
-        return NewTimer(kind=UPDATE, key=i.id, due_at=now + timedelta(seconds=i.updates_every_s or 0))
-
-    async def fire_step(self, timer: Timer) -> Fired:
-        async with self._lock:
-            i = self._live.get(timer.key)
-            n = int(timer.payload.get("step", 0))
-            if i is None or i.state != "open":
-                return Fired(result=f"skipped: incident {timer.key} is {i.state if i else 'gone'}")
-            if i.acknowledged_at is not None:
-                return Fired(result=f"skipped: acknowledged by {i.acknowledged_by}")
-            if i.step != n or n >= len(i.ladder):
-                # Fired already (a crash before this timer was finished): carry on with the ladder.
-                then = [self._step_timer(i)] if i.step < len(i.ladder) else []
-                return Fired(result=f"step {n + 1} fired already", then=then)
-            step = i.ladder[n]
-            now = self._clock.now()
-            status, detail = await self._send_step(i, step, n)
-            pages = (*i.pages, step.page) if step.page and step.page not in i.pages else i.pages
-            change = _Change(replace(i, step=n + 1, pages=pages))
-            late = format_duration(step.after_s)
-            change.event(
-                now,
-                "paged" if step.page else "notified",
-                f"step {n + 1}/{len(i.ladder)} (+{late}): {step.to}: {status}{detail}",
-            )
-            await self._save([change])
-            nxt = change.incident
-            return Fired(
-                result=f"step {n + 1}: {step.to}: {status}",
-                then=[self._step_timer(nxt)] if nxt.step < len(nxt.ladder) else [],
-            )
-
-    async def _send_step(self, i: IncidentRecord, step: EscalationStep, n: int) -> tuple[str, str]:
-        summary = f"[{i.severity or 'unknown'}] {i.title}: {i.escalation_reason}"
-        if step.page is not None:
-            pager = self._pagers.get(step.page)
-            key = clip_dedup_key(f"{OWN_PAGE_PREFIX}{i.id}/{step.page}")
-            if pager is None:
-                status, error, attempts = "skipped", f"no routing key for {step.page!r}", 0
-            else:
-                result = await pager.trigger(
-                    dedup_key=key,
-                    summary=summary,
-                    source="remediator",
-                    severity=pagerduty_severity(i.severity),
-                    component=i.target or "",
-                    custom_details=self._details(i, n),
-                    links=[(self._link(i), "remediator incident")] if self._link(i) else (),
-                )
-                status, error, attempts = result.status, result.error, result.attempts
-            dest = f"pagerduty:{step.page}"
-        else:
-            assert step.notify is not None
-            status, error, attempts = await self._message(
-                step.notify, "incident", self._context(i, "escalated")
-            )
-            key, dest = i.id, step.notify
-        self._metrics.escalations.labels(to=dest[:40], result=status).inc()
-        await self._journal.record_escalation(
-            rule=i.rule,
-            target=i.target or i.key,
-            dest=dest,
-            kind="page" if step.page else "notify",
-            dedup_key=key,
-            status=status,
-            attempts=attempts,
-            error=error or None,
-            execution_id=None,
-            summary=f"incident {i.id} step {n + 1}: {summary}",
-        )
-        log.info(
-            "incident escalation step",
-            incident=i.id,
-            step=n + 1,
-            to=step.to,
-            status=status,
-            error=error or None,
-        )
-        return status, f" ({error})" if error else ""
-
-    async def send_update(self, timer: Timer) -> Fired:
-        i = self._live.get(timer.key)
-        if i is None or i.state not in ("open", "mitigated") or not i.updates_every_s or not i.channel:
-            return Fired(result=f"no update: incident {timer.key} is {i.state if i else 'gone'}")
-        status, error, _ = await self._message(i.channel, "update", await self._update_context(i))
-        now = self._clock.now()
-        async with self._lock:
-            current = self._live.get(i.id)
-            if current is not None:
-                change = _Change(current)
-                change.event(
-                    now, "update", f"update to {i.channel}: {status}" + (f" ({error})" if error else "")
-                )
-                await self._save([change])
-        return Fired(result=f"update to {i.channel}: {status}", then=[self._update_timer(i, now)])
-
-    async def end_watch(self, timer: Timer) -> Fired:
-        async with self._lock:
-            i = self._live.get(timer.key)
-            if i is None or i.state != "watching":
-                return Fired(result=f"no watch: incident {timer.key} is {i.state if i else 'gone'}")
-            now = self._clock.now()
-            change = _Change(replace(i, state="resolved", watch_until=None))
-            change.event(
-                now,
-                "resolved",
-                f"watch of {format_duration(i.watch_s or 0)} ended with no re-fire: the fix held",
-            )
-            await self._save([change])
-            return Fired(result="the fix held: resolved")
-
-    async def close(self, timer: Timer) -> Fired:
-        """It stopped being open: resolve its pages, tell its channel."""
-        i = self._live.get(timer.key) or await self._journal.incident(timer.key)
-        if i is None:
-            return Fired(result=f"incident {timer.key} is gone")
-        done = []
-        for page in i.pages:
-            pager = self._pagers.get(page)
-            if pager is None:
-                continue
-            key = clip_dedup_key(f"{OWN_PAGE_PREFIX}{i.id}/{page}")
-            result = await pager.resolve(dedup_key=key)
-            self._metrics.escalations.labels(to=f"pagerduty:{page}"[:40], result=result.status).inc()
-            await self._journal.record_escalation(
-                rule=i.rule,
-                target=i.target or i.key,
-                dest=f"pagerduty:{page}",
-                kind="resolve",
-                dedup_key=key,
-                status=result.status,
-                attempts=result.attempts,
-                error=result.error or None,
-                execution_id=None,
-                summary=f"incident {i.id} is {i.state}",
-            )
-            done.append(f"resolved page {page}: {result.status}")
-        if i.channel:
-            status, _, _ = await self._message(i.channel, "resolution", self._resolution_context(i))
-            done.append(f"resolution to {i.channel}: {status}")
-        async with self._lock:
-            current = self._live.get(i.id)
-            if current is not None and current.pages == i.pages and done:
-                change = _Change(replace(current, pages=()))
-                change.event(self._clock.now(), "closed", "; ".join(done))
-                await self._save([change])
-        return Fired(result="; ".join(done) or "nothing to tell")
-
-    # -- messages --------------------------------------------------------------------------------
-
-    async def _message(
-        self, channel: str, template: TemplateName, ctx: dict[str, str]
-    ) -> tuple[str, str, int]:
-        if self._notifier is None or channel not in self._notifier.channels:
-            return "skipped", f"no notification channel {channel!r} configured", 0
-        result = await self._notifier.send(channel, template, ctx)
-        return ("accepted" if result.ok else "failed"), result.error, result.attempts
-
-    def _link(self, i: IncidentRecord) -> str:
-        return f"{self._public_url}/api/v1/incident-board/{i.id}" if self._public_url else ""
-
-    def _details(self, i: IncidentRecord, n: int) -> dict[str, Any]:
-        return {
-            "incident": i.id,
-            "severity": i.severity,
-            "state": i.state,
-            "opened_at": i.opened_at.isoformat(),
-            "escalation_step": n + 1,
-            "reason": i.escalation_reason,
-            "what_was_done": list(i.actions),
-            "target": i.target,
-        }
-
-    def _context(self, i: IncidentRecord, status: str) -> dict[str, str]:
-        return {
-            "title": i.title,
-            "severity": i.severity or "unknown",
-            "status": status,
-            "services": i.target or i.key,
-            "link": self._link(i),
-            "started_at": i.opened_at.isoformat(),
-            "impact": i.title,
-            "actions": i.escalation_reason or "; ".join(i.actions) or "remediator is on it",
-            "next_update": format_duration(i.updates_every_s) if i.updates_every_s else "when it changes",
-            "alert": i.title.split(" on ")[0],
-            "rule": i.rule,
-        }
-
-    async def _update_context(self, i: IncidentRecord) -> dict[str, str]:
-        pending = [d for d in await self._journal_deferrals() if d[0] in i.firing]
-        waiting = "; ".join(f"{rule} on {target} waits: {reason}" for _, rule, target, reason in pending)
-        ladder = ""
-        if i.escalated_at is not None and i.acknowledged_at is None and i.step < len(i.ladder):
-            nxt = i.ladder[i.step]
-            ladder = f"; next escalation: {nxt.to} at +{format_duration(nxt.after_s)}"
-        state = f"{i.state}" + (f", acknowledged by {i.acknowledged_by}" if i.acknowledged_by else "")
-        if i.escalated_at is not None:
-            state += f", escalated: {i.escalation_reason}"
-        return {
-            **self._context(i, i.state),
-            "actions_tried": "; ".join(i.actions) or "nothing yet",
-            "current_state": state + (f"; pending: {waiting}" if waiting else "") + ladder,
-            "next_update": f"in {format_duration(i.updates_every_s or 0)}",
-        }
-
-    async def _journal_deferrals(self) -> list[tuple[str, str, str, str]]:
-        deferrals = getattr(self._journal, "deferrals", None)
-        if deferrals is None:
-            return []
-        return [(d.fingerprint, d.rule, d.target, d.reason) for d in await deferrals(limit=50)]
-
-    def _resolution_context(self, i: IncidentRecord) -> dict[str, str]:
-        end = i.resolved_at or self._clock.now()
-        return {
-            **self._context(i, "resolved"),
-            "duration": format_duration(max(0, int((end - i.opened_at).total_seconds()))),
-            "root_cause": "to be determined by the postmortem",
-            "actions": "; ".join(i.actions) or "no action",
-            "follow_ups": "review the timeline; write the postmortem",
-        }
-
     # -- journal ---------------------------------------------------------------------------------
 
-    async def _save(self, changes: Sequence[_Change]) -> None:
+    async def _save(self, changes: Sequence[Change]) -> None:
         if not changes:
             return
         now = self._clock.now()
@@ -663,21 +420,3 @@ class IncidentDesk:
         self.refresh_metrics()
         if any(w.timers for w in written):
             self._wake()
-
-
-def _with(firing: tuple[str, ...], fingerprint: str) -> tuple[str, ...]:
-    return firing if fingerprint in firing else (*firing, fingerprint)
-
-
-class _Change:
-    """An incident being changed, with the timeline entries, alerts and timers that go with it."""
-
-    def __init__(self, incident: IncidentRecord) -> None:
-        self.incident = incident
-        self.events: list[IncidentEvent] = []
-        self.alert_ids: list[Any] = []
-        self.timers: list[NewTimer] = []
-        self.cancel: list[tuple[str, str]] = []
-
-    def event(self, at: datetime, kind: str, text: str) -> None:
-        self.events.append(IncidentEvent(at=at, kind=kind, text=text))
