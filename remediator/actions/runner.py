@@ -3,7 +3,9 @@
 Dry-run decisions record a plan (the diff `execute` would apply, read from the
 live cluster when there is one). Real ones are marked running before the first
 call, so a crash mid-action shows as interrupted and is decided again, never
-replayed blindly. Transient errors are retried by the rule's retry policy; a
+replayed blindly; before every attempt the runner asks the journal whether the execution
+is still its own (a replica whose lease lapsed may have had it taken over and decided again),
+and applies nothing more once it is not. Transient errors are retried by the rule's retry policy; a
 success is then verified as the rule asks. Failures (and unverified successes)
 feed the circuit breaker and run the rule's `on_failure` steps.
 """
@@ -29,9 +31,17 @@ from remediator.clock import Clock
 from remediator.errors import NotApplicableError, PermanentActionError, TransientActionError
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import ActionResult, ActionSpec, Change, Decision, ExecutionId, ExecutionStatus
+from remediator.model import (
+    ActionResult,
+    ActionSpec,
+    Change,
+    Decision,
+    ExecutionId,
+    ExecutionStatus,
+    Target,
+)
 from remediator.rules import Rule
-from remediator.store import ExecutionUpdate, PipelineJournal
+from remediator.store import ExecutionUpdate, JournalUnavailable, PipelineJournal
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.actions")
@@ -226,11 +236,28 @@ class ActionRunner:
             return _update(ExecutionStatus.FAILED, results, error=f"plan failed: {e}")
         return _update(ExecutionStatus.PLANNED, results)
 
+    async def _attempt(
+        self, execution_id: ExecutionId, spec: ActionSpec, target: Target, scope: Attempts
+    ) -> ActionResult:
+        """One attempt of one action, only while the execution is still this replica's to run.
+
+        Asked before every attempt, retries included: a replica starved long enough for its lease
+        to lapse may have had this execution taken over and decided again by another, and whatever
+        it applied now would be applied a second time."""
+        try:
+            ours = await self._journal.still_running(execution_id)
+        except JournalUnavailable as e:
+            raise TransientActionError(f"not acting without the journal: {e}") from e
+        if not ours:
+            log.warning("execution taken over by another replica: not applied", action=spec.kind)
+            raise _TakenOver(f"taken over by another replica before {spec.kind}: not applied")
+        return await self._actions.execute(spec, target, attempts=scope)
+
     async def _execute(
         self, execution_id: ExecutionId, decision: Decision, rule: Rule | None
     ) -> ExecutionUpdate:
         assert decision.target is not None
-        actions, target = self._actions, decision.target
+        target = decision.target
         policy = self._policy(rule)
         results: list[ActionResult] = []
         attempts = 0
@@ -246,10 +273,12 @@ class ActionRunner:
             scope = Attempts(execution_id=execution_id, started_at=started_at)
             try:
                 result, used = await call_with_retries(
-                    functools.partial(actions.execute, spec, target, attempts=scope),
+                    functools.partial(self._attempt, execution_id, spec, target, scope),
                     policy=policy,
                     clock=self._clock,
                 )
+            except _TakenOver as e:
+                return _update(ExecutionStatus.INTERRUPTED, results, attempts=attempts, error=str(e))
             except NotApplicableError as e:
                 return _update(ExecutionStatus.SKIPPED, results, attempts=attempts + 1, error=str(e))
             except (PermanentActionError, TransientActionError) as e:
@@ -267,7 +296,7 @@ class ActionRunner:
             nonlocal attempts
             scope = Attempts(execution_id=execution_id, started_at=self._clock.now())
             result, used = await call_with_retries(
-                functools.partial(actions.execute, spec, target, attempts=scope),
+                functools.partial(self._attempt, execution_id, spec, target, scope),
                 policy=policy,
                 clock=self._clock,
             )
@@ -284,6 +313,8 @@ class ActionRunner:
                 poll_s=self._poll_s,
                 run=run,
             )
+        except _TakenOver as e:
+            return _update(ExecutionStatus.INTERRUPTED, results, attempts=attempts, error=str(e))
         except (NotApplicableError, PermanentActionError, TransientActionError) as e:
             # Still bad and no way back: the canary stays paused, and a human must hear of it.
             error = f"canary still firing after the pause; rollback not possible: {e}"
@@ -291,6 +322,10 @@ class ActionRunner:
         if undone is not None:
             results.append(undone)
         return _update(ExecutionStatus.SUCCEEDED, results, attempts=attempts, note=note)
+
+
+class _TakenOver(Exception):
+    """The execution is no longer this replica's to run: stop without applying anything more."""
 
 
 def _update(

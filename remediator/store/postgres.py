@@ -103,6 +103,7 @@ class PostgresJournal(
         self._new_payloads = asyncio.Event()
         self._stopping = asyncio.Event()
         self._decide_lock = asyncio.Lock()
+        self._beat_lock = asyncio.Lock()  # one heartbeat at a time on its connection
         self._backlog = 0
         self._waiting_accepts = 0
         self._claims_full = False
@@ -143,7 +144,7 @@ class PostgresJournal(
                 url,
                 password=password,
                 min_size=1,
-                max_size=max(pool_size, 3),
+                max_size=max(pool_size, 3) + 1,  # the heartbeat's connection comes on top
                 timeout=connect_timeout_s,
                 server_settings={"application_name": "remediator"},
             )
@@ -168,6 +169,7 @@ class PostgresJournal(
             await journal._register()
             await journal._refresh_backlog()
             listener = await pool.acquire()
+            journal._beat = await pool.acquire()  # the heartbeat's own: never waits behind busy work
             try:
                 await listener.add_listener(NOTIFY_CHANNEL, journal._notified)
                 async with asyncio.TaskGroup() as tg:
@@ -183,6 +185,7 @@ class PostgresJournal(
                 with contextlib.suppress(Exception):
                     await listener.remove_listener(NOTIFY_CHANNEL, journal._notified)
                 await pool.release(listener)
+                await pool.release(journal._beat)
             await journal._retire()
         finally:
             await pool.close()

@@ -1,5 +1,6 @@
-"""Executions on the shared journal: started only if still pending and owned by this replica,
-finished in commit order, and the evidence taken around them. A mixin of `PostgresJournal`.
+"""Executions on the shared journal: started only if still pending and owned by this replica, every
+write fenced by a lease renewal (`still_running`), finished in commit order unless taken over, and
+the evidence taken around them. A mixin of `PostgresJournal`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from typing import Any
 import asyncpg
 
 from remediator.clock import Clock
+from remediator.logs import get_logger
 from remediator.model import ExecutionId
 from remediator.store.postgres_deciding import DECISION_LOCK
 from remediator.store.records import ExecutionUpdate
+
+log = get_logger("remediator.store")
 
 
 class PostgresExecutions:
@@ -21,6 +25,7 @@ class PostgresExecutions:
 
     _pool: asyncpg.Pool
     _clock: Clock
+    _lease_s: float
     replica: str
 
     async def start_execution(self, execution_id: ExecutionId) -> bool:
@@ -33,6 +38,22 @@ class PostgresExecutions:
         )
         return bool(done != "UPDATE 0")
 
+    async def still_running(self, execution_id: ExecutionId) -> bool:
+        """Renew this replica's lease and say whether the execution is still its own and running, in
+        one statement. A take-over deletes the lease row in the transaction that interrupts the
+        executions, so the renewal either comes first (and no one takes the execution over for a
+        whole lease: the write that follows is covered) or finds no row (taken over: do not write)."""
+        held = await self._pool.fetchval(
+            "WITH renewed AS (UPDATE replicas SET lease_until = clock_timestamp()"
+            " + make_interval(secs => $3) WHERE id = $2 RETURNING id)"
+            " SELECT count(*) FROM executions e JOIN renewed r ON e.owner = r.id"
+            " WHERE e.id = $1 AND e.status = 'running'",
+            execution_id,
+            self.replica,
+            self._lease_s,
+        )
+        return bool(held)
+
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
         now = self._clock.now().timestamp()
         changes = json.dumps(
@@ -41,10 +62,11 @@ class PostgresExecutions:
         async with self._pool.acquire() as conn, conn.transaction():
             # Shared with other endings, exclusive with deciding: `finish_seq` is in commit order.
             await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", DECISION_LOCK)
-            await conn.execute(
+            done = await conn.execute(
                 "UPDATE executions SET status = $2, attempts = $3, error = $4, changes = $5, summary = $6,"
                 " finished_at = $7, started_at = COALESCE(started_at, $7),"
-                " finish_seq = nextval('execution_finish_seq') WHERE id = $1",
+                " finish_seq = nextval('execution_finish_seq')"
+                " WHERE id = $1 AND owner = $8 AND status IN ('pending', 'running')",
                 execution_id,
                 update.status.value,
                 update.attempts,
@@ -52,6 +74,18 @@ class PostgresExecutions:
                 changes,
                 update.summary,
                 now,
+                self.replica,
+            )
+        if done == "UPDATE 0":
+            # Another replica took it over (this one's lease had lapsed) and decided it again; its
+            # record as interrupted stands. What this replica did is said here, for on-call.
+            log.error(
+                "execution ended after another replica took it over; its end is not journaled",
+                execution_id=execution_id,
+                replica=self.replica,
+                status=update.status.value,
+                summary=update.summary,
+                error=update.error,
             )
 
     async def record_evidence(

@@ -29,6 +29,9 @@ class PostgresLease:
     replica: str
     _lease_s: float
     _stopping: asyncio.Event
+    _beat: asyncpg.Connection
+    """The heartbeat's own connection (see `renew_lease`)."""
+    _beat_lock: asyncio.Lock
 
     if TYPE_CHECKING:
 
@@ -51,6 +54,8 @@ class PostgresLease:
             )
 
     async def _heartbeat_loop(self) -> None:
+        """Renew the lease every third of it. The backlog re-read that follows is bounded, so it
+        cannot delay the next renewal."""
         every = self._lease_s / 3
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -59,21 +64,44 @@ class PostgresLease:
             if self._stopping.is_set():
                 return
             try:
-                renewed = await self._pool.execute(
-                    "UPDATE replicas SET lease_until = clock_timestamp() + make_interval(secs => $2)"
-                    " WHERE id = $1",
-                    self.replica,
-                    self._lease_s,
-                )
-                if renewed == "UPDATE 0":
-                    log.error(
-                        "this replica's lease had expired: its unfinished executions were taken over",
-                        replica=self.replica,
-                    )
-                    await self._register()
-                await self._refresh_backlog()
+                await self.renew_lease()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(every):
+                        await self._refresh_backlog()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 log.warning("journal heartbeat failed", replica=self.replica, error=str(e))
+
+    async def renew_lease(self) -> bool:
+        """One heartbeat: renew this replica's lease; False when it was gone (taken over by another
+        replica: this one registers again, and what it was running is no longer its own).
+
+        On a connection of its own: with the pool's connections all busy (a storm's executions
+        waiting to finish behind a decision turn) a shared one would wait, and the lease would lapse
+        while this replica is alive and acting. A lease that expired but is still there was taken
+        by no one: renewing it is safe (a take-over deletes it first, under the same row lock)."""
+        async with self._beat_lock:
+            lapsed = await self._beat.fetchval(
+                "WITH old AS (SELECT lease_until FROM replicas WHERE id = $1 FOR UPDATE)"
+                " UPDATE replicas r SET lease_until = clock_timestamp() + make_interval(secs => $2)"
+                " FROM old WHERE r.id = $1 RETURNING old.lease_until < clock_timestamp()",
+                self.replica,
+                self._lease_s,
+            )
+            if lapsed is None:
+                log.error(
+                    "this replica's lease had expired: its unfinished executions were taken over",
+                    replica=self.replica,
+                )
+                await self._register()
+                return False
+        if lapsed:
+            log.warning(
+                "this replica's lease had expired before its heartbeat renewed it (nobody took over):"
+                " the heartbeat is starved; a longer journal lease would ride this out",
+                replica=self.replica,
+                lease_s=self._lease_s,
+            )
+        return True
 
 
 def replica_name() -> str:

@@ -133,19 +133,29 @@ class PostgresScope:
         return [(did, executions.get(i)) for i, did in enumerate(decision_ids)]
 
     async def interrupt_unfinished(self) -> list[InterruptedExecution]:
-        """Executions of replicas whose lease has expired (a crash, a lost node, a clean stop)."""
+        """Executions of replicas whose lease has expired (a crash, a lost node, a clean stop).
+
+        Never this replica's own: it is alive, since it is asking. The expired leases are deleted
+        first, in this transaction: a renewal racing it (the heartbeat, `still_running` before a
+        write) either commits first, and then the lease is not expired and nothing of it is taken,
+        or waits and finds no row, and then its replica knows and applies nothing more.
+        """
         now = self._j._clock.now().timestamp()
+        me = self._j.replica
+        await self._conn.execute(
+            "DELETE FROM replicas WHERE lease_until < clock_timestamp() AND id <> $1", me
+        )
         rows = await self._conn.fetch(
             "UPDATE executions e SET status = 'interrupted', finished_at = $1,"
             " finish_seq = nextval('execution_finish_seq'),"
             " error = 'interrupted: replica ' || e.owner || ' stopped while this execution was '"
             " || CASE WHEN e.started_at IS NULL THEN 'queued' ELSE 'running' END"
-            " WHERE e.status IN ('pending', 'running') AND NOT EXISTS (SELECT 1 FROM replicas r"
-            " WHERE r.id = e.owner AND r.lease_until >= clock_timestamp())"
+            " WHERE e.status IN ('pending', 'running') AND e.owner <> $2"
+            " AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = e.owner)"
             " RETURNING e.id, e.decision_id, e.alert_id, e.rule, e.target, e.started_at, e.owner",
             now,
+            me,
         )
-        await self._conn.execute("DELETE FROM replicas WHERE lease_until < clock_timestamp()")
         return [
             InterruptedExecution(
                 execution_id=ExecutionId(r[0]),

@@ -141,7 +141,17 @@ class PipelineJournal(Intake, DeferralStore, Protocol):
         was interrupted): then it must not run."""
         ...
 
-    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None: ...
+    async def still_running(self, execution_id: ExecutionId) -> bool:
+        """Asked before each write of a running execution: True while it is still this replica's to
+        run (on PostgreSQL the lease is renewed in the same statement, so no other replica can take it
+        over for a whole lease). False once it was taken over or interrupted: nothing more may be
+        applied, since another replica has decided it again."""
+        ...
+
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+        """Journal how it ended, unless it was taken over meanwhile (its record as interrupted stands:
+        the decision taken again counted it as possibly applied)."""
+        ...
 
     async def record_evidence(
         self,

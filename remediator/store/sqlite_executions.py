@@ -32,6 +32,12 @@ class ExecutionRecords(SqliteWriter):
 
         return await self._submit(job)
 
+    async def still_running(self, execution_id: ExecutionId) -> bool:
+        rows = list(
+            await self._r.execute_fetchall("SELECT status FROM executions WHERE id = ?", (execution_id,))
+        )
+        return bool(rows) and rows[0][0] == ExecutionStatus.RUNNING.value
+
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
         now = self._clock.now().timestamp()
         changes = json.dumps(
@@ -41,7 +47,7 @@ class ExecutionRecords(SqliteWriter):
         async def job(db: aiosqlite.Connection) -> None:
             await db.execute(
                 "UPDATE executions SET status = ?, attempts = ?, error = ?, changes = ?, summary = ?,"
-                " finished_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ?",
+                " finished_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ? AND status IN (?, ?)",
                 (
                     update.status.value,
                     update.attempts,
@@ -51,6 +57,7 @@ class ExecutionRecords(SqliteWriter):
                     now,
                     now,
                     execution_id,
+                    *_UNFINISHED,
                 ),
             )
 

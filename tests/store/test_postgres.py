@@ -117,7 +117,9 @@ async def test_payloads_are_claimed_once_across_replicas(pg_url: str) -> None:
 
 
 async def test_executions_of_a_dead_replica_are_taken_over_and_never_started_by_it(pg_url: str) -> None:
-    async with open_replica(pg_url, lease_s=2.0) as a, open_replica(pg_url, lease_s=2.0) as b:
+    # A's own heartbeat would first tick in 20 minutes: the test beats for it (`renew_lease`), so no
+    # renewal races the expiry the test stands for (that race is the next test's subject).
+    async with open_replica(pg_url, lease_s=3600) as a, open_replica(pg_url, lease_s=2.0) as b:
         f1 = alert("f1")
         rec = await a.record_batch(
             payload_ids=[], alerts=[f1], decisions=[(0, decision(f1)), (0, decision(f1, rule="r2"))]
@@ -127,9 +129,8 @@ async def test_executions_of_a_dead_replica_are_taken_over_and_never_started_by_
         assert await b.interrupt_unfinished() == [], "a live replica's executions are its own"
         lease = "SELECT lease_until FROM replicas WHERE id = $1"
         first = await sql(pg_url, lease, a.replica)
-        async with asyncio.timeout(10):  # A's heartbeat renews its lease
-            while await sql(pg_url, lease, a.replica) == first:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
+        assert await a.renew_lease(), "A's heartbeat renews its lease"
+        assert await sql(pg_url, lease, a.replica) > first  # type: ignore[operator]
         # A stops renewing (a lost node, a long pause): its lease runs out.
         await sql(
             pg_url,
@@ -139,12 +140,54 @@ async def test_executions_of_a_dead_replica_are_taken_over_and_never_started_by_
         taken = await b.interrupt_unfinished()
         assert {(t.execution_id, t.started) for t in taken} == {(running, True), (queued, False)}
         assert await a.start_execution(queued) is False, "the presumed-dead replica must not start it"
+        assert await a.still_running(running) is False, "nor write anything more of the running one"
         [ex] = [e for e in await b.executions() if e.id == running]
         assert ex.status is ExecutionStatus.INTERRUPTED and a.replica in (ex.error or "")
         assert await sql(pg_url, "SELECT count(*) FROM replicas WHERE id = $1", a.replica) == 0
-        async with asyncio.timeout(10):  # A's next heartbeat finds its lease gone and registers again
-            while await sql(pg_url, "SELECT count(*) FROM replicas WHERE id = $1", a.replica) == 0:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
+        # A's next heartbeat finds its lease gone and registers again.
+        assert await a.renew_lease() is False
+        assert await sql(pg_url, "SELECT count(*) FROM replicas WHERE id = $1", a.replica) == 1
+
+
+async def test_a_lapsed_lease_renewed_before_any_take_over_keeps_its_executions(pg_url: str) -> None:
+    """A starved heartbeat (the lease ran out, nobody took over yet) renews it: the replica is alive.
+    Its own take-over turn never takes its own executions, and its running one stays its own."""
+    async with open_replica(pg_url, lease_s=3600) as a, open_replica(pg_url, lease_s=3600) as b:
+        f1 = alert("f1")
+        rec = await a.record_batch(payload_ids=[], alerts=[f1], decisions=[(0, decision(f1))])
+        running = rec.execution_ids[0]
+        assert await a.start_execution(running)
+        expire = "UPDATE replicas SET lease_until = clock_timestamp() - interval '1s' WHERE id = $1"
+        await sql(pg_url, expire, a.replica)
+        assert await a.interrupt_unfinished() == [], "a live replica never takes over its own executions"
+        assert await a.still_running(running), "before a write: still its own, and the lease renewed"
+        assert await b.interrupt_unfinished() == [], "renewed before the take-over: nothing to take"
+        await sql(pg_url, expire, a.replica)
+        assert await a.renew_lease(), "an expired lease nobody took is renewed by the heartbeat"
+        assert await b.interrupt_unfinished() == []
+        await a.finish_execution(running, ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="ok"))
+        [ex] = [e for e in await a.executions() if e.id == running]
+        assert ex.status is ExecutionStatus.SUCCEEDED
+
+
+async def test_an_execution_taken_over_is_not_finished_by_its_old_runner(pg_url: str) -> None:
+    """The take-over's record (interrupted, decided again) stands; the old runner's end is not
+    journaled over it."""
+    async with open_replica(pg_url, lease_s=3600) as a, open_replica(pg_url, lease_s=3600) as b:
+        f1 = alert("f1")
+        rec = await a.record_batch(payload_ids=[], alerts=[f1], decisions=[(0, decision(f1))])
+        running = rec.execution_ids[0]
+        assert await a.start_execution(running)
+        await sql(
+            pg_url,
+            "UPDATE replicas SET lease_until = clock_timestamp() - interval '1s' WHERE id = $1",
+            a.replica,
+        )
+        [taken] = await b.interrupt_unfinished()
+        assert taken.execution_id == running
+        await a.finish_execution(running, ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="ok"))
+        [ex] = [e for e in await b.executions() if e.id == running]
+        assert ex.status is ExecutionStatus.INTERRUPTED and a.replica in (ex.error or "")
 
 
 async def test_a_clean_stop_hands_unfinished_work_over_at_once(pg_url: str) -> None:

@@ -1,0 +1,89 @@
+"""The executor applies nothing more once its execution was taken over (interrupted and decided again).
+
+A replica starved long enough for its lease to lapse is presumed dead: another interrupts its running
+executions and decides them again through the guards. The starved one must not then go on to apply
+them: every attempt, retries included, first asks the journal whether the execution is still its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from remediator.actions.dispatch import ActionRouter
+from remediator.actions.kube import KubeActions
+from remediator.actions.retry import RetryPolicy
+from remediator.actions.runner import ActionRunner
+from remediator.clock import FakeClock
+from remediator.metrics import Metrics
+from remediator.model import ActionSpec, Alert, Decision, ExecutionStatus, Outcome, RuleName, Target
+from remediator.store import ExecutionUpdate
+from remediator.store.sqlite import SqliteJournal
+from remediator.testing.fake_kube import FakeKubeServer
+
+CART = Target(kind="Deployment", namespace="shop", name="cart")
+
+
+def restart(clock: FakeClock) -> Decision:
+    alert = Alert(
+        source="alertmanager",
+        fingerprint="fp",
+        status="firing",
+        labels={"alertname": "CrashLooping"},
+        annotations={},
+        starts_at=clock.now(),
+    )
+    return Decision(
+        alert=alert,
+        rule=RuleName("restart-cart"),
+        target=CART,
+        actions=(ActionSpec(kind="rollout_restart"),),
+        outcome=Outcome.ACT,
+        reason="matched",
+        dry_run=False,
+        decided_at=clock.now(),
+    )
+
+
+def deployment_patches(fake: FakeKubeServer) -> list[int]:
+    return [r.status for r in fake.requests if r.method == "PATCH" and r.path.endswith("/deployments/cart")]
+
+
+async def test_a_retry_after_the_execution_was_taken_over_applies_nothing(
+    tmp_path: Path, fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    fake_kube.add_deployment("shop", "cart")
+    ended: list[ExecutionUpdate] = []
+    async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
+        runner = ActionRunner(
+            journal=journal,
+            actions=ActionRouter(kube=kube_actions, now=clock.now),
+            metrics=Metrics(),
+            clock=clock,
+            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
+            on_finished=[lambda _, update: ended.append(update)],
+        )
+        decision = restart(clock)
+        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        execution = batch.execution_ids[0]
+        stalled = asyncio.Event()
+        # The first PATCH stalls, then fails without landing (503): a retry would normally follow.
+        fake_kube.inject(status=503, method="PATCH", path=r"/deployments/cart$", hold=stalled)
+        runner.submit(execution, decision)
+        async with asyncio.timeout(10):
+            while not deployment_patches(fake_kube):  # noqa: ASYNC110 - the fake records it on arrival
+                await asyncio.sleep(0.01)
+        # Meanwhile the execution is taken over: interrupted, to be decided again elsewhere.
+        [taken] = await journal.interrupt_unfinished()
+        assert (taken.execution_id, taken.started) == (execution, True)
+        stalled.set()
+        await runner.idle()
+        await runner.aclose()
+        [ex] = [e for e in await journal.executions() if e.id == execution]
+    assert deployment_patches(fake_kube) == [503], "no retry once the execution was taken over"
+    assert [w for w in fake_kube.writes if w.method == "PATCH"] == []
+    [update] = ended
+    assert update.status is ExecutionStatus.INTERRUPTED
+    assert update.error == "taken over by another replica before rollout_restart: not applied"
+    assert ex.status is ExecutionStatus.INTERRUPTED, "the take-over's record stands"
+    assert ex.error is not None and ex.error.startswith("interrupted:")
