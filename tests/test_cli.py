@@ -65,6 +65,30 @@ def test_check_names_regex_problems_and_go_differences(
     assert out.out == "ok: 1 rules in 1 file(s), 1 warning(s)\n"
 
 
+def test_check_accepts_delete_pod_force_with_a_warning_and_refuses_other_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = (
+        "rules:\n  - name: oom\n    match: ['alertname = \"PodOOMKilled\"']\n"
+        "    target: {{kind: Deployment, namespace: a, name: b}}\n"
+        '    actions:\n      - delete_pod: {{pod: "{{{{ labels.pod }}}}"{force}}}\n'
+    )
+    evicts = tmp_path / "evicts.yaml"
+    evicts.write_text(rule.format(force=""))
+    assert main(["check", str(evicts)]) == 0
+    assert capsys.readouterr().out == "ok: 1 rules in 1 file(s)\n"
+    forced = tmp_path / "forced.yaml"
+    forced.write_text(rule.format(force=", force: delete"))
+    assert main(["check", str(forced)]) == 0
+    out = capsys.readouterr()
+    assert f"{forced}:6: warning: rule 'oom': actions[0].delete_pod.force: delete bypasses" in out.err
+    assert "PodDisruptionBudget" in out.err and "actions.deletePodForce" in out.err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(rule.format(force=", force: evict"))
+    assert main(["check", str(bad)]) == 1
+    assert "force: 'evict' is not a valid value (expected one of: delete)" in capsys.readouterr().err
+
+
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     for cmd in (["--help"], ["serve", "--help"], ["check", "--help"]):
         with pytest.raises(SystemExit):

@@ -254,6 +254,17 @@ class _Loading:
                 err((*at, *loc), prefix + f"{dotted(loc)}: {msg}")
             if not problems:
                 self.rules.append(compile_rule(model, source_path=path, source_line=line_of(root, at)))
+                for j, action in enumerate(model.actions):
+                    if action.delete_pod is not None and action.delete_pod.force == "delete":
+                        self.warnings.append(
+                            RuleWarning(
+                                path=path,
+                                line=line_of(root, (*at, "actions", j)),
+                                msg=f"{prefix}actions[{j}].delete_pod.force: delete bypasses the target's "
+                                "PodDisruptionBudget (without it, pods are evicted and the budget decides); "
+                                "the Helm chart grants it only with actions.deletePodForce",
+                            )
+                        )
                 for j, text in enumerate(model.match):
                     for m in parse_matchers(text) if "\\p" in text or "\\P" in text else ():
                         line = line_of(root, (*at, "match", j))
