@@ -241,6 +241,7 @@ class IncidentDesk(DeskTimers):
             change.event(now, d.outcome.value, f"{d.rule}: {d.outcome.value}: {d.reason}")
         elif d.acts and not d.dry_run:
             what = "+".join(a.kind for a in d.actions)
+            change.incident = replace(change.incident, acting=change.incident.acting + 1)
             change.event(
                 now, "acting", f"{d.rule}: {what} on {d.target.key if d.target else '?'}: {d.reason}"
             )
@@ -277,7 +278,9 @@ class IncidentDesk(DeskTimers):
         change.incident = i = replace(i, firing=firing)
         if firing or i.state not in ("open", "mitigated"):
             return
-        if i.acted and i.watch_s:
+        # An action still verifying is what resolved it, most likely (verification waits for this):
+        # watched like a fix, or a re-fire would repeat the action the watch is there to judge.
+        if (i.acted or i.acting) and i.watch_s:
             until = now + timedelta(seconds=i.watch_s)
             change.incident = replace(i, state="watching", resolved_at=now, watch_until=until)
             change.event(
@@ -298,7 +301,9 @@ class IncidentDesk(DeskTimers):
         if i is None:
             return
         now = self._clock.now()
-        change = Change(i)
+        was_acting = i.acting
+        change = Change(replace(i, acting=max(i.acting - 1, 0)))
+        i = change.incident
         where = decision.target.key if decision.target else "?"
         what = f"{'+'.join(a.kind for a in decision.actions)} on {where}"
         if update.status is ExecutionStatus.SUCCEEDED:
@@ -315,8 +320,8 @@ class IncidentDesk(DeskTimers):
             change.incident = replace(i, actions=(*i.actions, line), acted=i.acted or bool(update.changes))
             change.event(now, "failed", line)
             self._start_ladder(change, now, line)
-        else:
-            return
+        elif not was_acting:
+            return  # skipped, interrupted: nothing to record
         await self._save([change])
 
     async def _escalate_for(self, decision: Decision, reason: str) -> None:

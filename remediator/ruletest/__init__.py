@@ -97,9 +97,56 @@ substring of why it failed, or of its summary, e.g. "2 -> 4"). The list must acc
 decision made, so a rule that starts matching an alert it should not fails the test.
 
 Each alert is one Alertmanager v4 webhook payload accepted into the journal, the way the
-webhook accepts it. A test never reaches anything outside the process: PagerDuty, Prometheus,
-Alertmanager and chat channels are left unconfigured whatever the environment holds, so
-escalations go nowhere and `confirm` queries cannot confirm.
+webhook accepts it. A test never reaches anything outside the process: Prometheus and
+Alertmanager are left unconfigured whatever the environment holds (`confirm` queries cannot
+confirm), and PagerDuty and chat are the runner's stand-ins (below).
+
+Incidents over time (escalation ladders, updates, the watch; README "Incidents over time"): a test
+file's `config` may set `incidents`, and name PagerDuty services (`pagerduty.routing_keys`) and chat
+channels (`notify.channels`) as the production config does. Only the names count: the runner sends
+every page and message to its own stand-ins in the process, whatever keys and URLs the config gives.
+A test can then run the clock on and expect what was paged and said, and when:
+
+```yaml
+rule_files: [../rules/auth.yaml]
+config:
+  incidents:
+    escalation:
+      P1: [{after: 0m, page: primary}, {after: 15m, page: secondary}, {after: 30m, notify: team-lead}]
+    updates: {every: 30m, channel: ops}
+    watch: 30m
+  pagerduty: {routing_keys: {primary: {env: PD_PRIMARY}, secondary: {env: PD_SECONDARY}}}
+  notify:
+    channels: {ops: {kind: slack, url: {env: SLACK_OPS}}, team-lead: {kind: slack, url: {env: SLACK_LEAD}}}
+cluster: {deployments: {shop/image-gen: {}}}
+tests:
+  - name: not fixed by the restart; acknowledged at 20m
+    alerts:
+      - at: 0s
+        labels: {alertname: AuthFailures, namespace: shop, deployment: image-gen, status_code: "401"}
+        annotations: {value: "3"}
+    acknowledge:                       # a human acknowledges the rule's incident (the ladder stops)
+      - {at: 20m, rule: restart-on-auth-failures, by: dana}
+    until: 1h5m                        # run the clock to here (default: until the executions end)
+    expect:
+      pages:                           # every PagerDuty event, in order; [] means none
+        - {at: 10m, page: default, action: trigger, severity: critical}   # the rule's on_failure
+        - {at: 10m, page: primary}     # the ladder's first step (action: trigger by default)
+      notifications:                   # every message, in order (text: a substring)
+        - {at: 30m, channel: ops, text: "acknowledged by dana"}
+        - {at: 1h, channel: ops, text: "[P1] Update"}
+      incidents:                       # every incident, in the order they opened
+        - {state: open, severity: P1, acknowledged_by: dana,
+           events: [opened, acting, failed, escalated, paged, acknowledged, update, update]}
+```
+
+`pages` name the service as the config does (`default`: `pagerduty.routing_key`, which
+`escalate: {to: pagerduty}` pages) with `action` (trigger, acknowledge, resolve) and optionally `at`
+and `severity`. An expected incident names its `state` (open, mitigated, watching, resolved) and
+optionally `rule`, `severity`, `reopened` (times a re-fire within the watch re-opened it),
+`acknowledged_by` and `events`, its timeline's kinds in order. Deferrals are decisions
+(`outcome: deferred`, then the decision that ended the wait at its time); a re-fire within the watch
+is a decision with `outcome: escalated`. `rules-tests/incidents.yaml` has the ladder and the watch.
 
 `run_rule_tests(paths, out=..., verbose=...)` is the entry point (`run_rule_tests_async` inside
 a running event loop); `--verbose` adds each passing test's decisions and a failing test's

@@ -25,6 +25,7 @@ from remediator.rules import RuleSet, load_rules
 from remediator.ruletest._positions import Loc, RuleTestError, describe, dotted, kind_of, line_of, parse_yaml
 from remediator.ruletest.schema import (
     WORKLOAD_KINDS,
+    AcknowledgeSpec,
     AlertSpec,
     ApprovalSpec,
     ClusterSpec,
@@ -44,16 +45,16 @@ RUNNER_OWNED_SECTIONS = frozenset(
         "journal",
         "kubernetes",
         "rules",
-        "pagerduty",
         "alertmanager",
         "prometheus",
-        "notify",
         "log",
     }
 )
 """Settings sections a test may not override: the runner points them at its temp journal and
-fake cluster, and leaves every outside service (PagerDuty, Prometheus, chat) unset so a rule
-test can never page anyone or touch a real cluster."""
+fake cluster, and leaves Prometheus and Alertmanager unset so a rule test can never touch a real
+cluster. `pagerduty` and `notify` may name services and channels (as the production config does,
+for ladders to page and notify), but only their names count: the runner sends every page and
+message to its own stand-ins, never to a URL or key the test gives."""
 
 
 class RuleTestFileError(ConfigError):
@@ -81,6 +82,9 @@ class RuleTestCase:
     alerts: tuple[AlertSpec, ...]
     expect: Expectations
     approvals: tuple[ApprovalSpec, ...] = ()
+    acknowledgements: tuple[AcknowledgeSpec, ...] = ()
+    until: float | None = None
+    """Run the clock to this time (seconds after the start); None: until the executions finish."""
     secrets: Mapping[str, str] = field(default_factory=dict)
     services: Mapping[str, Mapping[str, Sequence[ServiceAnswer]]] = field(default_factory=dict)
     """Stub HTTP services, the file's with the test's routes on top."""
@@ -160,10 +164,15 @@ class _Checker:
             self._check_cluster(case.cluster, (*at, "cluster"))
             cluster = spec.cluster.merged(case.cluster)
             self._check_expectations(case.expect, (*at, "expect"), cluster, rules)
-            for j, approval in enumerate(case.approve):
-                if rules is not None and rules.get(approval.rule) is None:
-                    where = (*at, "approve", j, "rule")
-                    self.err(where, f"{dotted(where)}: unknown rule {approval.rule!r}")
+            script: tuple[tuple[str, Sequence[ApprovalSpec | AcknowledgeSpec]], ...] = (
+                ("approve", case.approve),
+                ("acknowledge", case.acknowledge),
+            )
+            for key, steps in script:
+                for j, step in enumerate(steps):
+                    if rules is not None and rules.get(step.rule) is None:
+                        where = (*at, key, j, "rule")
+                        self.err(where, f"{dotted(where)}: unknown rule {step.rule!r}")
             settings = None
             if self._check_config(case.config, (*at, "config")) and file_config_ok:
                 try:
@@ -182,6 +191,8 @@ class _Checker:
                         alerts=tuple(case.alerts),
                         expect=case.expect,
                         approvals=tuple(case.approve),
+                        acknowledgements=tuple(case.acknowledge),
+                        until=case.until,
                         secrets={**spec.secrets, **case.secrets},
                         services={
                             host: {**spec.services.get(host, {}), **case.services.get(host, {})}

@@ -39,6 +39,8 @@ class CaseResult:
     cluster_diffs: list[FieldDiff] = field(default_factory=list)
     request_diffs: list[str] = field(default_factory=list)
     """Requests to stub services that differ from `expect.requests` (expected / got line pairs)."""
+    outside_diffs: list[str] = field(default_factory=list)
+    """Pages, messages and incidents that differ from `expect.pages`, `notifications`, `incidents`."""
     error: str | None = None
     """The run itself failed (the engine did not settle, an internal error)."""
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -46,7 +48,8 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         rows_ok = self.rows is None or all(r.kind is RowKind.OK for r in self.rows)
-        return self.error is None and rows_ok and not self.cluster_diffs and not self.request_diffs
+        diffs = self.cluster_diffs or self.request_diffs or self.outside_diffs
+        return self.error is None and rows_ok and not diffs
 
 
 def file_errors(path: Path, errors: Sequence[ConfigError]) -> list[str]:
@@ -71,6 +74,8 @@ def case_lines(result: CaseResult, *, verbose: bool) -> list[str]:
         lines += _section("cluster:", [str(d) for d in result.cluster_diffs])
     if result.request_diffs:
         lines += _section("requests:", result.request_diffs)
+    if result.outside_diffs:
+        lines += _section("pages, notifications, incidents:", result.outside_diffs)
     if verbose and result.log:
         lines += _section("engine log:", [_log_line(entry) for entry in result.log])
     return lines

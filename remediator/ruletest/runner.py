@@ -41,8 +41,6 @@ from remediator.config import (
     AuthSettings,
     JournalSettings,
     KubeSettings,
-    NotifySettings,
-    PagerDutySettings,
     PrometheusSettings,
     SchedulerSettings,
     Settings,
@@ -50,9 +48,18 @@ from remediator.config import (
 from remediator.ruletest.cluster import compare, seed
 from remediator.ruletest.decisions import GotDecision, align
 from remediator.ruletest.loader import RuleTestCase, RuleTestFileError, load_test_file
+from remediator.ruletest.outside import (
+    Outside,
+    compare_incidents,
+    compare_messages,
+    compare_pages,
+    serve_outside,
+    settings_for,
+)
 from remediator.ruletest.report import CaseResult, case_lines, file_errors, summary
-from remediator.ruletest.schema import AlertSpec, ApprovalSpec
+from remediator.ruletest.schema import AcknowledgeSpec, AlertSpec, ApprovalSpec
 from remediator.ruletest.services import StubResolver, StubServices, compare_requests, serve_stubs
+from remediator.store.incidents import IncidentRecord
 from remediator.testing.fake_kube import FakeKubeServer
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -204,9 +211,13 @@ async def _run(
     async with (
         FakeKubeServer(clock=clock.now) as kube,
         serve_stubs(stubs) as resolver,
+        serve_outside(Outside(now=clock.now, start=EPOCH)) as outside,
     ):
-        with _environment(case.secrets):
-            return await _run_world(case, tmp, log, prepare, clock, kube, stubs, resolver)
+        pagerduty, notify, env = settings_for(case.settings, outside)
+        settings = _settings(case, tmp, kube.write_kubeconfig(tmp / "kubeconfig"))
+        settings = settings.model_copy(update={"pagerduty": pagerduty, "notify": notify})
+        with _environment({**case.secrets, **env}):
+            return await _run_world(case, settings, log, prepare, clock, kube, stubs, resolver, outside)
 
 
 @contextlib.contextmanager
@@ -226,25 +237,28 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 async def _run_world(
     case: RuleTestCase,
-    tmp: Path,
+    settings: Settings,
     log: list[MutableMapping[str, Any]],
     prepare: Callable[[FakeKubeServer], None] | None,
     clock: SimClock,
     kube: FakeKubeServer,
     stubs: StubServices,
     resolver: StubResolver,
+    outside: Outside,
 ) -> CaseResult:
     seed(kube, case.cluster, start=EPOCH)
     if prepare is not None:
         prepare(kube)
-    settings = _settings(case, tmp, kube.write_kubeconfig(tmp / "kubeconfig"))
     ticker: asyncio.Task[None] | None = None
     try:
         async with open_app(settings, clock=clock, outbound_resolver=resolver) as app:
             await _settle(app, clock)
-            await _play(app, clock, case.alerts, case.approvals)
+            await _play(app, clock, case.alerts, (*case.approvals, *case.acknowledgements))
             finished = await _run_out(app, clock)
+            if case.until is not None and case.until > clock.monotonic():
+                await _advance(app, clock, case.until - clock.monotonic())
             got = await _decisions(app)
+            incidents = await _incidents(app) if case.expect.incidents is not None else []
             # Leaving open_app waits for running executions; keep simulated time moving so an
             # execution still waiting on it (the horizon was reached) ends instead of hanging.
             ticker = asyncio.create_task(_keep_time_moving(clock), name="ruletest-ticker")
@@ -264,6 +278,11 @@ async def _run_world(
         request_diffs=(
             compare_requests(case.expect.requests, stubs.requests) if case.expect.requests is not None else []
         ),
+        outside_diffs=[
+            *(compare_pages(e.pages, outside.pages) if (e := case.expect).pages is not None else []),
+            *(compare_messages(e.notifications, outside.messages) if e.notifications is not None else []),
+            *(compare_incidents(e.incidents, incidents) if e.incidents is not None else []),
+        ],
         error=error,
         log=[dict(entry) for entry in log],
     )
@@ -276,10 +295,8 @@ def _settings(case: RuleTestCase, tmp: Path, kubeconfig: Path) -> Settings:
             "kubernetes": KubeSettings(mode="kubeconfig", kubeconfig=kubeconfig, call_timeout=5.0),
             "rules": tuple(p.resolve() for p in case.rule_paths),
             "auth": AuthSettings(webhook_token=None, api_tokens=()),
-            "pagerduty": PagerDutySettings(webhook_secrets=(), routing_key=None),
             "alertmanager": AlertmanagerSettings(),
             "prometheus": PrometheusSettings(),
-            "notify": NotifySettings(),
             # One process: timers it schedules wake it; no other replica to poll for.
             "scheduler": SchedulerSettings(poll_interval=_RUN_OUT_HORIZON_S),
         }
@@ -287,11 +304,14 @@ def _settings(case: RuleTestCase, tmp: Path, kubeconfig: Path) -> Settings:
 
 
 async def _play(
-    app: Application, clock: SimClock, alerts: Sequence[AlertSpec], approvals: Sequence[ApprovalSpec] = ()
+    app: Application,
+    clock: SimClock,
+    alerts: Sequence[AlertSpec],
+    approvals: Sequence[ApprovalSpec | AcknowledgeSpec] = (),
 ) -> None:
-    """Send the alerts and give the approvals at their times: at the same time alerts first, in file
-    order, each step settled before the next."""
-    steps: list[tuple[float, int, AlertSpec | ApprovalSpec]] = [
+    """Send the alerts, give the approvals and acknowledgements at their times: at the same time alerts
+    first, in file order, each step settled before the next."""
+    steps: list[tuple[float, int, AlertSpec | ApprovalSpec | AcknowledgeSpec]] = [
         (t, i, a) for i, a in enumerate(alerts) for t in a.at
     ]
     steps += [(a.at, len(alerts) + i, a) for i, a in enumerate(approvals)]
@@ -305,6 +325,8 @@ async def _play(
         for _, _, item in step:
             if isinstance(item, ApprovalSpec):
                 await _approve(app, item)
+            elif isinstance(item, AcknowledgeSpec):
+                await _acknowledge(app, item)
             else:
                 await app.journal.accept("alertmanager", _payload(item, sent=clock.now(), episodes=episodes))
             await _settle(app, clock)
@@ -320,6 +342,20 @@ async def _approve(app: Application, approval: ApprovalSpec) -> None:
         )
     oldest = min(pending, key=lambda a: int(a["id"]))
     await app.operator.approve(actor=approval.by, approval_id=int(oldest["id"]), reason="rule test")
+
+
+async def _acknowledge(app: Application, ack: AcknowledgeSpec) -> None:
+    """Acknowledge the rule's incident, as `POST /api/v1/incident-board/{id}/acknowledge` does."""
+    live = [i for i in app.desk.live() if i.rule == ack.rule and i.state != "resolved"]
+    if not live:
+        raise RuleTestRunError(f"acknowledge at {ack.at:g}s: no incident of rule {ack.rule!r} to acknowledge")
+    await app.desk.acknowledge(live[0].id, by=ack.by, reason="rule test")
+
+
+async def _incidents(app: Application) -> list[tuple[IncidentRecord, list[str]]]:
+    """Every incident, in the order they opened, with its timeline's event kinds."""
+    found = list(reversed(await app.journal.incidents(limit=_MAX_ROWS)))
+    return [(i, [e.kind for e in await app.journal.incident_events(i.id)]) for i in found]
 
 
 def _payload(
@@ -389,9 +425,17 @@ async def _settle(app: Application, clock: SimClock) -> bool:
                     app.scheduler.wake()  # a timer due now (a slot freed): it runs at this time
                     await asyncio.sleep(_POLL_S)
                     continue
+                if not app.scheduler.asleep:
+                    await asyncio.sleep(_POLL_S)  # its next wake-up is not registered with the clock yet
+                    continue
                 if app.runner.running() == 0 and not app.journal.backlog():
                     return True
             elif clock.sleeping - app.scheduler.waiting >= running:  # the scheduler's own sleep aside
+                await app.desk.idle()  # what the incident desk does at this time happens at this time
+                if await app.scheduler.due_now() or not app.scheduler.asleep:
+                    app.scheduler.wake()
+                    await asyncio.sleep(_POLL_S)
+                    continue
                 return False
             else:
                 await asyncio.sleep(_POLL_S)  # an API call or a journal write is on its way

@@ -211,6 +211,15 @@ class ApprovalSpec(_Model):
     by: Annotated[str, Field(min_length=1, max_length=64)] = "on-call"
 
 
+class AcknowledgeSpec(_Model):
+    """A human acknowledging the incident a rule handles at a time (the override API, or its page in
+    PagerDuty): what is left of its escalation ladder stops."""
+
+    at: Time
+    rule: str
+    by: Annotated[str, Field(min_length=1, max_length=64)] = "on-call"
+
+
 # --- expectations -------------------------------------------------------------------------------------
 
 
@@ -258,12 +267,50 @@ class ExpectedRequest(_Model):
     """When given, the JSON body must equal it."""
 
 
+class ExpectedPage(_Model):
+    """A PagerDuty event remediator sent (Events API v2), to the runner's stand-in for PagerDuty."""
+
+    page: Annotated[str, Field(min_length=1)]
+    """The service, by its name in the config's `pagerduty.routing_keys` (`default`: `routing_key`)."""
+    action: Literal["trigger", "acknowledge", "resolve"] = "trigger"
+    at: Time | None = None
+    severity: Literal["critical", "error", "warning", "info"] | None = None
+
+
+class ExpectedMessage(_Model):
+    """A message to a chat channel (by its name in the config's `notify.channels`)."""
+
+    channel: Annotated[str, Field(min_length=1)]
+    at: Time | None = None
+    text: str | None = None
+    """A substring of the message."""
+
+
+class ExpectedIncident(_Model):
+    """An incident as the board shows it at the end of the test."""
+
+    state: Literal["open", "mitigated", "watching", "resolved"]
+    rule: str | None = None
+    severity: str | None = None
+    reopened: Annotated[int, Field(ge=0)] | None = None
+    acknowledged_by: str | None = None
+    events: list[str] | None = None
+    """Its timeline's event kinds, in order (opened, deferred, acting, mitigated, failed, escalated,
+    paged, notified, update, acknowledged, watching, reopened, resolved...)."""
+
+
 class Expectations(_Model):
     decisions: list[ExpectedDecision] | None = None
     """Every decision made, in order; `[]` means none. Left out: decisions are not checked."""
     cluster: ExpectedCluster | None = None
     requests: list[ExpectedRequest] | None = None
     """Every request to a stub service other than GET (health probes), in order; `[]`: none."""
+    pages: list[ExpectedPage] | None = None
+    """Every PagerDuty event sent, in order; `[]`: none."""
+    notifications: list[ExpectedMessage] | None = None
+    """Every chat message sent, in order; `[]`: none."""
+    incidents: list[ExpectedIncident] | None = None
+    """Every incident, in the order they opened; `[]`: none."""
 
 
 # --- stub services -------------------------------------------------------------------------------------
@@ -315,6 +362,11 @@ class CaseSpec(_Model):
     alerts: Annotated[list[AlertSpec], Field(min_length=1)]
     approve: list[ApprovalSpec] = Field(default_factory=list)
     """Approvals given during the test; each must find a pending approval of its rule."""
+    acknowledge: list[AcknowledgeSpec] = Field(default_factory=list)
+    """Acknowledgements during the test; each must find an incident of its rule not resolved."""
+    until: Time | None = None
+    """Run the clock to this time (`2h`): ladders, updates and watches fire on the way. Default: until
+    every execution has finished after the last alert."""
     expect: Expectations
 
 

@@ -79,6 +79,9 @@ class Scheduler:
         self._busy = False
         self.waiting = False
         """True while the loop sleeps on the clock (simulated-time runners tell idle from busy by it)."""
+        self.asleep = False
+        """True while the loop waits, its next timer's time (if any) registered with the clock: a
+        simulated-time runner moves time on only then, or the loop would miss the time it wakes at."""
 
     def register(self, kind: str, handler: TimerHandler) -> None:
         if kind in self._handlers:
@@ -144,9 +147,11 @@ class Scheduler:
                 return
             waits.append(asyncio.ensure_future(wait_for_time(self._clock, delay)))
             self.waiting = True
+        self.asleep = True
         try:
             await asyncio.wait(waits, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.asleep = False
             self.waiting = False
             for task in waits:
                 task.cancel()

@@ -46,6 +46,9 @@ class IncidentRecord:
     """Fingerprints of its alerts still firing."""
     acted: bool = False
     """An action succeeded for it: a re-fire within the watch means the fix did not hold."""
+    acting: int = 0
+    """Its executions still running (verifying): alerts that resolve meanwhile were fixed by them, most
+    likely, so the incident is watched as if they had succeeded already."""
     actions: tuple[str, ...] = ()
     """What was done, one line each (for updates and the timeline)."""
     escalated_at: datetime | None = None
@@ -160,6 +163,7 @@ def incident_doc(i: IncidentRecord) -> str:
             "channel": i.channel,
             "firing": list(i.firing),
             "acted": i.acted,
+            "acting": i.acting,
             "actions": list(i.actions),
             "escalated_at": _iso(i.escalated_at),
             "escalation_reason": i.escalation_reason,
@@ -196,6 +200,7 @@ def incident_from_doc(text: str) -> IncidentRecord:
         channel=d["channel"],
         firing=tuple(d["firing"]),
         acted=bool(d["acted"]),
+        acting=int(d.get("acting", 0)),
         actions=tuple(d["actions"]),
         escalated_at=_at(d["escalated_at"]),
         escalation_reason=d["escalation_reason"],

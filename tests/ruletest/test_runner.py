@@ -73,13 +73,13 @@ def test_rule_tests_live_outside_the_rules_directory() -> None:
 
 async def test_the_documented_example_passes(tmp_path: Path) -> None:
     doc = remediator.ruletest.__doc__ or ""
-    example = re.search(r"```yaml\n(.*?)```", doc, re.S)
-    assert example is not None
-    text = example.group(1).replace("../rules/", f"{REPO}/rules/")
-    (tmp_path / "example.yaml").write_text(text)
-    code, out = await run(tmp_path / "example.yaml")
+    examples = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    assert len(examples) == 2, "the format, and incidents over time"
+    for i, example in enumerate(examples):
+        (tmp_path / f"example{i}.yaml").write_text(example.replace("../rules/", f"{REPO}/rules/"))
+    code, out = await run(tmp_path / "example0.yaml", tmp_path / "example1.yaml")
     assert code == 0, out
-    assert out.splitlines()[-1] == "2 passed, 0 failed"
+    assert out.splitlines()[-1] == "3 passed, 0 failed"
 
 
 # --- failures and invalid files -------------------------------------------------------------------------
