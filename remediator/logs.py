@@ -11,11 +11,14 @@ and any `Authorization` credential it still finds.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import sys
 from typing import Any, TextIO
 
+import msgspec
 import structlog
 import structlog.tracebacks
 
@@ -38,7 +41,39 @@ def scrub(_logger: Any, _name: str, line: Any) -> Any:
     """The renderer's output with every secret masked: the last processor, for every logger."""
     if not isinstance(line, str):
         line = line.decode("utf-8", "replace")
-    return _CREDENTIAL.sub(lambda m: m.group("scheme") + REDACTED, redact(line))
+    line = redact(line)
+    # The credential pattern can only match where one of its words is (its `(?i)` letters all
+    # lower-case to ASCII); most lines have none, and the search costs more than the line's rendering.
+    lowered = line.lower()
+    if "bearer" not in lowered and "basic" not in lowered and "token=" not in lowered:
+        return line
+    return _CREDENTIAL.sub(lambda m: m.group("scheme") + REDACTED, line)
+
+
+_FAST_JSON = msgspec.json.Encoder()
+_INT64 = range(-(2**63), 2**63)
+
+
+def _plain(value: Any) -> bool:
+    """A value msgspec writes exactly as `json.dumps` does (bar float exponents): an ASCII string
+    without DEL, a 64-bit int, a finite float, a bool or None."""
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii()) and "\x7f" not in value
+    if kind is int:
+        return value in _INT64
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is bool
+
+
+def dumps(event: dict[str, Any], **kw: Any) -> str:
+    """One JSON line (compact). A log line of plain values (nearly all) is written by msgspec, a
+    twentieth of `json.dumps`'s time; anything else (tracebacks, objects shown by their repr) by
+    `json.dumps` as before, so nothing is encoded in a form `scrub` would not recognise."""
+    if all(type(k) is str and _plain(k) and _plain(v) for k, v in event.items()):
+        return _FAST_JSON.encode(event).decode()
+    return json.dumps(event, separators=(",", ":"), **kw)
 
 
 def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
@@ -51,7 +86,7 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
         structlog.stdlib.ExtraAdder(),
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=dumps)
         if fmt == "json"
         # plain tracebacks: rich's would print each frame's locals, secrets among them
         else structlog.dev.ConsoleRenderer(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from typing import Any
 
 import pytest
 
@@ -28,3 +30,44 @@ def test_a_logged_traceback_shows_no_local_variables(fmt: str) -> None:
         assert secret not in text
     finally:
         configure_logging()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"event": "decided", "rule": "r", "alert_id": 3, "dry_run": True, "error": None, "took_s": 0.25},
+        {"event": "é ü \u2028", "n": 2**70, "x": float("nan"), "del": "a\x7fb"},
+        {"event": "ctl", "all": "".join(map(chr, range(128))), "big": -(2**63), "f": 1e300},
+        {"event": "nested", "exception": [{"frames": [{"line": 3}]}], "obj": object()},
+        {1: "non-str key"},
+    ],
+)
+def test_json_lines_read_back_as_json_dumps_writes_them(event: dict[Any, Any]) -> None:
+    from remediator.logs import dumps
+
+    line = dumps(event, default=repr)
+    assert "\n" not in line
+    assert json.loads(line) == json.loads(json.dumps(event, default=repr))
+    assert line.isascii()  # as json.dumps: every secret spelling `redact` knows stays findable
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Authorization: Bearer abc.def",
+        "BEARER   xyz",
+        "basic dXNlcjpwYXNz and more",
+        "url?TOKEN=abc&x=1",
+        "url?to\u212aen=abc",  # KELVIN SIGN matches k case-insensitively
+        "tokens= not a token=",
+        "nothing here at all",
+        "Bearer",
+        "embearer x",
+    ],
+)
+def test_scrub_masks_what_the_credential_pattern_masks(line: str) -> None:
+    from remediator.logs import _CREDENTIAL, scrub
+    from remediator.secrets import REDACTED
+
+    expected = _CREDENTIAL.sub(lambda m: m.group("scheme") + REDACTED, line)
+    assert scrub(None, "info", line) == expected
