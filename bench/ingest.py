@@ -164,11 +164,15 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         rows = [r for r in result["runs"] if str(r["alerts_per_payload"]) == size]
         non_2xx = sum(r["non_2xx"] + r.get("server_non_2xx", 0) for r in rows)
+        rps = {r["server"]: r["requests_per_s"] for r in rows}
         out.append(
             {
                 "name": f"ingest {size}-alert payloads: remediator / bare req/s",
                 "value": ratio,
-                "display": f"{ratio:.0%} (non-2xx {non_2xx})",
+                "display": (
+                    f"{ratio:.0%} ({rps.get('remediator', 0):,.0f} / {rps.get('bare', 0):,.0f} req/s, "
+                    f"non-2xx {non_2xx})"
+                ),
                 "target": f">= {TARGET_RATIO:.0%}, 0 non-2xx",
                 "met": ratio >= TARGET_RATIO and non_2xx == 0,
             }

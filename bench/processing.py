@@ -6,9 +6,11 @@ payloads straight into the journal (`journal.accept`, no HTTP), then the clock s
 normalized, matched, guarded, decided and recorded, and every dry-run plan is journaled
 (`kubernetes.mode: none`). Logging is configured as the daemon's (JSON lines, info), to a file.
 
-Two backlogs: the full one under the shipped guard defaults (in a storm most decisions are then
-rate-limit skips: what the daemon really does), and a smaller one with the rate limits off, where
-every first (rule, target) pair gets its own dry-run execution, the expensive path.
+Two backlogs. The headline is the realistic path: rate limits relaxed (`RELAXED_GUARDS`), so every
+first (rule, target) pair gets its own dry-run plan and execution record, the expensive path. Beside
+it the full backlog under the shipped guard defaults (in a storm most decisions are then rate-limit
+skips: what the daemon really does). Checked: no alert lost, and every (alert, matching rule) pair
+decided (a deferred decision is decided again when its slot frees, so rows may exceed pairs).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from remediator.receivers import alertmanager
 from remediator.rules import RuleSet, load_rules
 
 TARGET_ALERTS_PER_S = 20_000
+REALISTIC = "realistic path (rate limits relaxed, plans made)"
+"""The headline: every routed alert decided with guards that let it through to a dry-run plan."""
 _ACCEPT_CONCURRENCY = 256
 
 
@@ -90,7 +94,7 @@ async def drain(
     counts = procs.journal_counts(journal_path)
     log_lines = sum(1 for _ in (workdir / "daemon.log").open())
     return {
-        "guards": "relaxed (rate limits off)" if guards else "shipped defaults",
+        "guards": REALISTIC if guards else "shipped defaults",
         "payloads": payload_count,
         "alerts_per_payload": alerts_per_payload,
         "alerts": alerts,
@@ -105,6 +109,8 @@ async def drain(
         "alerts_lost": alerts - counts["alerts"],
         "decisions_expected": decisions,
         "decisions_recorded": counts["decisions"],
+        # A deferred decision is decided again when its slot frees: one more row for the same pair.
+        "alert_rule_pairs_decided": counts["alert_rule_pairs_decided"],
         "outcomes": counts["outcomes"],
         "execution_statuses": counts["execution_statuses"],
         "unprocessed_payloads": counts["unprocessed_payloads"],
@@ -120,8 +126,8 @@ async def run(config: BenchConfig, workdir: Path, say: Callable[[str], None]) ->
     )
     runs: list[dict[str, Any]] = []
     for name, guards, count in (
-        ("default", None, config.processing_payloads),
         ("relaxed", RELAXED_GUARDS, config.processing_relaxed_payloads),
+        ("default", None, config.processing_payloads),
     ):
         row = await drain(
             workdir / name,
@@ -144,13 +150,21 @@ async def run(config: BenchConfig, workdir: Path, say: Callable[[str], None]) ->
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for row in result["runs"]:
-        ok = row["alerts_lost"] == 0 and row["decisions_recorded"] == row["decisions_expected"]
+        # Every alert decided by every rule it matches (each pair once at least), nothing lost.
+        pairs = row.get("alert_rule_pairs_decided", row["decisions_recorded"])
+        ok = (
+            row["alerts_lost"] == 0
+            and pairs == row["decisions_expected"]
+            and row["decisions_recorded"] >= row["decisions_expected"]
+        )
         out.append(
             {
                 "name": f"processing, {row['guards']}: alerts/s journal -> decision",
                 "value": row["alerts_per_s"],
                 "display": (
-                    f"{row['alerts_per_s']:,.0f}/s ({row['alerts']:,} alerts, lost {row['alerts_lost']})"
+                    f"{row['alerts_per_s']:,.0f}/s = {row['alerts_per_s'] / TARGET_ALERTS_PER_S:.0%} of target "
+                    f"({row['alerts']:,} alerts, lost {row['alerts_lost']}, "
+                    f"decided {pairs:,}/{row['decisions_expected']:,})"
                 ),
                 "target": f">= {TARGET_ALERTS_PER_S:,}/s, 0 lost",
                 "met": row["alerts_per_s"] >= TARGET_ALERTS_PER_S and ok,

@@ -274,6 +274,9 @@ def journal_counts(path: Path) -> dict[str, Any]:
             "unprocessed_payloads": one("SELECT COUNT(*) FROM payloads WHERE processed_at IS NULL"),
             "alerts": one("SELECT COUNT(*) FROM alerts"),
             "decisions": one("SELECT COUNT(*) FROM decisions"),
+            "alert_rule_pairs_decided": one(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT alert_id, rule FROM decisions WHERE alert_id IS NOT NULL)"
+            ),
             "executions": one("SELECT COUNT(*) FROM executions"),
             "unfinished_executions": one(
                 "SELECT COUNT(*) FROM executions WHERE status IN ('pending', 'running')"

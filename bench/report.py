@@ -91,15 +91,23 @@ def replicas_table(result: dict[str, Any]) -> str:
 
 
 def summary_table(targets: list[dict[str, Any]]) -> str:
-    rows = [[t["name"], t["display"], t["target"], "yes" if t["met"] else "NO"] for t in targets]
-    return _table(["benchmark", "measured", "target", "met"], rows)
+    rows = [
+        [t["name"], t["display"], t["target"], "yes" if t["met"] else "NO", _load(t.get("load_average"))]
+        for t in targets
+    ]
+    return _table(["benchmark", "measured", "target", "met", "load 1m/5m"], rows)
+
+
+def _load(load: Any) -> str:
+    return "-" if not load else f"{load[0]:.1f}/{load[1]:.1f}"
 
 
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     parts = [
         f"remediator benchmarks ({results['config']['name']}) on {m['cores']} cores, {m['cpu_model']}, "
-        f"Python {m['python']}, in {results['duration_s']:.0f} s",
+        f"Python {m['python']}, in {results['duration_s']:.0f} s; load average "
+        f"{_load(m.get('load_average_at_start'))} at the start, {_load(m.get('load_average_at_end'))} at the end",
     ]
     if "ingest" in results and "runs" in results["ingest"]:
         ing = results["ingest"]

@@ -57,10 +57,15 @@ async def run_all(
             module = BENCHMARKS[name]
             say(f"== {name}")
             t0 = time.perf_counter()
+            load_at_start = list(machine.load_average())
             try:
                 run: Callable[[BenchConfig, Path, Say], Awaitable[dict[str, Any]]] = module.run
                 result = await run(config, tmp / name, say)
-                targets += module.targets(result)
+                load = list(machine.load_average())
+                # What the machine was doing while each figure was taken: a noisy row is visible.
+                targets += [{**t, "load_average": load} for t in module.targets(result)]
+                result["load_average_at_start"] = load_at_start
+                result["load_average_at_end"] = load
             except Exception as e:  # one broken benchmark must not lose the others' numbers
                 say(f"  {name} failed: {e!r}")
                 result = {"error": repr(e), "traceback": traceback.format_exc()}

@@ -55,6 +55,7 @@ def test_processing_loses_nothing(results: dict[str, Any]) -> None:
     for row in results["processing"]["runs"]:
         assert row["alerts"] > 0 and row["alerts_lost"] == 0, row
         assert row["decisions_recorded"] == row["decisions_expected"] > 0
+        assert row["alert_rule_pairs_decided"] == row["decisions_expected"]
         assert row["unprocessed_payloads"] == 0
 
 
