@@ -22,7 +22,7 @@ tables differ gets a note (`Regex.notes`) that `remediator check` prints as a wa
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import re2
@@ -30,6 +30,9 @@ import re2
 # RE2's default program budget (8 MiB). Go's regexp has a larger one, so a pattern RE2 refuses as
 # too large may be one Alertmanager accepts: the error says so.
 _MAX_MEM = 8 << 20
+_ANSWERS_KEPT = 4096
+_ANSWER_VALUE_CHARS = 256
+"""Label values remembered per regex, and the longest remembered: about a MiB at most each."""
 # Go refuses expressions that nest deeper than 1000 (counting its own tree, not only groups); RE2
 # C++ allows more. A rule regex nested more than this many groups deep is refused here, well inside
 # Go's limit, so nothing accepted here is refused by Alertmanager for depth.
@@ -52,8 +55,21 @@ class Regex:
     pattern: str
     notes: tuple[str, ...]
     _compiled: Any
+    _answers: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    """Answers already given: label values repeat (a storm is a few namespaces and services), and
+    a call into RE2 costs more than the rest of matching an alert. Cleared when full."""
 
     def matches(self, value: str) -> bool:
+        found = self._answers.get(value)
+        if found is None:
+            found = self._search(value)
+            if len(value) <= _ANSWER_VALUE_CHARS:
+                if len(self._answers) >= _ANSWERS_KEPT:
+                    self._answers.clear()
+                self._answers[value] = found
+        return found
+
+    def _search(self, value: str) -> bool:
         try:
             data = value.encode()
         except UnicodeEncodeError:

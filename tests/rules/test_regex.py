@@ -147,3 +147,13 @@ def test_nested_quantifiers_answer_in_milliseconds(length: int) -> None:
     assert not matcher.matches(labels)
     assert matcher.matches({"job": "a" * length})
     assert time.thread_time() - started < 0.05
+
+
+def test_remembered_answers_are_the_answers() -> None:
+    r = compile_anchored("prod-.*|staging")
+    values = ["prod-a", "staging", "stagingx", "", "prod-", "dev", "x" * 300, "prod-" + "y" * 300]
+    first = [r.matches(v) for v in values]
+    assert first == [True, True, False, False, True, False, False, True]
+    assert [r.matches(v) for v in values] == first  # answered from memory this time
+    for i in range(5000):  # more values than it keeps: it forgets, never answers wrong
+        assert r.matches(f"prod-{i}") and not r.matches(f"dev-{i}")
