@@ -162,7 +162,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": f"processing, {row['guards']}: alerts/s journal -> decision",
                 "value": row["alerts_per_s"],
                 "display": (
-                    f"{row['alerts_per_s']:,.0f}/s = {row['alerts_per_s'] / TARGET_ALERTS_PER_S:.0%} of target "
+                    f"{row['alerts_per_s']:,.0f}/s = "
+                    f"{row['alerts_per_s'] / TARGET_ALERTS_PER_S:.0%} of target "
                     f"({row['alerts']:,} alerts, lost {row['alerts_lost']}, "
                     f"decided {pairs:,}/{row['decisions_expected']:,})"
                 ),

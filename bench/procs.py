@@ -275,7 +275,8 @@ def journal_counts(path: Path) -> dict[str, Any]:
             "alerts": one("SELECT COUNT(*) FROM alerts"),
             "decisions": one("SELECT COUNT(*) FROM decisions"),
             "alert_rule_pairs_decided": one(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT alert_id, rule FROM decisions WHERE alert_id IS NOT NULL)"
+                "SELECT COUNT(*) FROM"
+                " (SELECT DISTINCT alert_id, rule FROM decisions WHERE alert_id IS NOT NULL)"
             ),
             "executions": one("SELECT COUNT(*) FROM executions"),
             "unfinished_executions": one(

@@ -107,7 +107,8 @@ def render(results: dict[str, Any]) -> str:
     parts = [
         f"remediator benchmarks ({results['config']['name']}) on {m['cores']} cores, {m['cpu_model']}, "
         f"Python {m['python']}, in {results['duration_s']:.0f} s; load average "
-        f"{_load(m.get('load_average_at_start'))} at the start, {_load(m.get('load_average_at_end'))} at the end",
+        f"{_load(m.get('load_average_at_start'))} at the start, "
+        f"{_load(m.get('load_average_at_end'))} at the end",
     ]
     if "ingest" in results and "runs" in results["ingest"]:
         ing = results["ingest"]
