@@ -62,6 +62,10 @@ class BenchConfig:
     journal_accepts: int = 10_000
     journal_sequential_accepts: int = 1000
     journal_alerts_per_payload: int = 1
+    # 8. PostgreSQL drivers on the accept statement (`journal_concurrency` accepts per commit)
+    drivers_rounds: int = 3
+    drivers_lone_accepts: int = 1000
+    drivers_grouped_accepts: int = 20_000
 
 
 FULL = BenchConfig(name="full")
@@ -96,6 +100,9 @@ SMOKE = BenchConfig(
     replicas_rules=20,
     replicas_payloads=10,
     replicas_alerts_per_payload=20,
+    drivers_rounds=1,
+    drivers_lone_accepts=20,
+    drivers_grouped_accepts=64,
 )
 
 

@@ -90,6 +90,28 @@ def replicas_table(result: dict[str, Any]) -> str:
     return _table(headers, rows)
 
 
+def drivers_table(result: dict[str, Any]) -> str:
+    headers = [
+        "postgresql",
+        "driver",
+        "lone accept p50 ms",
+        "p99 ms",
+        f"{result['group']} per commit accepts/s",
+    ]
+    rows = [
+        [
+            mode,
+            f"{name} {result['versions'][name]}",
+            f"{d['lone_p50_ms']:.2f}",
+            f"{d['lone_p99_ms']:.2f}",
+            f"{d['grouped_accepts_per_s']:,.0f}",
+        ]
+        for mode, drivers in result["modes"].items()
+        for name, d in drivers.items()
+    ]
+    return _table(headers, rows)
+
+
 def summary_table(targets: list[dict[str, Any]]) -> str:
     rows = [
         [t["name"], t["display"], t["target"], "yes" if t["met"] else "NO", _load(t.get("load_average"))]
@@ -125,6 +147,14 @@ def render(results: dict[str, Any]) -> str:
             f"Replicas (1-alert webhooks spread over the replicas; a backlog of {rep['backlog_payloads']} x "
             f"{rep['alerts_per_payload']} alerts drained; processing alerts/s over the processing window)",
             replicas_table(rep),
+        ]
+    if "drivers" in results and "modes" in results["drivers"]:
+        drv = results["drivers"]
+        parts += [
+            "",
+            f"PostgreSQL drivers on the journal's accept statement ({drv['body_bytes']}-byte payloads,"
+            " best of the rounds)",
+            drivers_table(drv),
         ]
     parts += ["", summary_table(results["targets"])]
     errors = {k: v["error"] for k, v in results.items() if isinstance(v, dict) and "error" in v}

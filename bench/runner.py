@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import ingest, journal, latency, machine, matching, processing, replicas, report, storm
+from bench import drivers, ingest, journal, latency, machine, matching, processing, replicas, report, storm
 from bench.config import BenchConfig
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "latency": latency,
     "journal": journal,
     "replicas": replicas,
+    "drivers": drivers,
 }
 
 Say = Callable[[str], None]

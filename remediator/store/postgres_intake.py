@@ -22,7 +22,7 @@ from remediator.store.records import JournalOverloaded, JournalUnavailable
 NOTIFY_CHANNEL = "remediator_payloads"
 _MAX_ACCEPTS_PER_COMMIT = 2048
 
-_INSERT_PAYLOADS = (
+INSERT_PAYLOADS = (
     "WITH r AS (SELECT nextval('payloads_id_seq') AS id, u.ord, u.s, u.t, u.b"
     " FROM unnest($1::text[], $2::float8[], $3::bytea[]) WITH ORDINALITY AS u(s, t, b, ord)),"
     " ins AS (INSERT INTO payloads(id, source, received_at, body) SELECT id, s, t, b FROM r)"
@@ -149,7 +149,7 @@ class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
             return []
         return list(
             await conn.fetch(
-                _INSERT_PAYLOADS,
+                INSERT_PAYLOADS,
                 [a.source for a in batch],
                 [a.received_at for a in batch],
                 [a.body for a in batch],

@@ -116,3 +116,13 @@ def test_replicas_rows_lose_nothing(results: dict[str, Any]) -> None:
         assert p["decisions"] == p["decisions_expected"] > 0, r
         assert p["window_s"] > 1e-3 and p["wall_s"] >= p["window_s"], r
     assert "Replicas" in report.render(results)
+
+
+def test_drivers_rows(results: dict[str, Any]) -> None:
+    modes = results["drivers"]["modes"]
+    assert set(modes) == {"fsync on", "fsync off"}
+    for drivers in modes.values():
+        assert set(drivers) == {"asyncpg", "psycopg"}
+        for d in drivers.values():
+            assert 0 < d["lone_p50_ms"] <= d["lone_p99_ms"] and d["grouped_accepts_per_s"] > 0, d
+    assert "PostgreSQL drivers" in report.render(results)
