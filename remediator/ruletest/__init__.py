@@ -31,6 +31,8 @@ cluster:                                 # the cluster before each test (a test 
   pods:                                  # extra pods by name (an alert's `pod` label), also daemonsets:
     shop/search-oom-1: {labels: {app: search}, phase: Running, owner: Deployment/search}
                                          # owner: one of that workload's pods (delete_pod deletes no other)
+  disruption_budgets:                    # PodDisruptionBudgets: delete_pod evicts, the budget decides
+    shop/search: {selector: {app: search}, min_available: 1}   # or max_unavailable; a number or "50%"
 
 tests:
   - name: p99 above 5s adds two replicas; firing again within 10m it waits for the cooldown

@@ -94,6 +94,15 @@ def seed(kube: FakeKubeServer, cluster: ClusterSpec, *, start: datetime) -> None
         kube.add_pod(
             namespace, name, labels=pod.labels, phase=pod.phase, owner=owner, replacing=owner is not None
         )
+    for key, pdb in cluster.disruption_budgets.items():
+        namespace, name = key.split("/")
+        kube.add_pdb(
+            namespace,
+            name,
+            selector=pdb.selector,
+            min_available=pdb.min_available,
+            max_unavailable=pdb.max_unavailable,
+        )
     for image, job in cluster.job_outcomes.items():
         kube.set_pod_outcome(job.outcome, image=image, exit_code=job.exit_code, log=job.log)
 

@@ -161,6 +161,20 @@ class PodSpec(_Model):
     the pod has no owner, and delete_pod refuses it (`not_owned_by_target`)."""
 
 
+class DisruptionBudgetSpec(_Model):
+    """A policy/v1 PodDisruptionBudget: `delete_pod` evicts, so the budget decides (a budget allowing
+    no disruption now defers the decision: "try later")."""
+
+    selector: Annotated[Strings, Field(min_length=1)]
+    """The pods' labels it selects (`matchLabels`)."""
+    min_available: (
+        Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=r"^\d+%$")] | None
+    ) = None
+    max_unavailable: (
+        Annotated[int, Field(ge=0)] | Annotated[str, StringConstraints(pattern=r"^\d+%$")] | None
+    ) = None
+
+
 class JobOutcomeSpec(_Model):
     """How the pods of Jobs running an image end: `run_job` steps meet this instead of a real program."""
 
@@ -176,6 +190,7 @@ class ClusterSpec(_Model):
     statefulsets: dict[ObjectKey, StatefulSetSpec | None] = Field(default_factory=dict)
     daemonsets: dict[ObjectKey, DaemonSetSpec | None] = Field(default_factory=dict)
     pods: dict[ObjectKey, PodSpec | None] = Field(default_factory=dict)
+    disruption_budgets: dict[ObjectKey, DisruptionBudgetSpec] = Field(default_factory=dict)
     job_outcomes: dict[Image, JobOutcomeSpec] = Field(default_factory=dict)
     """Per image: what a Job's pod running it does (default: succeeds after a few seconds, no log)."""
 
@@ -187,6 +202,7 @@ class ClusterSpec(_Model):
             statefulsets={**self.statefulsets, **over.statefulsets},
             daemonsets={**self.daemonsets, **over.daemonsets},
             pods={**self.pods, **over.pods},
+            disruption_budgets={**self.disruption_budgets, **over.disruption_budgets},
             job_outcomes={**self.job_outcomes, **over.job_outcomes},
         )
 
