@@ -761,6 +761,12 @@ def test_notes_carry_the_alertmanager_receiver() -> None:
     assert receiver["http_config"]["authorization"]["type"] == "Bearer"
 
 
+def test_notes_say_the_shipped_job_rules_need_run_job() -> None:
+    assert "actions.runJob=true" in render_notes()
+    assert "actions.runJob=true" not in render_notes({"actions": {"runJob": True}})
+    assert "actions.runJob=true" not in render_notes({"rules": {"builtin": False}})
+
+
 # ------------------------------------------------------------------------- image <-> chart
 
 
