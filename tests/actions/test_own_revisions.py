@@ -78,6 +78,7 @@ async def test_a_fallback_flag_set_after_a_deploy_is_not_reverted_by_the_5xx_rol
             await call(UNDO, CHECKOUT)
     assert "back to revision 1" in str(refused.value)
     assert "revision 3: set FALLBACK_ENABLED='true'" in str(refused.value)
+    assert "kubectl rollout undo deployment/checkout -n shop --to-revision=1" in str(refused.value)
     assert len(fake_kube.writes) == writes, "nothing written"
     assert env(fake_kube)["FALLBACK_ENABLED"] == "true" and image(fake_kube) == "checkout:v2"
 

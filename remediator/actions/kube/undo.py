@@ -187,7 +187,8 @@ def _refuse_reverting_mitigations(
     raise RefusedError(
         f"would_revert_mitigation: rolling {target.key} back to revision {chosen.number} would also revert "
         f"what remediator applied since the deploy ({what}); a human decides whether to roll back "
-        f"and re-apply it"
+        f"and apply it again (kubectl rollout undo deployment/{target.name} -n {target.namespace} "
+        f"--to-revision={chosen.number}, then the same change)"
     )
 
 
