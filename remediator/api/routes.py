@@ -2,7 +2,7 @@
 handler and the refusals it may answer, in one table (`ROUTES`).
 
 The server registers the table (`add_control_routes`), the OpenAPI document is generated from it
-(openapi.py), and the handlers (control.py) receive what it declares, parsed: the path, query and
+(openapi.py), and the handlers (control.py, board.py) receive what it declares, parsed: the path, query and
 body models, the caller and the operator. A handler returns its response model (or, for another
 content type, a ready response); the wrapper here turns refusals into the documented statuses.
 A new endpoint is a model in models.py and a row here.
@@ -18,7 +18,7 @@ import pydantic_core
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from remediator.api import control, models
+from remediator.api import board, control, models
 from remediator.api.apiauth import Caller, requires
 from remediator.api.body import read_body
 from remediator.api.errors import error_response, one_line, refusal_status
@@ -277,7 +277,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/incident-board",
         scope="read",
-        handler=control.list_board,
+        handler=board.list_board,
         response=models.BoardList,
         operation_id="listBoard",
         summary="incidents remediator manages: severity, state, escalation ladder (default: not resolved)",
@@ -287,7 +287,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/incident-board/{id}",
         scope="read",
-        handler=control.show_board,
+        handler=board.show_board,
         response=models.BoardDetail,
         operation_id="getBoardIncident",
         summary="one incident with its timeline (opened, deferred, acted, escalated, paged, updates...)",
@@ -298,7 +298,7 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/incident-board/{id}/acknowledge",
         scope="admin",
-        handler=control.acknowledge_incident,
+        handler=board.acknowledge_incident,
         response=models.BoardResult,
         operation_id="acknowledgeIncident",
         summary="a human has it: the escalation ladder stops",
@@ -311,7 +311,7 @@ ROUTES: tuple[Route, ...] = (
         method="POST",
         path="/incident-board/{id}/resolve",
         scope="admin",
-        handler=control.resolve_incident,
+        handler=board.resolve_incident,
         response=models.BoardResult,
         operation_id="resolveIncident",
         summary="declare it over: ladder, updates and watch stop, its pages are resolved",
@@ -324,7 +324,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/deferred",
         scope="read",
-        handler=control.list_deferred,
+        handler=board.list_deferred,
         response=models.DeferredList,
         operation_id="listDeferred",
         summary="decisions waiting for a slot, in the order they will be decided again",
@@ -334,7 +334,7 @@ ROUTES: tuple[Route, ...] = (
         method="GET",
         path="/timers",
         scope="read",
-        handler=control.list_timers,
+        handler=board.list_timers,
         response=models.TimerList,
         operation_id="listTimers",
         summary="what the scheduler will do next (escalation steps, updates, watches, approvals, retries)",
