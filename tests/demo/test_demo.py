@@ -141,4 +141,6 @@ def test_readme_try_it_starts_with_the_demo(repo: Path) -> None:
     block = section[
         section.index("```sh\n") + len("```sh\n") : section.index("```", section.index("```sh\n") + 5)
     ]
-    assert block.split("#")[0].strip() == "remediator demo"
+    assert block.split("#")[0].strip() == "scripts/demo"
+    # ...which is `remediator demo` once .venv holds the install (tests/test_scripts.py runs it)
+    assert 'exec .venv/bin/remediator demo "$@"' in (repo / "scripts" / "demo").read_text()
