@@ -338,7 +338,7 @@ async def open_app(
         def resolved(alert: Alert) -> None:
             """An alert resolved: close its escalation and tell its channel."""
             escalator.resolved(alert)
-            comms.resolved(alert)
+            comms.resolved(alert, told_elsewhere=lambda channel: desk.tells_resolution(alert, channel))
             deferrals.resolved(alert)
 
         processor = Processor(

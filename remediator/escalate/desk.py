@@ -133,6 +133,12 @@ class IncidentDesk(DeskTimers):
     def _find(self, alert: Alert, target: Target | None) -> IncidentRecord | None:
         return self._live.find(fingerprint=alert.fingerprint, key=incident_key(alert, target))
 
+    def tells_resolution(self, alert: Alert, channel: str) -> bool:
+        """Whether the incident this resolved alert belongs to tells `channel` its resolution itself
+        (its close timer, journaled: also after a restart), so nobody else needs to: one message."""
+        i = self._live.find(fingerprint=alert.fingerprint, key=incident_key(alert, None))
+        return i is not None and i.channel == channel and i.state in ("open", "mitigated")
+
     def refire(self, alert: Alert, target: Target) -> str | None:
         """The `watch` guard's question: is this a re-fire of an incident an action fixed, within its
         watch? Then the reason to escalate instead of acting again."""

@@ -11,6 +11,7 @@ logged, never raised: communication must not block remediation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -220,9 +221,11 @@ class IncidentComms:
         }
         self._tasks.spawn(self._send(story.channel, "update", ctx), f"notify-update-{rule.name}")
 
-    def resolved(self, alert: Alert) -> None:
+    def resolved(self, alert: Alert, *, told_elsewhere: Callable[[str], bool] | None = None) -> None:
+        """The alert resolved: its resolution to the story's channel, unless `told_elsewhere(channel)`
+        (the incident desk tells that channel when the whole incident closes)."""
         story = self._stories.pop(alert.fingerprint, None)
-        if story is None:
+        if story is None or (told_elsewhere is not None and told_elsewhere(story.channel)):
             return
         ended = alert.ends_at or self._clock.now()
         ctx = {

@@ -8,6 +8,7 @@ when the alert resolves, PagerDuty gets a resolve with the same dedup key.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import textwrap
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from remediator.model import ExecutionStatus
 from remediator.testing.fake_kube import FakeKubeServer
 from tests.realbin import start_alertmanager
 from tests.scenarios.conftest import auth
+from tests.scenarios.daemon import wait_until
 
 RULE = """
 rules:
@@ -144,6 +146,9 @@ async def test_unfixable_incident_pages_once_silences_duplicates_and_tells_the_c
             await app.drained()
             assert [p["event_action"] for p in pages] == ["trigger", "resolve"]
             assert pages[1]["dedup_key"] == page["dedup_key"]
+            # The incident's close (a journaled timer) tells the channel, once.
+            await wait_until("the resolution message", lambda: len(messages) >= 3)
+            await asyncio.sleep(0.3)
             assert len(messages) == 3, json.dumps(messages, indent=1)
             incident, update, resolution = messages
             assert "checkout" in incident and "rollout_restart" in incident
