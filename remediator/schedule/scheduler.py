@@ -147,8 +147,9 @@ class Scheduler:
                 return
             waits.append(asyncio.ensure_future(wait_for_time(self._clock, delay)))
             self.waiting = True
-        self.asleep = True
         try:
+            await asyncio.sleep(0)  # the clock wait starts, its deadline registered, before we say so
+            self.asleep = True
             await asyncio.wait(waits, timeout=self._poll_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.asleep = False
