@@ -284,7 +284,11 @@ class ActionRunner:
             except (PermanentActionError, TransientActionError) as e:
                 used = getattr(e, "attempts", 1)
                 await self._capture(decision, execution_id, f"after {spec.kind} failed")
-                return _update(ExecutionStatus.FAILED, results, attempts=attempts + used, error=str(e))
+                error = str(e)
+                if scope.sent:
+                    # Failed is not "nothing changed": on-call must check the target, not assume.
+                    error += f" ({MAY_HAVE_LANDED})"
+                return _update(ExecutionStatus.FAILED, results, attempts=attempts + used, error=error)
             attempts += used
             results.append(result)
             await self._capture(decision, execution_id, f"after {spec.kind}")
@@ -322,6 +326,9 @@ class ActionRunner:
         if undone is not None:
             results.append(undone)
         return _update(ExecutionStatus.SUCCEEDED, results, attempts=attempts, note=note)
+
+
+MAY_HAVE_LANDED = "a write was sent and its answer lost: it may have been applied"
 
 
 class _TakenOver(Exception):

@@ -13,7 +13,7 @@ from pathlib import Path
 from remediator.actions.dispatch import ActionRouter
 from remediator.actions.kube import KubeActions
 from remediator.actions.retry import RetryPolicy
-from remediator.actions.runner import ActionRunner
+from remediator.actions.runner import MAY_HAVE_LANDED, ActionRunner
 from remediator.clock import FakeClock
 from remediator.metrics import Metrics
 from remediator.model import ActionSpec, Alert, Decision, ExecutionStatus, Outcome, RuleName, Target
@@ -22,6 +22,7 @@ from remediator.store.sqlite import SqliteJournal
 from remediator.testing.fake_kube import FakeKubeServer
 
 CART = Target(kind="Deployment", namespace="shop", name="cart")
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 def restart(clock: FakeClock) -> Decision:
@@ -87,3 +88,41 @@ async def test_a_retry_after_the_execution_was_taken_over_applies_nothing(
     assert update.error == "taken over by another replica before rollout_restart: not applied"
     assert ex.status is ExecutionStatus.INTERRUPTED, "the take-over's record stands"
     assert ex.error is not None and ex.error.startswith("interrupted:")
+
+
+async def test_a_failure_after_a_write_was_sent_says_it_may_have_landed(
+    tmp_path: Path, fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    """The PATCH lands but its answer is lost, then every re-read fails: the execution failed, yet the
+    Deployment was restarted. Its record must not read as 'nothing changed'."""
+    fake_kube.add_deployment("shop", "cart")
+    ended: list[ExecutionUpdate] = []
+    async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
+        runner = ActionRunner(
+            journal=journal,
+            actions=ActionRouter(kube=kube_actions, now=clock.now),
+            metrics=Metrics(),
+            clock=clock,
+            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
+            on_finished=[lambda _, update: ended.append(update)],
+        )
+        decision = restart(clock)
+        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        answered = asyncio.Event()
+        fake_kube.inject(
+            status=504, method="PATCH", path=r"/deployments/cart$", after_write=True, hold=answered
+        )
+        runner.submit(batch.execution_ids[0], decision)
+        async with asyncio.timeout(10):
+            while not deployment_patches(fake_kube):  # noqa: ASYNC110 - the fake records it on arrival
+                await asyncio.sleep(0.01)
+        fake_kube.inject(status=503, method="GET", path=r"/deployments/cart$", times=10)
+        answered.set()  # the write lands, its answer is lost, and every re-read fails from now on
+        await runner.idle()
+        await runner.aclose()
+    [update] = ended
+    assert update.status is ExecutionStatus.FAILED
+    assert update.error is not None and update.error.endswith(f"({MAY_HAVE_LANDED})")
+    deployment = fake_kube.get("Deployment", "shop", "cart")
+    assert deployment is not None
+    assert RESTARTED_AT in deployment["spec"]["template"]["metadata"]["annotations"], "it was restarted"
