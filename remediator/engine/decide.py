@@ -105,7 +105,7 @@ class Decider:
             if verdict is not None:
                 outcome, reason = verdict.outcome, verdict.reason
                 if verdict.transient and self._defer:
-                    outcome, reason = Outcome.DEFERRED, f"deferred until a slot frees: {reason}"
+                    outcome, reason = Outcome.DEFERRED, f"deferred until {verdict.until}: {reason}"
                 return Decision(
                     alert=alert,
                     rule=name,

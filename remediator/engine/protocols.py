@@ -39,6 +39,8 @@ class Verdict:
     transient: bool = False
     """The denial lifts by itself soon (the target busy, a concurrency slot, the storm brake): the
     decider defers the decision instead of dropping it."""
+    until: str = "a slot frees"
+    """What a transient denial waits for, in the deferred decision's reason."""
 
 
 class Guard(Protocol):

@@ -41,7 +41,12 @@ class TargetGuard:
             for spec in proposal.actions:
                 await self._kube.plan(spec, proposal.target)
         except TryLaterError as e:
-            return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=f"try later: {e}", transient=True)
+            return Verdict(
+                outcome=Outcome.NOT_APPLICABLE,
+                reason=f"try later: {e}",
+                transient=True,
+                until="the disruption budget allows it",
+            )
         except RefusedError as e:
             return Verdict(outcome=Outcome.NOT_APPLICABLE, reason=str(e))
         except NotApplicableError as e:

@@ -57,6 +57,7 @@ async def test_a_budget_refusing_an_eviction_now_is_a_transient_denial() -> None
     verdict = await TargetGuard(kube=FakeCluster(plan_error=refusal)).check(proposal())
     assert verdict is not None and verdict.transient
     assert verdict.reason.startswith("try later: ") and "PodDisruptionBudget" in verdict.reason
+    assert verdict.until == "the disruption budget allows it", "not 'a slot frees': no slot is involved"
 
 
 async def test_a_refusal_for_safety_is_recorded_with_its_own_reason_code() -> None:

@@ -76,7 +76,8 @@ async def test_a_budget_that_allows_no_disruption_defers_the_eviction_until_it_d
     await app.drained()
     [decision] = await app.journal.decisions()
     assert decision["outcome"] == "deferred"
-    assert "try later" in decision["reason"] and "disruption budget" in decision["reason"].lower()
+    assert decision["reason"].startswith("deferred until the disruption budget allows it: try later: ")
+    assert "refused by a PodDisruptionBudget" in decision["reason"]
     assert evictions(fake_kube) == []
     assert await app.journal.executions() == [], "nothing ran, so nothing failed"
     # Waiting, it asks again every `retry_every` with a dry-run eviction, never a real one.
