@@ -104,6 +104,26 @@ async def test_execution_lifecycle_and_audit_fields(backend: Backend) -> None:
         assert (rule, target, ok) == ("r1", TARGET.key, True)
 
 
+async def test_an_execution_is_written_for_only_while_running_and_its_record_of_interruption_stands(
+    backend: Backend,
+) -> None:
+    clock = FakeClock(T0)
+    async with backend.open(clock=clock) as j:
+        a = alert()
+        rec = await j.record_batch(payload_ids=[], alerts=[a], decisions=[(0, decision(a))])
+        eid = rec.execution_ids[0]
+        assert await j.still_running(eid) is False, "not started: nothing may be written for it yet"
+        assert await j.start_execution(eid)
+        assert await j.still_running(eid) is True
+    async with backend.open(clock=clock) as j:  # the next start (or another replica) takes it over
+        [taken] = await j.interrupt_unfinished()
+        assert taken.execution_id == eid
+        assert await j.still_running(eid) is False, "taken over: its runner writes nothing more"
+        await j.finish_execution(eid, ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="late"))
+        [ex] = await j.executions()
+        assert ex.status is ExecutionStatus.INTERRUPTED and ex.summary != "late"
+
+
 async def test_after_a_crash_unfinished_executions_are_interrupted_running_or_queued(
     backend: Backend,
 ) -> None:
