@@ -366,6 +366,15 @@ class Settings(_Strict):
     @model_validator(mode="after")
     def _names_defined(self) -> Settings:
         problems = []
+        if self.journal.url is not None and self.journal.lease <= self.kubernetes.call_timeout:
+            # The lease fences writes: a replica renews it before each attempt; one shorter than a
+            # call could lapse while a write is still in flight, and another replica would take over
+            # an execution whose write may yet land.
+            problems.append(
+                f"journal.lease ({self.journal.lease:g}s) must be longer than kubernetes.call_timeout"
+                f" ({self.kubernetes.call_timeout:g}s), or a write could land after another replica"
+                " took its execution over"
+            )
         for severity, steps in self.incidents.escalation.items():
             problems += ladder_problems(
                 self, [s.step() for s in steps], where=f"incidents.escalation.{severity}"

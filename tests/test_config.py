@@ -119,3 +119,19 @@ def test_journal_url_names_postgresql_and_never_holds_the_password(tmp_path: Pat
     config.write_text("journal: {url: 'mysql://db/remediator'}\n")
     with pytest.raises(ConfigError, match="must be a postgresql:// URL"):
         load_settings(config)
+
+
+def test_a_shared_journal_lease_outlives_a_kubernetes_call(tmp_path: Path) -> None:
+    """A replica whose lease can lapse during one API call could see its write land after another
+    replica took the execution over: refused at load, naming both keys."""
+    config = tmp_path / "remediator.yaml"
+    config.write_text("journal: {url: 'postgresql://remediator@db/remediator', lease: 8s}\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(config)
+    assert "journal.lease (8s) must be longer than kubernetes.call_timeout (10s)" in str(e.value)
+    config.write_text(
+        "journal: {url: 'postgresql://remediator@db/remediator', lease: 8s}\nkubernetes: {call_timeout: 5s}\n"
+    )
+    assert load_settings(config).journal.lease == 8.0
+    config.write_text("journal: {lease: 8s}\n")  # SQLite: one process, no take-over while it runs
+    assert load_settings(config).journal.lease == 8.0

@@ -46,7 +46,7 @@ journal:
   url: {url}
   password: {{env: {password_env}}}
   lease: {lease}s
-kubernetes: {{mode: kubeconfig, kubeconfig: {kubeconfig}, call_timeout: 30s}}
+kubernetes: {{mode: kubeconfig, kubeconfig: {kubeconfig}, call_timeout: {call_timeout}s}}
 guards:
   max_actions_global: null
   storm_brake: null
@@ -191,6 +191,7 @@ async def fleet(
                 url=pg_url,
                 password_env=PASSWORD_ENV,
                 lease=lease_s,
+                call_timeout=lease_s - 1,  # the lease must outlive a call (config check)
                 kubeconfig=kube.write_kubeconfig(tmp_path / "kc"),
                 rules=rules,
             )
@@ -247,8 +248,8 @@ async def test_one_alert_at_two_replicas_at_the_same_instant_acts_once(
 async def test_sigkill_of_the_replica_holding_an_action_never_applies_it_twice(
     tmp_path: Path, pg_cluster: PgCluster, pg_url: str
 ) -> None:
-    async with fleet(tmp_path, pg_cluster, pg_url, lease_s=3.0) as (f, kube, session):
-        kube.inject(status=0, method="PATCH", delay=6.0)  # the restart hangs in flight
+    async with fleet(tmp_path, pg_cluster, pg_url, lease_s=5.0) as (f, kube, session):
+        kube.inject(status=0, method="PATCH", delay=8.0)  # the restart hangs in flight past the lease
         assert await post(session, f.replicas[0], alert_body("svc-2", starts_at=datetime.now(UTC))) == 202
         deadline = time.monotonic() + 60
         while not any(r.method == "PATCH" for r in kube.requests):
@@ -258,7 +259,7 @@ async def test_sigkill_of_the_replica_holding_an_action_never_applies_it_twice(
         [holder] = [r for r in f.replicas if owner.startswith(r.name + "-")]
         f.stop(holder, signal.SIGKILL)
         kube.clear_faults()
-        # another replica takes over once the dead one's lease (3s) has run out, and decides again
+        # another replica takes over once the dead one's lease (5s) has run out, and decides again
         deadline = time.monotonic() + 60
         while True:
             again = await f.rows(
@@ -268,7 +269,7 @@ async def test_sigkill_of_the_replica_holding_an_action_never_applies_it_twice(
                 break
             assert time.monotonic() < deadline, "nobody took over the interrupted execution"
             await asyncio.sleep(0.2)
-        await asyncio.sleep(7)  # the interrupted PATCH finishes at the API server meanwhile
+        await asyncio.sleep(9)  # the interrupted PATCH finishes at the API server meanwhile
         [interrupted] = await f.rows("SELECT status, error FROM executions ORDER BY id LIMIT 1")
         executions = len(await f.rows("SELECT 1 FROM executions"))
     assert patches(kube) == ["/apis/apps/v1/namespaces/shop/deployments/svc-2"], "applied once, never twice"
