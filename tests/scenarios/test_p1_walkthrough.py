@@ -178,6 +178,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             f"journal: {{path: {tmp_path / 'journal.sqlite'}}}\n"
             f"kubernetes: {{mode: kubeconfig, kubeconfig: {kube.write_kubeconfig(tmp_path / 'kc')}}}\n"
             "guards: {max_in_flight_per_namespace: 1, verify_poll_interval: 60s, retry: {attempts: 1}}\n"
+            # The deferral is decided again when the slot frees, not on a 30 s cadence that lands on
+            # the same minute (which of the two runs first would be up to the machine's load).
+            "deferral: {retry_every: 2h}\n"
             "pagerduty:\n"
             f"  events_url: {outside.url}/v2/enqueue\n"
             "  routing_keys: {primary: {env: PD_PRIMARY}, secondary: {env: PD_SECONDARY}}\n"
