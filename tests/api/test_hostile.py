@@ -32,6 +32,7 @@ from remediator.clock import FakeClock
 from remediator.config import NotifyChannel, NotifySettings, PagerDutySettings, SecretRef, Settings
 from remediator.logs import configure_logging
 from tests.api.conftest import ADMIN, READER, TOKEN, am_alert, am_payload
+from tests.api.console_client import FORM, Console
 
 PD_SECRET = "pd-signing-secret-5f1e0c2b9a"
 ROUTING_KEY = "R0UTINGKEY0123456789abcdef0123"
@@ -161,18 +162,55 @@ def signed(body: bytes) -> dict[str, str]:
     return {"X-PagerDuty-Signature": f"v1={sig}", **JSON}
 
 
+CONSOLE_ROUTES = (
+    ("GET", "/ui"),
+    ("GET", "/ui/"),
+    ("GET", "/ui/login"),
+    ("POST", "/ui/login"),
+    ("POST", "/ui/logout"),
+    ("GET", "/ui/incidents"),
+    ("GET", "/ui/incidents/{id}"),
+    ("GET", "/ui/incidents/{id}/postmortem.md"),
+    ("GET", "/ui/approvals"),
+    ("POST", "/ui/approvals/{id}/approve"),
+    ("POST", "/ui/approvals/{id}/reject"),
+    ("GET", "/ui/decisions"),
+    ("GET", "/ui/controls"),
+    ("POST", "/ui/pause"),
+    ("POST", "/ui/resume"),
+    ("POST", "/ui/dry-run"),
+    ("POST", "/ui/breakers/reset"),
+    ("GET", "/ui/audit"),
+    ("GET", "/ui/static/console.css"),
+    ("GET", "/ui/static/console.js"),
+)
+"""The console's routes (remediator/api/console/routes.py), as the hostile run sends them."""
+OTHER_ROUTES = (
+    ("POST", "/webhook/alertmanager"),
+    ("POST", "/webhook/pagerduty"),
+    ("GET", "/metrics"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", PREFIX + "/openapi.json"),
+)
+JUNK_SEGMENTS = ("..%2F..%2Fetc%2Fpasswd", "%00", "x" * 2000, "%F0%9F%92%A5", "-1", "99999999999999999999")
+
+
+def _templates() -> list[tuple[str, str]]:
+    """Every route the hostile run covers, as registered (path parameters as `{name}`)."""
+    api = [(route.method, PREFIX + route.path) for route in ROUTES]
+    return [*OTHER_ROUTES, *api, *CONSOLE_ROUTES]
+
+
 def _paths() -> list[tuple[str, str]]:
-    """Every route, its path parameters filled with something hostile, plus the public ones."""
-    out = [("POST", "/webhook/alertmanager"), ("POST", "/webhook/pagerduty")]
-    junk = ("..%2F..%2Fetc%2Fpasswd", "%00", "x" * 2000, "%F0%9F%92%A5", "-1", "99999999999999999999")
-    for route in ROUTES:
-        method, path = route.method, route.path
+    """Every route, its path parameters filled with something hostile."""
+    out: list[tuple[str, str]] = []
+    for method, path in _templates():
         if "{" not in path:
-            out.append((method, PREFIX + path))
+            out.append((method, path))
             continue
-        for j in junk:
-            out.append((method, PREFIX + path.replace("{name}", j).replace("{id}", j).replace("{key}", j)))
-    out += [("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", PREFIX + "/openapi.json")]
+        for j in JUNK_SEGMENTS:
+            out.append((method, path.replace("{name}", j).replace("{id}", j).replace("{key}", j)))
     return out
 
 
@@ -319,6 +357,57 @@ async def _raw_http(h: Harness) -> None:
         await h.raw(label, request)
 
 
+CONSOLE_FORMS: tuple[bytes, ...] = (
+    b"",
+    b"reason=x&reason=y",
+    b"rule=&for=forever&reason=x",
+    b"rule=&for=99999999999999d&reason=x",
+    b"rule=%00&enabled=maybe&reason=a%00b",
+    b"key=" + b"k" * 5000 + b"&reason=x",
+    b"reason=%ff%fe&extra=1",
+    b"next=//evil.example/&token=" + ADMIN.encode(),
+    b"&&&===&%",
+    b"reason=" + b"x" * 20_000,
+)
+
+
+async def _console_with_a_session(h: Harness) -> None:
+    """Logged in as admin, with the session's CSRF token: hostile queries, path segments and forms
+    on every console route (the console reads its own forms and queries, not the API's models)."""
+    console = Console(client=h.client)
+    assert (await console.login(ADMIN)).status == 303
+    csrf = f"&csrf={console.csrf}".encode()
+    for method, path in _paths():
+        if not path.startswith("/ui") or path.endswith("/logout"):
+            continue
+        if method == "GET":
+            for query in (
+                "?cursor=-1&status=%FF",
+                "?rule=a&rule=b",
+                "?next=" + "%00" * 50,
+                "?x=" + "y" * 3000,
+            ):
+                await h.send("console query", method, path + query)
+            continue
+        for form in CONSOLE_FORMS:
+            await h.send("console form", method, path, data=form + csrf, headers=FORM)
+        for label, body in BAD_BODIES.items():
+            await h.send(f"console {label}", method, path, data=body + csrf, headers=FORM)
+        await h.send("console json", method, path, data=b'{"reason": "x"}', headers=JSON)
+        await h.send("console stale csrf", method, path, data=b"reason=x&csrf=0000", headers=FORM)
+    await h.send("console logout", "POST", "/ui/logout", data=b"csrf=" + console.csrf.encode(), headers=FORM)
+
+
+async def test_the_hostile_run_covers_every_registered_route(hostile: Harness) -> None:
+    """A route added to the daemon without a place in the hostile run fails here."""
+    registered = {
+        (route.method, route.resource.canonical)
+        for route in hostile.client.app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    assert registered == set(_templates())
+
+
 async def test_hostile_requests_get_4xx_never_5xx_and_no_secret_is_logged(
     hostile: Harness, captured_log: io.StringIO
 ) -> None:
@@ -327,12 +416,13 @@ async def test_hostile_requests_get_4xx_never_5xx_and_no_secret_is_logged(
     await _encodings_and_content_types(h)
     await _times(h)
     await _raw_http(h)
+    await _console_with_a_session(h)
     await h.app.drained()
 
     assert len(h.answers) >= 300
     server_errors = [a for a in h.answers if a.status >= 500]
     assert server_errors == []
-    public = ("/metrics", "/healthz", "/readyz", "/openapi.json")
+    public = ("/metrics", "/healthz", "/readyz", "/openapi.json", "/ui/login", "/ui/static/")
     let_in = [
         a.label
         for a in h.answers
