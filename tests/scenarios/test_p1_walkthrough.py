@@ -111,9 +111,12 @@ class World:
             write_clock_file(self.clock_file, self.at(step))
             self.minute = step
             await asyncio.sleep(0.05)  # sleepers on the clock see it (they poll every 10ms)
-            if expect and step in expect:
-                await wait_until(f"what is due at minute {step}", expect[step], timeout_s=30)
-            await wait_until(f"the timers due by minute {step}", self._timers_done, timeout_s=30)
+            try:
+                if expect and step in expect:
+                    await wait_until(f"what is due at minute {step}", expect[step], timeout_s=30)
+                await wait_until(f"the timers due by minute {step}", self._timers_done, timeout_s=30)
+            except AssertionError as e:
+                raise AssertionError(f"{e}; sent so far: {self.outside.log}; see {self.daemon.log}") from None
 
     async def _timers_done(self) -> bool:
         pending = (await self.daemon.api("GET", "/timers?limit=500"))["timers"]
@@ -200,7 +203,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         }
         daemon = Daemon(config, tmp_path / "daemon.log", env=env)
         w = World(tmp_path, kube, outside, daemon)
-        await daemon.start()
+        await daemon.start(timeout_s=60)  # a loaded machine's start-up
         try:
             yield w
         finally:
@@ -237,7 +240,7 @@ async def test_a_p1_incident_walks_through_deferral_ladder_updates_watch_and_ref
 
         # 20: SIGKILL, and start again where simulated time is.
         w.daemon.stop(signal.SIGKILL)
-        await w.daemon.start()
+        await w.daemon.start(timeout_s=60)
         timers = await w.ctl("timers")
         assert "incident_step" in timers and "incident_update" in timers, timers
         [incident] = json.loads(await w.ctl("board", "-o", "json"))["incidents"]
