@@ -30,6 +30,9 @@ class Attempts:
     """When the execution started: fixed across attempts, so a time stamped into a write is too."""
     sent: bool = False
     """An attempt sent its write; its answer may have been lost, so the change may be in place."""
+    answer_lost: bool = False
+    """An attempt that had sent its write ended without a definite answer (timeout, reset, 5xx): if
+    the step fails in the end, the change may still be in place."""
     _memo: dict[str, object] = field(default_factory=dict)
 
     def once(self, key: str, value: T) -> T:

@@ -251,7 +251,14 @@ class ActionRunner:
         if not ours:
             log.warning("execution taken over by another replica: not applied", action=spec.kind)
             raise _TakenOver(f"taken over by another replica before {spec.kind}: not applied")
-        return await self._actions.execute(spec, target, attempts=scope)
+        try:
+            return await self._actions.execute(spec, target, attempts=scope)
+        except TransientActionError:
+            # A timeout, a reset or a 5xx after the write went out says nothing about whether it
+            # landed; a definite refusal (403, 422, a failed Job) is a PermanentActionError.
+            if scope.sent:
+                scope.answer_lost = True
+            raise
 
     async def _execute(
         self, execution_id: ExecutionId, decision: Decision, rule: Rule | None
@@ -285,7 +292,7 @@ class ActionRunner:
                 used = getattr(e, "attempts", 1)
                 await self._capture(decision, execution_id, f"after {spec.kind} failed")
                 error = str(e)
-                if scope.sent:
+                if scope.answer_lost:
                     # Failed is not "nothing changed": on-call must check the target, not assume.
                     error += f" ({MAY_HAVE_LANDED})"
                 return _update(ExecutionStatus.FAILED, results, attempts=attempts + used, error=error)

@@ -126,3 +126,34 @@ async def test_a_failure_after_a_write_was_sent_says_it_may_have_landed(
     deployment = fake_kube.get("Deployment", "shop", "cart")
     assert deployment is not None
     assert RESTARTED_AT in deployment["spec"]["template"]["metadata"]["annotations"], "it was restarted"
+
+
+async def test_a_refused_write_fails_without_saying_it_may_have_landed(
+    tmp_path: Path, fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    """A 403 is a definite answer: the cluster is unchanged, and the record says only why."""
+    fake_kube.add_deployment("shop", "cart")
+    ended: list[ExecutionUpdate] = []
+    async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
+        runner = ActionRunner(
+            journal=journal,
+            actions=ActionRouter(kube=kube_actions, now=clock.now),
+            metrics=Metrics(),
+            clock=clock,
+            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
+            on_finished=[lambda _, update: ended.append(update)],
+        )
+        decision = restart(clock)
+        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$")
+        runner.submit(batch.execution_ids[0], decision)
+        await runner.idle()
+        await runner.aclose()
+    [update] = ended
+    assert update.status is ExecutionStatus.FAILED
+    assert update.error is not None and "forbidden" in update.error
+    assert MAY_HAVE_LANDED not in update.error
+    deployment = fake_kube.get("Deployment", "shop", "cart")
+    assert deployment is not None
+    assert RESTARTED_AT not in (deployment["spec"]["template"].get("metadata") or {}).get("annotations", {})
+    assert deployment_patches(fake_kube) == [403]
