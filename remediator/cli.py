@@ -21,13 +21,14 @@ from remediator.config import (
     Settings,
     config_path,
     is_loopback,
+    ladder_problems,
     load_settings,
     parse_listen,
 )
 from remediator.errors import ConfigError, RemediatorError, RuleLoadError
 from remediator.logs import configure_logging, get_logger
 from remediator.override import ReloadFailed
-from remediator.rules import load_rules
+from remediator.rules import RuleSet, load_rules
 from remediator.ruletest import run_rule_tests
 from remediator.secrets import Secret
 
@@ -190,12 +191,37 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(err, file=sys.stderr)
         print(f"{len(e.errors)} error(s)", file=sys.stderr)
         return 1
-    for warning in rules.warnings:
+    warnings = [str(w) for w in rules.warnings] + _undefined_names(
+        settings, rules, config=config_path(getattr(args, "config", None))
+    )
+    for warning in warnings:
         print(warning, file=sys.stderr)
     files = sorted({r.source_path for r in rules})
-    noted = f", {len(rules.warnings)} warning(s)" if rules.warnings else ""
+    noted = f", {len(warnings)} warning(s)" if warnings else ""
     print(f"ok: {len(rules)} rules in {len(files)} file(s){noted}")
     return 0
+
+
+def _undefined_names(settings: Settings, rules: RuleSet, *, config: Path | None) -> list[str]:
+    """Warnings for PagerDuty services and channels a rule names that this config does not define:
+    that page or message would be recorded as skipped, at the worst moment. Warnings, not errors:
+    the shipped rules name channels (`incidents`, `ops`) that an install defines in its own config."""
+    channels = set(settings.notify.channels)
+    problems: list[str] = []
+    for rule in rules:
+        where = f"{rule.source_path}:{rule.source_line}: warning: rule {rule.name!r}"
+        if rule.escalation:
+            problems += ladder_problems(settings, rule.escalation, where=f"{where}: escalation")
+        uses = [("updates.channel", rule.updates_channel), ("notify.channel", rule.notify_channel)]
+        uses += [
+            ("on_failure notify", f.params.get("channel")) for f in rule.on_failure if f.kind == "notify"
+        ]
+        for key, name in uses:
+            if isinstance(name, str) and name not in channels:
+                problems.append(
+                    f"{where}: {key} {name!r} is not in notify.channels of {config or 'the built-in config'}"
+                )
+    return problems
 
 
 def cmd_test(args: argparse.Namespace) -> int:

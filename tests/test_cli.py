@@ -242,3 +242,39 @@ def test_start_up_errors_are_one_line_exit_2_no_traceback(
     if case == "all interfaces without a token":
         assert "--insecure" in lines[0]
         assert "listening" not in proc.stdout  # it did not quietly bind somewhere else
+
+
+def test_check_warns_of_pages_and_channels_the_config_does_not_define(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A page to an undefined service is skipped when the incident needs it: `check` says so first."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "rules:\n  - name: r\n    match: ['alertname = \"X\"']\n"
+        "    target: {kind: Deployment, namespace: a, name: b}\n    actions: [{rollout_restart: {}}]\n"
+        "    notify: {channel: chat}\n"
+        "    escalation: [{after: 0m, page: primary}, {after: 15m, page: nobody}]\n"
+    )
+    config = tmp_path / "remediator.yaml"
+    config.write_text(
+        "pagerduty: {routing_keys: {primary: {env: PD_PRIMARY}}}\n"
+        "notify: {channels: {ops: {kind: webhook, url: {env: OPS_URL}}}}\n"
+    )
+    assert main(["check", str(rules), "--config", str(config)]) == 0
+    out = capsys.readouterr()
+    assert out.out == "ok: 1 rules in 1 file(s), 2 warning(s)\n"
+    assert (
+        f"{rules}:2: warning: rule 'r': escalation[1]: page 'nobody' is not in pagerduty.routing_keys"
+        in out.err
+    )
+    assert (
+        f"{rules}:2: warning: rule 'r': notify.channel 'chat' is not in notify.channels of {config}"
+        in out.err
+    )
+    assert "primary" not in out.err
+    config.write_text(
+        "pagerduty: {routing_keys: {primary: {env: PD_PRIMARY}, nobody: {env: PD_NOBODY}}}\n"
+        "notify: {channels: {chat: {kind: webhook, url: {env: CHAT_URL}}}}\n"
+    )
+    assert main(["check", str(rules), "--config", str(config)]) == 0
+    assert capsys.readouterr() == ("ok: 1 rules in 1 file(s)\n", "")
