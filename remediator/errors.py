@@ -65,5 +65,12 @@ class TryLaterError(NotApplicableError):
     no disruption right now (the eviction API's 429 with cause `DisruptionBudget`).
 
     Met while deciding (the target guard's plan), the decision is deferred and decided again later,
-    as a busy target is; met while acting, the execution is skipped with this reason, never failed
-    and never retried in a loop: hammering an eviction the budget refuses cannot change its answer."""
+    as a busy target is. Met while acting (the budget was spent between the plan's dry-run eviction and
+    the real one), the execution ends `skipped` with a reason starting `TRY_LATER`, never failed and
+    never retried in a loop (hammering an eviction the budget refuses cannot change its answer): it
+    holds no cooldown and no dedup, and the decision is deferred again, so the pod is evicted once the
+    budget allows it."""
+
+
+TRY_LATER = "try later: "
+"""How an execution that met `TryLaterError` while acting starts its error (the journal reads it)."""

@@ -28,7 +28,13 @@ from remediator.actions.evidence import EvidenceRecorder
 from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
 from remediator.actions.retry import RetryPolicy, attempts_of, call_with_retries
 from remediator.clock import Clock
-from remediator.errors import NotApplicableError, PermanentActionError, TransientActionError
+from remediator.errors import (
+    TRY_LATER,
+    NotApplicableError,
+    PermanentActionError,
+    TransientActionError,
+    TryLaterError,
+)
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import (
@@ -286,6 +292,9 @@ class ActionRunner:
                 )
             except _TakenOver as e:
                 return _update(ExecutionStatus.INTERRUPTED, results, attempts=attempts, error=str(e))
+            except TryLaterError as e:
+                error = f"{TRY_LATER}{e}"
+                return _update(ExecutionStatus.SKIPPED, results, attempts=attempts + 1, error=error)
             except NotApplicableError as e:
                 return _update(ExecutionStatus.SKIPPED, results, attempts=attempts + 1, error=str(e))
             except (PermanentActionError, TransientActionError) as e:

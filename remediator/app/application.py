@@ -334,6 +334,7 @@ async def open_app(
         hand_over.on_recorded(asks_a_human)
         runner.on_finished(desk.execution_finished)
         runner.on_finished(deferrals.slot_freed)  # after the guards released the slot
+        runner.on_finished(deferrals.try_later)  # after the guards let go of its cooldown
 
         def resolved(alert: Alert) -> None:
             """An alert resolved: close its escalation and tell its channel."""

@@ -25,9 +25,10 @@ from remediator.engine.handover import HandOver, Recorded
 from remediator.engine.resolutions import ResolutionBoard
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
-from remediator.model import Alert, AlertId, Outcome
+from remediator.model import Alert, AlertId, Decision, Outcome
 from remediator.rules import Rule
 from remediator.schedule import Fired
+from remediator.store import ExecutionUpdate
 from remediator.store.scheduling import Deferral, DeferralStore, NewTimer, Timer
 from remediator.tasks import TaskSet
 
@@ -96,6 +97,27 @@ class DeferralQueue:
         """An execution ended (the executor's on_finished hook): its slot may be what one waits for."""
         if self._journal.deferred_waiting():
             self._tasks.spawn(self.wake(), "deferrals-wake")
+
+    def try_later(self, decision: Decision, update: ExecutionUpdate) -> None:
+        """An execution ended try-later (a disruption budget refused it while acting; the guards have
+        let go of its cooldown): the decision waits again, as a budget refusing the plan makes it."""
+        if update.try_later and not decision.dry_run:
+            self._tasks.spawn(self._defer_again(decision, update.error or ""), "deferrals-try-later")
+
+    async def _defer_again(self, decision: Decision, error: str) -> None:
+        again = replace(
+            decision,
+            outcome=Outcome.DEFERRED,
+            reason=f"deferred until the disruption budget allows it: refused while acting: {error}",
+            decided_at=self._clock.now(),
+            id=None,
+        )
+        try:
+            await self._hand_over.record([(decision.alert_id, again)])
+        except Exception:  # the journal failed: the alert's next re-send is decided afresh
+            log.exception("deferring again failed", rule=decision.rule)
+            return
+        log.info("deferred again: refused while acting", rule=decision.rule, error=error)
 
     def deferred(self, recorded: Sequence[Recorded]) -> None:
         """Decisions were just recorded (the hand-over's hook): make sure a sweep comes for new waits."""

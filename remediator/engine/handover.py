@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from remediator.engine.protocols import Executor
 from remediator.engine.reservations import Reservations
@@ -220,7 +220,9 @@ class HandOver:
                 self._metrics.rule_matches.labels(rule=d.rule).inc()
             self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
             if r.execution_id is not None and d.acts:
-                self._executor.submit(r.execution_id, d)
+                # With its alert's id: an execution refused try-later is deferred again on that alert.
+                run = d if d.alert_id is not None or r.alert_id is None else replace(d, alert_id=r.alert_id)
+                self._executor.submit(r.execution_id, run)
             repeat = from_alerts and d.outcome in QUIET
             if repeat:
                 quiet[(d.rule, d.target.key if d.target else "-", d.outcome.value)] += 1

@@ -73,6 +73,14 @@ class CooldownGuard:
 
         return undo
 
+    def forget(self, decision: Decision) -> None:
+        """The decision's execution changed nothing and is deferred again (a disruption budget refused
+        it while acting): it holds no cooldown. A later record stands."""
+        if decision.target is not None:
+            key = (decision.rule, decision.target.key, decision.dry_run)
+            if self._last.get(key) == decision.decided_at:
+                del self._last[key]
+
     def _prune(self) -> None:
         """Bound memory in a storm over many targets: entries older than a day cannot deny anything."""
         horizon = self._clock.now() - timedelta(days=1)

@@ -68,6 +68,13 @@ class DedupGuard:
             self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
         return lambda: _put_back(self._seen, key, before, decision.decided_at)
 
+    def forget(self, decision: Decision) -> None:
+        """The decision's execution changed nothing and is deferred again: the episode has not acted."""
+        if decision.target is not None:
+            key = self._key(decision)
+            if self._seen.get(key) == decision.decided_at:
+                del self._seen[key]
+
 
 def _put_back(table: dict[_Key, datetime], key: _Key, before: datetime | None, recorded: datetime) -> None:
     """Undo one record: the value before it, unless something recorded after it since."""

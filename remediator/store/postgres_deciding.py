@@ -98,10 +98,12 @@ class PostgresDeciding(PostgresDecisionRecords):
         )
         if full:
             since = self._clock.now().timestamp() - _GUARD_HORIZON_S
-            # A queued execution that never started changed nothing: it holds no cooldown.
+            # A queued execution that never started changed nothing: it holds no cooldown; nor does one a
+            # disruption budget refused while acting (it is deferred again: TRY_LATER).
             acts = await conn.fetch(
                 act_sql + " WHERE d.decided_at >= $1 AND NOT (e.status = 'interrupted' AND"
-                " e.started_at IS NULL) ORDER BY d.decided_at, e.id",
+                " e.started_at IS NULL) AND NOT (e.status = 'skipped' AND e.error LIKE 'try later: %')"
+                " ORDER BY d.decided_at, e.id",
                 since,
             )
             outcomes = await conn.fetch(

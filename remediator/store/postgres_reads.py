@@ -81,6 +81,7 @@ class PostgresReads:
             "SELECT e.rule, e.target, e.dry_run, d.decided_at FROM executions e"
             " JOIN decisions d ON d.id = e.decision_id"
             " WHERE d.decided_at >= $1 AND NOT (e.status = 'interrupted' AND e.started_at IS NULL)"
+            " AND NOT (e.status = 'skipped' AND e.error LIKE 'try later: %')"  # deferred again: TRY_LATER
             " ORDER BY d.decided_at, e.id",
             since.timestamp(),
         )

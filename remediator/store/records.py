@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from remediator.errors import RemediatorError
+from remediator.errors import TRY_LATER, RemediatorError
 from remediator.model import (
     AlertId,
     Change,
@@ -50,6 +50,12 @@ class ExecutionUpdate:
     error: str | None = None
     changes: tuple[Change, ...] = ()
     summary: str = ""
+
+    @property
+    def try_later(self) -> bool:
+        """Nothing changed and it should work soon (a disruption budget refused while acting): the
+        execution holds no cooldown and its decision is deferred again."""
+        return self.status is ExecutionStatus.SKIPPED and (self.error or "").startswith(TRY_LATER)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,11 +19,13 @@ class SqliteReads(SqliteWriter):
     """The guards' history and an alert by id, read while the writer commits (WAL)."""
 
     async def recent_acts(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
-        # A queued execution that never started changed nothing, so it does not hold a cooldown.
+        # A queued execution that never started changed nothing, so it does not hold a cooldown; nor does
+        # one a disruption budget refused while acting (it is deferred again: TRY_LATER).
         rows = await self._r.execute_fetchall(
             "SELECT e.rule, e.target, e.dry_run, d.decided_at FROM executions e"
             " JOIN decisions d ON d.id = e.decision_id"
-            " WHERE d.decided_at >= ? AND NOT (e.status = ? AND e.started_at IS NULL) ORDER BY d.decided_at",
+            " WHERE d.decided_at >= ? AND NOT (e.status = ? AND e.started_at IS NULL)"
+            " AND NOT (e.status = 'skipped' AND e.error LIKE 'try later: %') ORDER BY d.decided_at",
             (since.timestamp(), ExecutionStatus.INTERRUPTED.value),
         )
         return [(r[0], r[1], bool(r[2]), datetime.fromtimestamp(r[3], UTC)) for r in rows]

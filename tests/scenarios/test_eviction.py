@@ -105,3 +105,84 @@ async def test_a_budget_that_allows_no_disruption_defers_the_eviction_until_it_d
     [execution] = await app.journal.executions()
     assert execution.status is ExecutionStatus.SUCCEEDED
     assert f"evicted 1 pod in shop (pod {pod})" in execution.summary
+
+
+async def _patch_budget(kube: FakeKubeServer, min_available: int) -> None:
+    """The owners change the budget, as kubectl would: a merge patch through the API."""
+    url = f"{kube.url}/apis/policy/v1/namespaces/shop/poddisruptionbudgets/cart"
+    async with aiohttp.ClientSession() as http:
+        resp = await http.patch(
+            url,
+            data=json.dumps({"spec": {"minAvailable": min_available}}),
+            headers={"Content-Type": "application/merge-patch+json", "Authorization": f"Bearer {TOKEN}"},
+        )
+        assert resp.status == 200, await resp.text()
+
+
+async def test_a_budget_spent_between_the_plan_and_the_eviction_is_try_later_not_a_cooldown(
+    app: Application,
+    fake_kube: FakeKubeServer,
+    clock: FakeClock,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> None:
+    """The plan's dry-run eviction is allowed, then the budget is spent before the real eviction (its
+    429 `DisruptionBudget`): the execution is skipped as try-later, holds no cooldown, and the decision
+    waits again; once the budget allows it, the pod is evicted, exactly once."""
+    fake_kube.add_deployment("shop", "cart", replicas=3)
+    fake_kube.add_pdb("shop", "cart", selector={"app": "cart"}, min_available=2)
+    pod = min(
+        p["metadata"]["name"]
+        for p in fake_kube.list("Pod", "shop")
+        if p["metadata"]["name"].startswith("cart")
+    )
+    # The dry-run evictions (the decision's plan, then the execution's) go through; the real one is
+    # held until the budget has been spent under it.
+    passed = asyncio.Event()
+    passed.set()
+    fake_kube.inject(status=0, method="POST", path=r"/eviction$", hold=passed, times=2)
+    real = asyncio.Event()
+    held = fake_kube.inject(status=0, method="POST", path=r"/eviction$", hold=real, times=1)
+    client = await aiohttp_client(build_web_app(app.api_state()))
+    alert = am_alert("PodOOMKilled", deployment="cart", pod=pod)
+    r = await client.post("/webhook/alertmanager", data=am_payload(alert), headers=auth())
+    assert r.status == 202
+    await app.processor.drained()
+    for _ in range(500):
+        if held.hits:
+            break
+        await asyncio.sleep(0.01)
+    assert held.hits == 1, "the real eviction reached the API server"
+    [request] = [q for q in fake_kube.requests if q.path.endswith("/eviction") and q.status == 0]
+    assert not request.dry_run
+    await _patch_budget(fake_kube, 3)  # the budget is spent meanwhile: no disruption allowed
+    real.set()
+    await app.drained()
+    [refused] = await app.journal.executions()
+    assert refused.status is ExecutionStatus.SKIPPED
+    assert refused.error is not None and refused.error.startswith("try later: ")
+    assert "refused by a PodDisruptionBudget" in refused.error
+    assert evictions(fake_kube) == []
+    outcomes = [d["outcome"] for d in reversed(await app.journal.decisions())]
+    assert outcomes == ["act", "deferred"], "waiting again, not a cooldown"
+    # While the budget allows nothing, it keeps waiting (dry-run evictions only).
+    await clock.run(12)
+    await app.drained()
+    assert evictions(fake_kube) == []
+    await _patch_budget(fake_kube, 2)
+    for _ in range(100):
+        await clock.run(5)
+        await app.drained()
+        if evictions(fake_kube):
+            break
+        await asyncio.sleep(0.01)
+    assert evictions(fake_kube) == [pod]
+    # Never more than once: the success holds the cooldown, and nothing waits any longer.
+    await clock.run(60)
+    await app.drained()
+    assert evictions(fake_kube) == [pod]
+    outcomes = [d["outcome"] for d in reversed(await app.journal.decisions())]
+    assert outcomes == ["act", "deferred", "act"]
+    assert [e.status for e in reversed(await app.journal.executions())] == [
+        ExecutionStatus.SKIPPED,
+        ExecutionStatus.SUCCEEDED,
+    ]

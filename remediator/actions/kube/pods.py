@@ -4,7 +4,8 @@ Pods are evicted (policy/v1 Eviction), not deleted, unless the rule says `force:
 eviction respects the target's PodDisruptionBudget, so remediator takes no more pods down than the
 owners allow. A budget that allows no disruption now is "try later" (`TryLaterError`): the plan asks
 the API server with a dry-run eviction, so the target guard defers the decision, and an eviction
-refused while acting skips the execution rather than failing it or retrying in a loop.
+refused while acting skips the execution rather than failing it or retrying in a loop (it holds no
+cooldown, and the decision is deferred again: see `TryLaterError`).
 
 Only pods of the rule's target are ever deleted: a pod's owner chain (Pod -> ReplicaSet -> Deployment,
 or Pod -> StatefulSet/DaemonSet, by controller reference and UID) must end at the target workload.
