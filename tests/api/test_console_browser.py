@@ -65,15 +65,31 @@ def browser(tmp_path: Path) -> Any:
         driver.quit()
 
 
+def gone(element: Any) -> bool:
+    """The element's page has been replaced. While Chromium tears the old document down, asking about
+    one of its nodes can answer "Node with given id does not belong to the document" (an inspector
+    error, not a StaleElementReferenceException): that says the same thing, the node is gone."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as e:
+        if "does not belong to the document" in (e.msg or ""):
+            return True
+        raise
+    return False
+
+
 def click_to_load(driver: Any, element: Any) -> str:
     """Click something that loads a page, wait for the new page, and return its main text."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda _: gone(old))
     text: str = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "main")).text
     return text
 
