@@ -42,3 +42,19 @@ async def test_rule_cooldown_overrides_default_and_state_loads_from_journal() ->
     clock.advance(120)
     assert await guard.check(proposal()) is not None
     assert await guard.check(proposal(cooldown_s=60)) is None
+
+
+async def test_an_execution_refused_try_later_is_forgotten_but_a_later_act_stands() -> None:
+    clock = FakeClock(T0)
+    guard = CooldownGuard(default_s=900, clock=clock)
+    p = proposal()
+    refused = acted(p, clock.now())
+    guard.record(refused)
+    clock.advance(10)
+    guard.forget(refused)
+    assert await guard.check(p) is None, "it changed nothing: no cooldown"
+    later = acted(p, clock.now())
+    guard.record(later)
+    guard.forget(refused)  # a stale forget never drops what was recorded since
+    verdict = await guard.check(p)
+    assert verdict is not None and verdict.outcome is Outcome.COOLDOWN

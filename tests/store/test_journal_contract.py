@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from remediator.clock import FakeClock
-from remediator.model import Change, ExecutionId, ExecutionStatus, Outcome
+from remediator.model import Change, ExecutionId, ExecutionStatus, Outcome, Target
 from remediator.store import ExecutionUpdate, JournalOverloaded
 from remediator.store.revisions import OwnRevision
 from tests.store.conftest import T0, TARGET, Backend, alert, decision
@@ -147,6 +147,32 @@ async def test_after_a_crash_unfinished_executions_are_interrupted_running_or_qu
         assert [(r, t, d) for r, t, d, _ in acts] == [("r1", TARGET.key, False)]
         assert await j.interrupt_unfinished() == []
         assert await j.start_execution(queued) is False, "an interrupted execution never starts"
+
+
+async def test_an_execution_a_budget_refused_while_acting_holds_no_cooldown_after_a_restart(
+    backend: Backend,
+) -> None:
+    """`try later: ` (TRY_LATER) ended it: nothing changed and its decision is deferred again, so the
+    next start's cooldown and dedup do not count it. Any other skip still holds the cooldown."""
+    clock = FakeClock(T0)
+    async with backend.open(clock=clock) as j:
+        a = alert()
+        other = Target(kind="Deployment", namespace="shop", name="other")
+        rec = await j.record_batch(
+            payload_ids=[], alerts=[a], decisions=[(0, decision(a)), (0, decision(a, target=other))]
+        )
+        refused, not_needed = rec.execution_ids[0], rec.execution_ids[1]
+        for eid, error in (
+            (refused, "try later: create pods/eviction 'p' in 'shop': refused by a PodDisruptionBudget"),
+            (not_needed, "not needed: already at 4 replicas"),
+        ):
+            assert await j.start_execution(eid)
+            update = ExecutionUpdate(status=ExecutionStatus.SKIPPED, attempts=1, error=error)
+            assert update.try_later is (eid == refused)
+            await j.finish_execution(eid, update)
+    async with backend.open(clock=clock) as j:
+        acts = await j.recent_acts(T0 - timedelta(hours=1))
+        assert [(r, t) for r, t, _, _ in acts] == [("r1", other.key)]
 
 
 async def test_overload_is_refused_not_queued(backend: Backend) -> None:
