@@ -12,7 +12,8 @@ next, so whatever sleeps on it (retry backoff, verification polls) runs at the s
 it asked for, cooldowns, rate limits and verification windows follow simulated time, and an
 hour-long test takes milliseconds. After each step the runner waits until the engine has nothing left to do at
 that simulated time; after the last step it runs the clock forward (up to a day) until every
-execution has finished, and only then compares.
+execution has finished, and only then compares. Moving time is `timeline`'s job, playing the
+test's alerts and approvals `playback`'s; this module builds the world and compares the outcome.
 
 Nothing leaves the process: the runner owns the journal, Kubernetes and every outside service
 (PagerDuty, Alertmanager, Prometheus, chat), and leaves the latter unconfigured.
@@ -22,20 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
 from remediator.app import Application, open_app
-from remediator.clock import FakeClock
 from remediator.config import (
     AlertmanagerSettings,
     AuthSettings,
@@ -56,67 +53,25 @@ from remediator.ruletest.outside import (
     serve_outside,
     settings_for,
 )
+from remediator.ruletest.playback import play
 from remediator.ruletest.report import CaseResult, case_lines, file_errors, summary
-from remediator.ruletest.schema import AcknowledgeSpec, AlertSpec, ApprovalSpec
 from remediator.ruletest.services import StubResolver, StubServices, compare_requests, serve_stubs
+from remediator.ruletest.timeline import (
+    EPOCH,
+    RUN_OUT_HORIZON_S,
+    SimClock,
+    advance,
+    keep_time_moving,
+    run_out,
+    settle,
+)
 from remediator.store.incidents import IncidentRecord
 from remediator.testing.fake_kube import FakeKubeServer
 
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-"""Simulated time of `at: 0s`. Fixed, so reasons and timestamps are the same on every run."""
+__all__ = ["EPOCH", "find_test_files", "run_case", "run_rule_tests", "run_rule_tests_async"]
 
 TEST_FILE_SUFFIXES = (".yaml", ".yml")
-_SETTLE_TIMEOUT_S = 10.0
-"""Real seconds the engine may take to act on one step before the test is reported as stuck."""
-_POLL_S = 0.002
-_YIELDS = 5
-_RUN_OUT_STEP_S = 60.0
-_RUN_OUT_HORIZON_S = 86400.0
 _MAX_ROWS = 100_000
-_GO_ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-class RuleTestRunError(Exception):
-    """The test's script cannot be played (an approval with nothing pending): the test fails with it."""
-
-
-class SimClock(FakeClock):
-    """A manual FakeClock that knows the deadlines of the sleeps in progress.
-
-    The runner steps it from one deadline to the next itself (`next_deadline`, `advance`), and
-    tells an engine waiting for simulated time (verification polls, retry backoff) from one still
-    working by comparing `sleeping` with the executions running. A sleep counts from the moment it
-    starts until its deadline passes, not until its task resumes, so a task just woken is busy.
-    """
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__(start, autojump=False)
-        self._start = start
-        self._deadlines: list[float] = []
-
-    def now(self) -> datetime:
-        """Start plus elapsed simulated time, rounded to the microsecond. FakeClock adds each float
-        step to a datetime, which drifts by microseconds over many wake-ups; then `at: 5m` would
-        read "299.999999s ago" in a reason and stamp restartedAt a second early."""
-        return self._start + timedelta(microseconds=round(self.monotonic() * 1_000_000))
-
-    async def sleep(self, seconds: float) -> None:
-        deadline = self.monotonic() + max(seconds, 0.0)
-        self._deadlines.append(deadline)
-        try:
-            await super().sleep(seconds)
-        finally:
-            self._deadlines.remove(deadline)
-
-    @property
-    def sleeping(self) -> int:
-        """Sleeps whose deadline is still ahead."""
-        now = self.monotonic()
-        return sum(1 for d in self._deadlines if d > now)
-
-    def next_deadline(self) -> float | None:
-        now = self.monotonic()
-        return min((d for d in self._deadlines if d > now), default=None)
 
 
 def run_rule_tests(paths: Sequence[Path], *, out: TextIO, verbose: bool = False) -> int:
@@ -252,16 +207,16 @@ async def _run_world(
     ticker: asyncio.Task[None] | None = None
     try:
         async with open_app(settings, clock=clock, outbound_resolver=resolver) as app:
-            await _settle(app, clock)
-            await _play(app, clock, case.alerts, (*case.approvals, *case.acknowledgements))
-            finished = await _run_out(app, clock)
+            await settle(app, clock)
+            await play(app, clock, case.alerts, (*case.approvals, *case.acknowledgements))
+            finished = await run_out(app, clock)
             if case.until is not None and case.until > clock.monotonic():
-                await _advance(app, clock, case.until - clock.monotonic())
+                await advance(app, clock, case.until - clock.monotonic())
             got = await _decisions(app)
             incidents = await _incidents(app) if case.expect.incidents is not None else []
             # Leaving open_app waits for running executions; keep simulated time moving so an
             # execution still waiting on it (the horizon was reached) ends instead of hanging.
-            ticker = asyncio.create_task(_keep_time_moving(clock), name="ruletest-ticker")
+            ticker = asyncio.create_task(keep_time_moving(clock), name="ruletest-ticker")
     finally:
         if ticker is not None:
             ticker.cancel()
@@ -269,7 +224,7 @@ async def _run_world(
                 await ticker
     error = None
     if not finished:
-        error = f"executions still running after {_RUN_OUT_HORIZON_S / 3600:g}h of simulated time"
+        error = f"executions still running after {RUN_OUT_HORIZON_S / 3600:g}h of simulated time"
     return CaseResult(
         case=case,
         got=got,
@@ -298,178 +253,15 @@ def _settings(case: RuleTestCase, tmp: Path, kubeconfig: Path) -> Settings:
             "alertmanager": AlertmanagerSettings(),
             "prometheus": PrometheusSettings(),
             # One process: timers it schedules wake it; no other replica to poll for.
-            "scheduler": SchedulerSettings(poll_interval=_RUN_OUT_HORIZON_S),
+            "scheduler": SchedulerSettings(poll_interval=RUN_OUT_HORIZON_S),
         }
     )
-
-
-async def _play(
-    app: Application,
-    clock: SimClock,
-    alerts: Sequence[AlertSpec],
-    approvals: Sequence[ApprovalSpec | AcknowledgeSpec] = (),
-) -> None:
-    """Send the alerts, give the approvals and acknowledgements at their times: at the same time alerts
-    first, in file order, each step settled before the next."""
-    steps: list[tuple[float, int, AlertSpec | ApprovalSpec | AcknowledgeSpec]] = [
-        (t, i, a) for i, a in enumerate(alerts) for t in a.at
-    ]
-    steps += [(a.at, len(alerts) + i, a) for i, a in enumerate(approvals)]
-    timeline = sorted(steps, key=lambda e: (e[0], e[1]))
-    episodes: dict[tuple[tuple[str, str], ...], datetime] = {}
-    now = 0.0
-    for at, step in groupby(timeline, key=lambda e: e[0]):
-        if at > now:
-            await _advance(app, clock, at - now)  # what is due by `at` happens before its alerts
-            now = at
-        for _, _, item in step:
-            if isinstance(item, ApprovalSpec):
-                await _approve(app, item)
-            elif isinstance(item, AcknowledgeSpec):
-                await _acknowledge(app, item)
-            else:
-                await app.journal.accept("alertmanager", _payload(item, sent=clock.now(), episodes=episodes))
-            await _settle(app, clock)
-
-
-async def _approve(app: Application, approval: ApprovalSpec) -> None:
-    """Approve the oldest pending approval of the rule, as `POST /api/v1/approvals/{id}/approve` does."""
-    assert app.operator is not None
-    pending = [a for a in await app.journal.approvals(status="pending") if a["rule"] == approval.rule]
-    if not pending:
-        raise RuleTestRunError(
-            f"approve at {approval.at:g}s: no pending approval of rule {approval.rule!r} to approve"
-        )
-    oldest = min(pending, key=lambda a: int(a["id"]))
-    await app.operator.approve(actor=approval.by, approval_id=int(oldest["id"]), reason="rule test")
-
-
-async def _acknowledge(app: Application, ack: AcknowledgeSpec) -> None:
-    """Acknowledge the rule's incident, as `POST /api/v1/incident-board/{id}/acknowledge` does."""
-    live = [i for i in app.desk.live() if i.rule == ack.rule and i.state != "resolved"]
-    if not live:
-        raise RuleTestRunError(f"acknowledge at {ack.at:g}s: no incident of rule {ack.rule!r} to acknowledge")
-    await app.desk.acknowledge(live[0].id, by=ack.by, reason="rule test")
 
 
 async def _incidents(app: Application) -> list[tuple[IncidentRecord, list[str]]]:
     """Every incident, in the order they opened, with its timeline's event kinds."""
     found = list(reversed(await app.journal.incidents(limit=_MAX_ROWS)))
     return [(i, [e.kind for e in await app.journal.incident_events(i.id)]) for i in found]
-
-
-def _payload(
-    alert: AlertSpec, *, sent: datetime, episodes: dict[tuple[tuple[str, str], ...], datetime]
-) -> bytes:
-    """One Alertmanager v4 webhook body carrying one alert.
-
-    `startsAt` behaves as Alertmanager's: repeats of a firing alert keep the time it started
-    firing, its resolution carries it too, and firing again after a resolution starts anew.
-    """
-    key = tuple(sorted(alert.labels.items()))
-    if alert.starts_at is not None:
-        starts = EPOCH + timedelta(seconds=alert.starts_at)
-    else:
-        starts = episodes.get(key, sent)
-    if alert.status == "firing":
-        episodes.setdefault(key, starts)
-    else:
-        episodes.pop(key, None)
-    name = alert.labels.get("alertname", "")
-    body = {
-        "version": "4",
-        "groupKey": f'{{}}:{{alertname="{name}"}}',
-        "status": alert.status,
-        "receiver": "remediator",
-        "groupLabels": {"alertname": name},
-        "commonLabels": dict(alert.labels),
-        "commonAnnotations": dict(alert.annotations),
-        "externalURL": "http://alertmanager.test:9093",
-        "truncatedAlerts": 0,
-        "alerts": [
-            {
-                "status": alert.status,
-                "labels": dict(alert.labels),
-                "annotations": dict(alert.annotations),
-                "startsAt": _rfc3339(starts),
-                "endsAt": _rfc3339(sent) if alert.status == "resolved" else _GO_ZERO_TIME,
-                "generatorURL": "",
-                "fingerprint": "",
-            }
-        ],
-    }
-    return json.dumps(body).encode()
-
-
-async def _settle(app: Application, clock: SimClock) -> bool:
-    """Wait until the engine has nothing left to do at the current simulated time.
-
-    True: every accepted alert is decided and every execution has finished. False: every running
-    execution is asleep on the clock (verification, retry backoff) and waits for time to move.
-    Raises TimeoutError when neither happens within `_SETTLE_TIMEOUT_S` of real time.
-
-    Never gives up on `app.drained()` while executions run: cancelling it would cancel the
-    executions too (`ActionRunner.idle()` awaits a gather of them).
-    """
-    async with asyncio.timeout(_SETTLE_TIMEOUT_S):
-        while True:
-            await app.processor.drained(_SETTLE_TIMEOUT_S)
-            for _ in range(_YIELDS):  # let tasks just woken run up to their next await
-                await asyncio.sleep(0)
-            if app.journal.backlog():
-                continue
-            running = app.runner.running()
-            if running == 0:
-                await app.drained(_SETTLE_TIMEOUT_S)  # escalations; nothing on the clock is left
-                if await app.scheduler.due_now():
-                    app.scheduler.wake()  # a timer due now (a slot freed): it runs at this time
-                    await asyncio.sleep(_POLL_S)
-                    continue
-                if not app.scheduler.asleep:
-                    await asyncio.sleep(_POLL_S)  # its next wake-up is not registered with the clock yet
-                    continue
-                if app.runner.running() == 0 and not app.journal.backlog():
-                    return True
-            elif clock.sleeping - app.scheduler.waiting >= running:  # the scheduler's own sleep aside
-                await app.desk.idle()  # what the incident desk does at this time happens at this time
-                if await app.scheduler.due_now() or not app.scheduler.asleep:
-                    app.scheduler.wake()
-                    await asyncio.sleep(_POLL_S)
-                    continue
-                return False
-            else:
-                await asyncio.sleep(_POLL_S)  # an API call or a journal write is on its way
-
-
-async def _advance(app: Application, clock: SimClock, seconds: float) -> None:
-    """Move simulated time on by `seconds`, stopping at every wake-up on the way so each
-    sleeper sees the time it asked for and the engine settles before time moves again."""
-    end = clock.monotonic() + seconds
-    await _settle(app, clock)
-    while True:
-        wake = clock.next_deadline()
-        step_to = end if wake is None else min(wake, end)
-        clock.advance(max(step_to - clock.monotonic(), 0.0))
-        await _settle(app, clock)
-        if step_to >= end:
-            return
-
-
-async def _run_out(app: Application, clock: SimClock) -> bool:
-    """Move simulated time on until every execution has finished (False: the horizon came first)."""
-    horizon = clock.monotonic() + _RUN_OUT_HORIZON_S
-    while not await _settle(app, clock):
-        wake = clock.next_deadline()
-        if wake is None or wake > horizon:
-            return False
-        clock.advance(wake - clock.monotonic())
-    return True
-
-
-async def _keep_time_moving(clock: SimClock) -> None:
-    while True:
-        await asyncio.sleep(_POLL_S)
-        clock.advance(_RUN_OUT_STEP_S)
 
 
 async def _decisions(app: Application) -> list[GotDecision]:
@@ -500,10 +292,6 @@ def _leaves(e: BaseException) -> list[str]:
     if isinstance(e, BaseExceptionGroup):
         return [line for sub in e.exceptions for line in _leaves(sub)]
     return [f"{type(e).__name__}: {e}"]
-
-
-def _rfc3339(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _print(out: TextIO, lines: Sequence[str]) -> None:

@@ -31,9 +31,8 @@ import contextlib
 import copy
 import json
 import pathlib
-import re
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -43,12 +42,15 @@ from aiohttp import web
 from remediator.testing import _errors
 from remediator.testing._api import KubeApi
 from remediator.testing._controllers import Controllers
+from remediator.testing._faults import Fault, Faults, fault_response, json_response
 from remediator.testing._kubelet import OUTCOMES, Outcome, PodScript
 from remediator.testing._resources import stored_kind
 from remediator.testing._seeding import Seeding
 from remediator.testing._store import Store
 from remediator.testing._timing import Timing
 from remediator.testing._watch import WatchRequest, bookmark, error_event, events_for, initial_events
+
+__all__ = ["TOKEN", "WRITE_METHODS", "FakeKubeServer", "Fault", "RecordedRequest", "RolloutMode"]
 
 RolloutMode = Literal["realistic", "instant", "manual"]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -77,36 +79,6 @@ class RecordedRequest:
     @property
     def dry_run(self) -> bool:
         return self.query.get("dryRun") == "All"
-
-
-@dataclass(slots=True, kw_only=True)
-class Fault:
-    """An injected failure: the next `times` matching requests get `status` after `delay` seconds."""
-
-    status: int
-    method: str | None
-    path: str | None
-    times: int
-    retry_after: float | None
-    delay: float
-    body: str | None
-    after_write: bool = False
-    """Handle the request (the write lands), then answer with the fault: a response lost on the way."""
-    hold: asyncio.Event | None = None
-    """Keep the request waiting until this is set, then go on: a write that lands after its client
-    gave up (a starved API server), in an order the test chooses rather than a race against time."""
-    hits: int = 0
-
-    @property
-    def remaining(self) -> int:
-        return self.times - self.hits
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.remaining <= 0:
-            return False
-        if self.method is not None and self.method.upper() != method.upper():
-            return False
-        return self.path is None or re.search(self.path, path) is not None
 
 
 class _HasNow(Protocol):
@@ -139,7 +111,7 @@ class FakeKubeServer(Seeding):
         self._controllers = Controllers(self._store, self.timing)
         self._api = KubeApi(self._store, self._controllers)
         self.requests: list[RecordedRequest] = []
-        self._faults: list[Fault] = []
+        self._faults = Faults()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._closing = asyncio.Event()
@@ -227,28 +199,27 @@ class FakeKubeServer(Seeding):
         if request.path in _HEALTH_PATHS:
             return web.Response(text="ok", content_type="text/plain")
         if request.path not in _PUBLIC_PATHS and not self._authorized(request):
-            return _json_response(_errors.ApiError(401, "Unauthorized").status(), 401)
-        fault = next((f for f in self._faults if f.matches(request.method, request.path)), None)
+            return json_response(_errors.ApiError(401, "Unauthorized").status(), 401)
+        fault = self._faults.hit(request.method, request.path)
         if fault is not None:
-            fault.hits += 1
             if fault.delay > 0:
                 await self._sleep(fault.delay)
             if fault.hold is not None:
                 await self._held(fault.hold)
             if fault.status and not fault.after_write:
-                return self._fault_response(fault)
+                return fault_response(fault)
         self._controllers.catch_up()
         answer = self._api.handle(
             request.method, request.path, request.query, request.headers.get("Content-Type"), raw
         )
         if fault is not None and fault.after_write:
-            return self._fault_response(fault)
+            return fault_response(fault)
         if isinstance(answer, WatchRequest):
             record.status = 200
             return await self._stream(request, answer)
         if answer.text is not None:
             return web.Response(status=answer.status, text=answer.text, content_type="text/plain")
-        return _json_response(answer.body, answer.status, answer.headers)
+        return json_response(answer.body, answer.status, answer.headers)
 
     async def _stream(self, request: web.Request, watch: WatchRequest) -> web.StreamResponse:
         """Stream a watch as JSON lines until its timeout, the client leaving, or the server closing.
@@ -323,20 +294,6 @@ class FakeKubeServer(Seeding):
             for w in waits:
                 w.cancel()
 
-    @staticmethod
-    def _fault_response(fault: Fault) -> web.Response:
-        error = _errors.injected(fault.status, retry_after=fault.retry_after)
-        if fault.body is None:
-            return _json_response(error.status(), fault.status, error.headers)
-        try:
-            json.loads(fault.body)
-            content_type = "application/json"
-        except ValueError:
-            content_type = "text/plain"
-        return web.Response(
-            status=fault.status, text=fault.body, content_type=content_type, headers=error.headers
-        )
-
     # --- fault injection -------------------------------------------------------------------------
 
     def inject(
@@ -365,17 +322,7 @@ class FakeKubeServer(Seeding):
         handles it normally: the client may have timed out and retried meanwhile, and the held write
         still lands, as a slow API server's does.
         """
-        if status != 0 and not 400 <= status <= 599:
-            raise ValueError(f"inject: status {status!r} must be 0 (delay only) or an HTTP error code")
-        if times < 1:
-            raise ValueError(f"inject: times {times!r} must be at least 1")
-        if after_write and status == 0:
-            raise ValueError("inject: after_write needs an error status to answer with")
-        if status == 0 and delay <= 0 and hold is None:
-            raise ValueError(
-                "inject: status=0 means 'answer normally after `delay` or `hold`', so give one of them"
-            )
-        fault = Fault(
+        return self._faults.add(
             status=status,
             method=method,
             path=path,
@@ -386,8 +333,6 @@ class FakeKubeServer(Seeding):
             after_write=after_write,
             hold=hold,
         )
-        self._faults.append(fault)
-        return fault
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -496,13 +441,3 @@ class FakeKubeServer(Seeding):
     def compact(self) -> None:
         """Forget the change history, as etcd compaction does: watches from older versions get 410."""
         self._api.changes.compact()
-
-
-def _json_response(body: Any, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
-    # body= rather than text=, so the Content-Type is exactly application/json, as the API server sends it.
-    return web.Response(
-        status=status,
-        body=json.dumps(body).encode(),
-        content_type="application/json",
-        headers=dict(headers or {}),
-    )

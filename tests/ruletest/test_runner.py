@@ -16,7 +16,8 @@ from remediator.model import ExecutionStatus, Outcome
 from remediator.ruletest import run_rule_tests, run_rule_tests_async
 from remediator.ruletest.decisions import GotDecision, RowKind, align
 from remediator.ruletest.loader import load_test_file
-from remediator.ruletest.runner import EPOCH, _leaves, _payload, find_test_files, run_case
+from remediator.ruletest.playback import payload
+from remediator.ruletest.runner import EPOCH, _leaves, find_test_files, run_case
 from remediator.ruletest.schema import AlertSpec, ExpectedDecision
 from remediator.testing.fake_kube import FakeKubeServer
 
@@ -200,7 +201,7 @@ def test_alerts_keep_starts_at_across_repeats_like_alertmanager() -> None:
     resolved = AlertSpec.model_validate({"at": "0s", "labels": {"alertname": "A"}, "status": "resolved"})
 
     def send(spec: AlertSpec, minutes: int) -> dict[str, str]:
-        body = json.loads(_payload(spec, sent=EPOCH + timedelta(minutes=minutes), episodes=episodes))
+        body = json.loads(payload(spec, sent=EPOCH + timedelta(minutes=minutes), episodes=episodes))
         assert body["version"] == "4"
         return dict(body["alerts"][0])
 
