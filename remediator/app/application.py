@@ -304,6 +304,7 @@ async def open_app(
             metrics=metrics,
             reservations=decider.reservations,
             catch_up=guards.shared.catch_up,
+            interrupted=guards.shared.interrupted,
         )
 
         # Later: deferred decisions, through the scheduler.

@@ -29,7 +29,7 @@ from remediator.engine.reservations import Reservations
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, Outcome, PayloadId
-from remediator.store import DecisionScope, GuardFeed, PipelineJournal, StoredPayload
+from remediator.store import DecisionScope, GuardFeed, InterruptedExecution, PipelineJournal, StoredPayload
 
 log = get_logger("remediator.engine")
 _DEBUG = logging.getLogger("remediator.engine")
@@ -69,6 +69,16 @@ class Turn:
     recorded: list[tuple[list[Recorded], bool, int]] = field(default_factory=list)
     unrecorded: list[Decision] = field(default_factory=list)
     """Decided but not written (a deferral cancelled meanwhile): their guard state goes back."""
+    on_interrupted: Callable[[InterruptedExecution], None] | None = None
+
+    async def interrupt_unfinished(self) -> list[InterruptedExecution]:
+        """Mark the executions whose runner is gone interrupted, in the turn, and tell the guards
+        before anything is decided again (so they agree with the journal: see `SharedGuards`)."""
+        interrupted = await self.scope.interrupt_unfinished()
+        if self.on_interrupted is not None:
+            for ex in interrupted:
+                self.on_interrupted(ex)
+        return interrupted
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         return await self.scope.pending_payloads(limit)
@@ -134,6 +144,7 @@ class HandOver:
         metrics: Metrics,
         reservations: Reservations | None = None,
         catch_up: Callable[[GuardFeed], None] | None = None,
+        interrupted: Callable[[InterruptedExecution], None] | None = None,
     ) -> None:
         self._reservations = reservations if reservations is not None else Reservations()
         """The decider's: what the decisions written here took from the guards is settled by a commit
@@ -143,6 +154,8 @@ class HandOver:
         self._metrics = metrics
         self._catch_up = catch_up
         """Applies the journal's guard feed (what other replicas wrote) at the start of every turn."""
+        self._interrupted = interrupted
+        """Tells the guards of each execution a turn marks interrupted (`Turn.interrupt_unfinished`)."""
         self._listeners: list[Callable[[Sequence[Recorded]], None]] = []
 
     def on_recorded(self, listener: Callable[[Sequence[Recorded]], None]) -> None:
@@ -159,7 +172,7 @@ class HandOver:
             async with self._journal.deciding() as scope:
                 if self._catch_up is not None:
                     self._catch_up(scope.feed)
-                turn = Turn(scope=scope)
+                turn = Turn(scope=scope, on_interrupted=self._interrupted)
                 yield turn
         except BaseException:
             if turn is not None:

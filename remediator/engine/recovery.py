@@ -5,7 +5,9 @@ also happens on a timer, for the executions of a replica whose lease has expired
 
 Never replayed blindly. A running execution may already have changed the
 cluster, so the guards (which count it, from the journal) decide again for the
-same alert and rule; a queued one changed nothing and is simply re-decided.
+same alert and rule; a queued one changed nothing and is simply re-decided: the
+guards are told first (`Turn.interrupt_unfinished`), so its own decision holds no
+cooldown, rate limit, dedup or in-flight slot against it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ async def recover_interrupted(
     """One turn: take over what was interrupted and decide it again with the guards caught up."""
     decisions: list[tuple[AlertId | None, Decision]] = []
     async with hand_over.turn() as turn:
-        interrupted = await turn.scope.interrupt_unfinished()
+        interrupted = await turn.interrupt_unfinished()
         for ex in interrupted:
             was = "running" if ex.started else "queued"
             log.warning(

@@ -116,6 +116,13 @@ class CircuitBreaker:
         if st is not None and self._state_of(st, at) == HALF_OPEN:
             st.probing = True
 
+    def forget_probe(self, rule: str, target: str, *, at: datetime) -> None:
+        """A real action decided at `at` never started (taken over while queued): if it was the
+        half-open probe, there is none running (the journal's rebuild does not count it either)."""
+        st = self._states.get((rule, target))
+        if st is not None and self._state_of(st, at) == HALF_OPEN:
+            st.probing = False
+
     def clear(self) -> None:
         """Before a rebuild from the journal."""
         self._states.clear()

@@ -55,9 +55,13 @@ class ConcurrencyGuard:
     def release(self, decision: Decision) -> None:
         """Idempotent: releasing what a refresh from the journal already dropped changes nothing."""
         if decision.target is not None and not decision.dry_run:
-            ns = self._busy.pop(decision.target.key, None)
-            if ns is not None:
-                self._per_ns[ns] -= 1
+            self.release_target(decision.target.key)
+
+    def release_target(self, target: str) -> None:
+        """A real execution taken over (interrupted): no longer in flight."""
+        ns = self._busy.pop(target, None)
+        if ns is not None:
+            self._per_ns[ns] -= 1
 
     def replace(self, running: Iterable[tuple[str, str]]) -> None:
         """The real executions in flight on every replica (target key, namespace), from the journal."""

@@ -8,6 +8,7 @@ rebuilt from the journal's acting decisions at start-up.
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime, timedelta
 
 from remediator.clock import Clock
@@ -17,6 +18,9 @@ from remediator.engine.reservations import Undo
 from remediator.model import Decision, Outcome
 
 _Key = tuple[str, str, bool]
+_KEEP = 8
+"""Acts kept per rule and target: the latest decides; the ones before it stand in when a later one is
+taken back (a failed write, a take-over of a queued execution that never started)."""
 
 
 class CooldownGuard:
@@ -25,23 +29,27 @@ class CooldownGuard:
     def __init__(self, *, default_s: float, clock: Clock) -> None:
         self._default_s = default_s
         self._clock = clock
-        self._last: dict[_Key, datetime] = {}
+        self._last: dict[_Key, list[datetime]] = {}
+        """The latest acts per (rule, target key, dry_run), oldest first."""
 
     def load(self, acts: list[tuple[str, str, bool, datetime]]) -> None:
         """Rebuild from the journal: (rule, target key, dry_run, decided_at), oldest first."""
         for rule, target, dry_run, at in acts:
-            key = (rule, target, dry_run)
-            if key not in self._last or self._last[key] < at:
-                self._last[key] = at
+            self._add((rule, target, dry_run), at)
 
     def clear(self) -> None:
         """Before a rebuild from the journal."""
         self._last.clear()
 
+    def forget(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
+        """An act that never reached the cluster (taken over while queued) holds no cooldown."""
+        self._remove((rule, target, dry_run), at)
+
     async def check(self, proposal: Proposal) -> Verdict | None:
-        last = self._last.get((proposal.rule, proposal.target.key, proposal.dry_run))
-        if last is None:
+        acts = self._last.get((proposal.rule, proposal.target.key, proposal.dry_run))
+        if not acts:
             return None
+        last = acts[-1]
         cooldown = proposal.cooldown_s if proposal.cooldown_s is not None else self._default_s
         elapsed = (self._clock.now() - last).total_seconds()
         if elapsed >= cooldown:
@@ -58,20 +66,25 @@ class CooldownGuard:
         if decision.target is None:
             return None
         key = (decision.rule, decision.target.key, decision.dry_run)
-        before = self._last.get(key)
-        self._last[key] = decision.decided_at
+        self._add(key, decision.decided_at)
         if len(self._last) > 100_000:
             self._prune()
+        return lambda: self._remove(key, decision.decided_at)
 
-        def undo() -> None:
-            if self._last.get(key) != decision.decided_at:
-                return  # recorded again since: that one stands
-            if before is None:
-                del self._last[key]
-            else:
-                self._last[key] = before
+    def _add(self, key: _Key, at: datetime) -> None:
+        acts = self._last.setdefault(key, [])
+        bisect.insort(acts, at)
+        if len(acts) > _KEEP:
+            del acts[0]
 
-        return undo
+    def _remove(self, key: _Key, at: datetime) -> None:
+        """Take back one act; one recorded since stands. Gone already (pruned) is fine."""
+        acts = self._last.get(key)
+        if acts is None or at not in acts:
+            return
+        acts.remove(at)
+        if not acts:
+            del self._last[key]
 
     def forget(self, decision: Decision) -> None:
         """The decision's execution changed nothing and is deferred again (a disruption budget refused
@@ -84,4 +97,4 @@ class CooldownGuard:
     def _prune(self) -> None:
         """Bound memory in a storm over many targets: entries older than a day cannot deny anything."""
         horizon = self._clock.now() - timedelta(days=1)
-        self._last = {k: v for k, v in self._last.items() if v >= horizon}
+        self._last = {k: v for k, v in self._last.items() if v[-1] >= horizon}

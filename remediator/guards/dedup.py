@@ -57,6 +57,12 @@ class DedupGuard:
         """Before a rebuild from the journal."""
         self._seen.clear()
 
+    def forget(self, key: _Key, at: datetime) -> None:
+        """An episode's act that never reached the cluster (taken over while queued): the episode may
+        act again. Only that act: one recorded since stands."""
+        if self._seen.get(key) == at:
+            del self._seen[key]
+
     def record(self, decision: Decision) -> Undo | None:
         if decision.target is None:
             return None

@@ -47,6 +47,11 @@ class InFlightGuard:
         if decision.target is not None:
             self._busy.pop((decision.target.key, decision.dry_run), None)
 
+    def release_target(self, target: str, dry_run: bool, rule: str) -> None:
+        """An execution taken over (interrupted): no longer in flight, unless another rule holds it."""
+        if self._busy.get((target, dry_run)) == rule:
+            del self._busy[(target, dry_run)]
+
     def busy(self) -> int:
         return len(self._busy)
 

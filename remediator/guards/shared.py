@@ -23,7 +23,7 @@ from remediator.guards.dedup import DedupGuard
 from remediator.guards.inflight import InFlightGuard
 from remediator.guards.ratelimit import RateLimitGuard
 from remediator.rules import Rule
-from remediator.store import GuardFeed
+from remediator.store import GuardFeed, InterruptedExecution
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +56,24 @@ class SharedGuards:
         if feed.running is not None:
             self.inflight.replace((r.target, r.dry_run, r.rule) for r in feed.running)
             self.concurrency.replace((r.target, _namespace(r.target)) for r in feed.running if not r.dry_run)
+
+    def interrupted(self, ex: InterruptedExecution) -> None:
+        """An execution just marked interrupted (a take-over, or start-up after a crash), before it is
+        decided again: the guards say what the journal now says. It is in flight nowhere. One that was
+        only queued changed nothing, so it holds no cooldown, rate limit, dedup or half-open probe either (the journal's
+        rebuild leaves it out too); one that was running may have changed the cluster and still counts.
+        """
+        self.inflight.release_target(ex.target, ex.dry_run, ex.rule)
+        if not ex.dry_run:
+            self.concurrency.release_target(ex.target)
+        if ex.started:
+            return
+        self.cooldown.forget(ex.rule, ex.target, ex.dry_run, ex.decided_at)
+        self.ratelimit.forget(ex.rule, ex.target, ex.dry_run, ex.decided_at)
+        if not ex.dry_run:
+            self.breaker.forget_probe(ex.rule, ex.target, at=ex.decided_at)
+        if ex.fingerprint is not None and ex.starts_at is not None:
+            self.dedup.forget((ex.fingerprint, ex.starts_at, ex.rule, ex.target, ex.dry_run), ex.decided_at)
 
 
 def _namespace(target_key: str) -> str:

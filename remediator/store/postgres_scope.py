@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 def _ts(dt: datetime | None) -> float | None:
     return dt.timestamp() if dt is not None else None
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
 class PostgresScope:
@@ -152,7 +156,10 @@ class PostgresScope:
             " || CASE WHEN e.started_at IS NULL THEN 'queued' ELSE 'running' END"
             " WHERE e.status IN ('pending', 'running') AND e.owner <> $2"
             " AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = e.owner)"
-            " RETURNING e.id, e.decision_id, e.alert_id, e.rule, e.target, e.started_at, e.owner",
+            " RETURNING e.id, e.decision_id, e.alert_id, e.rule, e.target, e.started_at, e.owner, e.dry_run,"
+            " (SELECT d.decided_at FROM decisions d WHERE d.id = e.decision_id),"
+            " (SELECT a.fingerprint FROM alerts a WHERE a.id = e.alert_id),"
+            " (SELECT a.starts_at FROM alerts a WHERE a.id = e.alert_id)",
             now,
             me,
         )
@@ -164,6 +171,10 @@ class PostgresScope:
                 rule=r[3],
                 target=r[4],
                 started=r[5] is not None,
+                dry_run=bool(r[7]),
+                decided_at=datetime.fromtimestamp(r[8], UTC),
+                fingerprint=r[9],
+                starts_at=_dt(r[10]),
             )
             for r in sorted(rows, key=lambda r: int(r[0]))
         ]

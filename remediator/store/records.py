@@ -89,6 +89,12 @@ class InterruptedExecution:
     target: str
     started: bool
     """True when the crash hit a running execution: the change may have been applied."""
+    dry_run: bool
+    decided_at: datetime
+    """When its decision was made: the time the guards counted it at (cooldown, rate limits)."""
+    fingerprint: str | None
+    starts_at: datetime | None
+    """Its alert's episode (dedup), when the alert is still in the journal."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

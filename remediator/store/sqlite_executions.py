@@ -5,7 +5,7 @@ around them, and interrupted at start-up when a crash left them unfinished. A ba
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -15,6 +15,10 @@ from remediator.store.records import ExecutionUpdate, InterruptedExecution
 from remediator.store.sqlite_writer import SqliteWriter
 
 _UNFINISHED = (ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value)
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
 class ExecutionRecords(SqliteWriter):
@@ -97,8 +101,10 @@ class ExecutionRecords(SqliteWriter):
 
         async def job(db: aiosqlite.Connection) -> list[InterruptedExecution]:
             rows = await db.execute_fetchall(
-                "SELECT id, decision_id, alert_id, rule, target, started_at FROM executions"
-                " WHERE status IN (?, ?) ORDER BY id",
+                "SELECT e.id, e.decision_id, e.alert_id, e.rule, e.target, e.started_at, e.dry_run,"
+                " d.decided_at, a.fingerprint, a.starts_at FROM executions e"
+                " JOIN decisions d ON d.id = e.decision_id LEFT JOIN alerts a ON a.id = e.alert_id"
+                " WHERE e.status IN (?, ?) ORDER BY e.id",
                 _UNFINISHED,
             )
             await db.execute(
@@ -116,6 +122,10 @@ class ExecutionRecords(SqliteWriter):
                     rule=r[3],
                     target=r[4],
                     started=r[5] is not None,
+                    dry_run=bool(r[6]),
+                    decided_at=datetime.fromtimestamp(r[7], UTC),
+                    fingerprint=r[8],
+                    starts_at=_dt(r[9]),
                 )
                 for r in rows
             ]

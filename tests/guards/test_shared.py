@@ -14,8 +14,8 @@ from remediator.guards.inflight import InFlightGuard
 from remediator.guards.ratelimit import RateLimitGuard
 from remediator.guards.shared import SharedGuards
 from remediator.metrics import Metrics
-from remediator.model import Outcome, Target
-from remediator.store import ActRecord, GuardFeed, OutcomeRecord, RunningRecord
+from remediator.model import AlertId, DecisionId, ExecutionId, Outcome, Target
+from remediator.store import ActRecord, GuardFeed, InterruptedExecution, OutcomeRecord, RunningRecord
 from tests.guards import ALERT, CHECKOUT, T0, acted, proposal
 
 OTHER = Target(kind="Deployment", namespace="shop", name="search")
@@ -114,3 +114,65 @@ async def test_a_full_feed_replaces_the_history() -> None:
     g.dedup.record(acted(proposal(), T0))
     g.catch_up(GuardFeed(full=True, acts=(), running=()))
     assert await g.cooldown.check(proposal()) is None and await g.dedup.check(proposal()) is None
+
+
+def interrupted(*, started: bool, minutes_ago: float = 1) -> InterruptedExecution:
+    act = act_elsewhere(minutes_ago=minutes_ago)
+    return InterruptedExecution(
+        execution_id=ExecutionId(7),
+        decision_id=DecisionId(7),
+        alert_id=AlertId(7),
+        rule=act.rule,
+        target=act.target,
+        started=started,
+        dry_run=False,
+        decided_at=act.decided_at,
+        fingerprint=act.fingerprint,
+        starts_at=act.starts_at,
+    )
+
+
+async def test_an_execution_taken_over_while_queued_holds_nothing_against_its_redecision() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    running = (RunningRecord(rule="r1", target=CHECKOUT.key, dry_run=False),)
+    g.catch_up(GuardFeed(acts=(act_elsewhere(),), running=running))
+    p = proposal(guards="{max_actions: {count: 1, per: 1h}}")
+    for guard in (g.dedup, g.cooldown, g.inflight, g.ratelimit):
+        assert await guard.check(p) is not None, guard.name
+    g.interrupted(interrupted(started=False))
+    for guard in (g.dedup, g.cooldown, g.inflight, g.ratelimit, g.concurrency):
+        assert await guard.check(p) is None, f"{guard.name}: it never started, so it changed nothing"
+
+
+async def test_an_execution_taken_over_while_running_still_counts_but_is_in_flight_nowhere() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    running = (RunningRecord(rule="r1", target=CHECKOUT.key, dry_run=False),)
+    g.catch_up(GuardFeed(acts=(act_elsewhere(),), running=running))
+    g.interrupted(interrupted(started=True))
+    assert await g.inflight.check(proposal()) is None
+    cool = await g.cooldown.check(proposal())
+    assert cool is not None and cool.outcome is Outcome.COOLDOWN, "it may have changed the cluster"
+    assert await g.dedup.check(proposal()) is not None
+
+
+async def test_forgetting_a_queued_act_leaves_the_earlier_one_standing() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    g.catch_up(GuardFeed(acts=(act_elsewhere(minutes_ago=10), act_elsewhere(minutes_ago=1))))
+    g.interrupted(interrupted(started=False, minutes_ago=1))
+    cool = await g.cooldown.check(proposal())
+    assert cool is not None and "10m ago" in cool.reason
+
+
+async def test_a_half_open_probe_taken_over_while_queued_frees_the_probe() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    g.catch_up(GuardFeed(outcomes=(failed, failed)))
+    clock.advance(1800)  # half-open; another replica decides the probe, then dies before starting it
+    g.catch_up(GuardFeed(acts=(act_elsewhere(minutes_ago=-30),)))
+    assert await g.breaker.check(proposal()) is not None
+    g.interrupted(interrupted(started=False, minutes_ago=-30))
+    assert await g.breaker.check(proposal()) is None, "no probe is running: one may act"
