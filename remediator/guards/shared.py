@@ -60,8 +60,9 @@ class SharedGuards:
     def interrupted(self, ex: InterruptedExecution) -> None:
         """An execution just marked interrupted (a take-over, or start-up after a crash), before it is
         decided again: the guards say what the journal now says. It is in flight nowhere. One that was
-        only queued changed nothing, so it holds no cooldown, rate limit, dedup or half-open probe either (the journal's
-        rebuild leaves it out too); one that was running may have changed the cluster and still counts.
+        only queued changed nothing, so it holds no cooldown, rate limit, dedup or half-open probe
+        either (the journal's rebuild leaves it out too); one that was running may have changed the
+        cluster and still counts.
         """
         self.inflight.release_target(ex.target, ex.dry_run, ex.rule)
         if not ex.dry_run:

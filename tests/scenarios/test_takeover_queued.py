@@ -103,10 +103,12 @@ async def redecided(decisions: Any) -> dict[str, tuple[str, str]]:
 
 
 async def until(what: str, check: Any, timeout_s: float = 30.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not await check():
-            await asyncio.sleep(0.05)
-    assert await check(), what
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await check():  # noqa: ASYNC110 - polls the journal another replica writes
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting until {what}") from None
 
 
 def assert_acted_once_on_the_queued_one(fake_kube: FakeKubeServer, again: dict[str, tuple[str, str]]) -> None:
@@ -146,26 +148,25 @@ async def test_a_dead_replicas_queued_execution_is_acted_on_by_the_replica_takin
     async with PostgresJournal.open(pg_url, password=password, clock=clock, lease_s=3600) as a:
         await left_unfinished(a, clock)
         # Replica B starts while A is alive: its guards learn A's two acts and what A has in flight.
-        async with open_app(settings, clock=clock):
-            async with pg(pg_url) as conn:
+        async with open_app(settings, clock=clock), pg(pg_url) as conn:
 
-                async def decisions() -> list[Any]:
-                    return list(await conn.fetch("SELECT target, outcome, reason FROM decisions"))
+            async def decisions() -> list[Any]:
+                return list(await conn.fetch("SELECT target, outcome, reason FROM decisions"))
 
-                assert await redecided(decisions) == {}, "A is alive: its executions are its own"
-                await conn.execute(
-                    "UPDATE replicas SET lease_until = clock_timestamp() - interval '1s' WHERE id = $1",
-                    a.replica,
+            assert await redecided(decisions) == {}, "A is alive: its executions are its own"
+            await conn.execute(
+                "UPDATE replicas SET lease_until = clock_timestamp() - interval '1s' WHERE id = $1",
+                a.replica,
+            )
+
+            async def settled() -> bool:
+                busy = await conn.fetchval(
+                    "SELECT count(*) FROM executions WHERE status IN ('pending', 'running')"
                 )
+                return len(await redecided(decisions)) == 2 and busy == 0
 
-                async def settled() -> bool:
-                    busy = await conn.fetchval(
-                        "SELECT count(*) FROM executions WHERE status IN ('pending', 'running')"
-                    )
-                    return len(await redecided(decisions)) == 2 and busy == 0
-
-                await until("B took over A's executions and finished what it decided", settled)
-                again = await redecided(decisions)
+            await until("B took over A's executions and finished what it decided", settled)
+            again = await redecided(decisions)
     assert_acted_once_on_the_queued_one(deployments, again)
 
 
