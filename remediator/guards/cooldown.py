@@ -41,8 +41,9 @@ class CooldownGuard:
         """Before a rebuild from the journal."""
         self._last.clear()
 
-    def forget(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
-        """An act that never reached the cluster (taken over while queued) holds no cooldown."""
+    def forget_act(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
+        """An act that never reached the cluster (taken over while queued) holds no cooldown. A later
+        one stands; an earlier one stands again."""
         self._remove((rule, target, dry_run), at)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
@@ -90,9 +91,7 @@ class CooldownGuard:
         """The decision's execution changed nothing and is deferred again (a disruption budget refused
         it while acting): it holds no cooldown. A later record stands."""
         if decision.target is not None:
-            key = (decision.rule, decision.target.key, decision.dry_run)
-            if self._last.get(key) == decision.decided_at:
-                del self._last[key]
+            self.forget_act(decision.rule, decision.target.key, decision.dry_run, decision.decided_at)
 
     def _prune(self) -> None:
         """Bound memory in a storm over many targets: entries older than a day cannot deny anything."""

@@ -57,7 +57,7 @@ class DedupGuard:
         """Before a rebuild from the journal."""
         self._seen.clear()
 
-    def forget(self, key: _Key, at: datetime) -> None:
+    def forget_act(self, key: _Key, at: datetime) -> None:
         """An episode's act that never reached the cluster (taken over while queued): the episode may
         act again. Only that act: one recorded since stands."""
         if self._seen.get(key) == at:
@@ -77,9 +77,7 @@ class DedupGuard:
     def forget(self, decision: Decision) -> None:
         """The decision's execution changed nothing and is deferred again: the episode has not acted."""
         if decision.target is not None:
-            key = self._key(decision)
-            if self._seen.get(key) == decision.decided_at:
-                del self._seen[key]
+            self.forget_act(self._key(decision), decision.decided_at)
 
 
 def _put_back(table: dict[_Key, datetime], key: _Key, before: datetime | None, recorded: datetime) -> None:

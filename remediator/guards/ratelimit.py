@@ -96,7 +96,7 @@ class RateLimitGuard:
         for rule, target, dry_run, at in acts:
             self._add(rule, target, dry_run, at)
 
-    def forget(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
+    def forget_act(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
         """An act that never reached the cluster (taken over while queued) counts toward no limit."""
         for key in self._keys(rule, target, dry_run):
             self._window(key).remove(at)

@@ -69,12 +69,14 @@ class SharedGuards:
             self.concurrency.release_target(ex.target)
         if ex.started:
             return
-        self.cooldown.forget(ex.rule, ex.target, ex.dry_run, ex.decided_at)
-        self.ratelimit.forget(ex.rule, ex.target, ex.dry_run, ex.decided_at)
+        self.cooldown.forget_act(ex.rule, ex.target, ex.dry_run, ex.decided_at)
+        self.ratelimit.forget_act(ex.rule, ex.target, ex.dry_run, ex.decided_at)
         if not ex.dry_run:
             self.breaker.forget_probe(ex.rule, ex.target, at=ex.decided_at)
         if ex.fingerprint is not None and ex.starts_at is not None:
-            self.dedup.forget((ex.fingerprint, ex.starts_at, ex.rule, ex.target, ex.dry_run), ex.decided_at)
+            self.dedup.forget_act(
+                (ex.fingerprint, ex.starts_at, ex.rule, ex.target, ex.dry_run), ex.decided_at
+            )
 
 
 def _namespace(target_key: str) -> str:
