@@ -117,7 +117,9 @@ async def serve(settings: Settings) -> None:
                 cannot_listen = StartupError(f"cannot listen on {host}:{port}: {reason}")
             else:
                 listening = True
-                log.info("listening", address=f"{host}:{port}")
+                # The bound port: `--listen 127.0.0.1:0` picks a free one, and this line names it.
+                bound = runner.addresses[0][1] if runner.addresses else port
+                log.info("listening", address=f"{host}:{bound}")
                 await _run_until_stopped(app)
             finally:
                 await runner.cleanup()

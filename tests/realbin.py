@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -65,6 +66,29 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening_port(log: Path, *, after: int = 0) -> int | None:
+    """The port a `remediator serve --listen 127.0.0.1:0` names in its "listening" log line (JSON
+    lines), reading `log` from byte `after` (the log of an earlier start of the same daemon comes
+    before). None until it listens. Port 0 leaves the choice to the kernel at bind time: a port picked
+    free beforehand can be taken by a parallel test's process, whose /readyz would then answer."""
+    try:
+        with log.open("rb") as f:
+            f.seek(after)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if '"listening"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "listening":
+            return int(str(entry["address"]).rpartition(":")[2])
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.realbin import free_port
+from tests.realbin import free_port, listening_port
 
 REPO = Path(__file__).resolve().parents[2]
 WEBHOOK_TOKEN = "restart-webhook-token"
@@ -39,6 +39,7 @@ class Daemon:
         self.log = log
         self.env = dict(env or {})
         self.port = 0
+        self._log_from = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,14 +62,17 @@ class Daemon:
                 **self.env,
             }
         )
-        self.port = free_port()
+        # Port 0: the kernel picks one at bind time and the "listening" log line names it; a port
+        # picked free beforehand could be taken by a parallel test's daemon, whose /readyz would answer.
+        self.port = 0
+        self._log_from = self.log.stat().st_size if self.log.exists() else 0
         self.proc = self._spawn(env)
         await wait_until("the daemon to be ready", self._ready, timeout_s=timeout_s)
 
     def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "remediator", "serve", "--config", str(self.config)]
         return subprocess.Popen(
-            [*args, "--listen", f"127.0.0.1:{self.port}"],
+            [*args, "--listen", "127.0.0.1:0"],
             env=env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
@@ -78,6 +82,10 @@ class Daemon:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(f"the daemon exited with {self.proc.returncode}; see {self.log}")
+        if not self.port:
+            self.port = listening_port(self.log, after=self._log_from) or 0
+            if not self.port:
+                return False
         try:
             async with aiohttp.ClientSession() as s, s.get(f"{self.url}/readyz") as r:
                 return r.status == 200

@@ -28,7 +28,7 @@ import asyncpg
 
 from remediator.testing.fake_kube import FakeKubeServer
 from tests.pgserver import PASSWORD_ENV, PgCluster
-from tests.realbin import free_port
+from tests.realbin import listening_port
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "replica-test-token"
@@ -60,9 +60,11 @@ rules: [{rules}]
 @dataclass
 class Replica:
     name: str
-    port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    """The port it listens on, from its log once it does (each start binds a new one: port 0)."""
+    log_from: int = 0
 
     @property
     def url(self) -> str:
@@ -82,6 +84,8 @@ class Fleet:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REMEDIATOR_", "KUBERNETES_"))}
         env.update({"REMEDIATOR_WEBHOOK_TOKEN": TOKEN, "PYTHONPATH": str(REPO), "POD_NAME": r.name})
         env[PASSWORD_ENV] = self.password
+        r.port = 0
+        r.log_from = r.log.stat().st_size if r.log.exists() else 0
         r.process = subprocess.Popen(
             [
                 sys.executable,
@@ -91,7 +95,7 @@ class Fleet:
                 "--config",
                 str(self.config),
                 "--listen",
-                f"127.0.0.1:{r.port}",
+                "127.0.0.1:0",
             ],
             env=env,
             stdout=r.log.open("ab"),
@@ -111,6 +115,11 @@ class Fleet:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert r.process is not None and r.process.poll() is None, f"{r.name} exited:\n{tail(r.log)}"
+            if not r.port:
+                r.port = listening_port(r.log, after=r.log_from) or 0
+                if not r.port:
+                    await asyncio.sleep(0.1)
+                    continue
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                 async with session.get(f"{r.url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as resp:
                     if resp.status == 200:
@@ -197,7 +206,7 @@ async def fleet(
             )
         )
         f = Fleet(config=config, db_url=pg_url, password=pg_cluster.password)
-        f.replicas = [Replica(f"replica-{i}", free_port(), tmp_path / f"replica-{i}.log") for i in range(n)]
+        f.replicas = [Replica(f"replica-{i}", tmp_path / f"replica-{i}.log") for i in range(n)]
         try:
             for r in f.replicas:
                 f.start(r)
