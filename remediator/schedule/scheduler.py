@@ -138,7 +138,11 @@ class Scheduler:
         """Until the next timer is due (clock time), this process schedules one (`wake`), or `poll_s`
         of real time passes (another replica may have scheduled one)."""
         self._wake.clear()
-        due = await self._store.next_timer_due()
+        try:
+            due = await self._store.next_timer_due()
+        except Exception:  # the journal failed: poll again after poll_s; timers stay in the journal
+            log.exception("scheduler: reading the next due time failed; polling")
+            due = None
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
         if due is not None:
             delay = (due - self._clock.now()).total_seconds()

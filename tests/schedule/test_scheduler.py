@@ -127,3 +127,52 @@ async def test_two_workers_on_one_journal_run_each_timer_once(
     counts = await asyncio.gather(a.run_due(), b.run_due())
     assert sum(counts) == 40
     assert sorted(key for _, key in ran) == sorted(str(i) for i in range(40)), "each once, none twice"
+
+
+class _Blinking:
+    """The journal's timer store with a database blip: the next-due read fails `failures` times."""
+
+    def __init__(self, store: SqliteJournal, failures: int) -> None:
+        self._store = store
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def next_timer_due(self) -> datetime | None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("connection to the journal lost")
+        return await self._store.next_timer_due()
+
+
+async def test_a_journal_blip_while_sleeping_does_not_stop_the_scheduler(
+    journal: SqliteJournal, clock: FakeClock
+) -> None:
+    """A failed read of the next due time is polled again, not raised out of the loop (which would end
+    the scheduler, and with it every ladder, update and watch)."""
+    fired: list[str] = []
+
+    async def note(timer: Timer) -> Fired:
+        fired.append(timer.key)
+        return Fired(result="ok")
+
+    store = _Blinking(journal, failures=2)
+    s = Scheduler(store=store, clock=clock, metrics=Metrics(), worker="w1", poll_s=0.05)  # type: ignore[arg-type]
+    s.register("note", note)
+    task = asyncio.create_task(s.run(), name="scheduler")
+    try:
+        async with asyncio.timeout(10):
+            while store.failures:  # noqa: ASYNC110 - the loop reads on its own schedule
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert not task.done(), "the scheduler loop ended on a journal error"
+        await journal.schedule([NewTimer(kind="note", key="after-the-blip", due_at=clock.now())])
+        async with asyncio.timeout(10):
+            while not fired:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert fired == ["after-the-blip"]
