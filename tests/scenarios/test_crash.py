@@ -21,7 +21,7 @@ from pathlib import Path
 from remediator.model import ExecutionStatus
 from remediator.store.sqlite import SqliteJournal
 from remediator.testing.fake_kube import FakeKubeServer
-from tests.realbin import free_port
+from tests.realbin import listening_port
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "crash-test-token"
@@ -35,24 +35,30 @@ rules:
 """
 
 
-def start_daemon(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def spawn_daemon(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The daemon on port 0, and where its log of this start begins."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REMEDIATOR_", "KUBERNETES_"))}
     env.update({"REMEDIATOR_WEBHOOK_TOKEN": TOKEN, "PYTHONPATH": str(REPO)})
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "remediator",
-            "serve",
-            "--config",
-            str(config),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
+    after = log.stat().st_size if log.exists() else 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "remediator", "serve", "--config", str(config), "--listen", "127.0.0.1:0"],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+    return proc, after
+
+
+async def start_daemon(config: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The daemon and the port it bound, from its "listening" log line: a port picked free
+    beforehand can be taken by a parallel test's daemon, whose /readyz would then answer for ours."""
+    proc, after = await asyncio.to_thread(spawn_daemon, config, log)
+    deadline = time.monotonic() + 60
+    while not (port := await asyncio.to_thread(listening_port, log, after=after)):
+        assert proc.poll() is None, f"the daemon exited with {proc.returncode}; see {log}"
+        assert time.monotonic() < deadline, "the daemon did not start listening"
+        await asyncio.sleep(0.05)
+    return proc, port
 
 
 async def wait_until(what: str, check: object, timeout_s: float = 20.0) -> None:
@@ -107,8 +113,7 @@ async def test_sigkill_mid_action_then_restart_never_applies_twice(tmp_path: Pat
             f"rules: [{rules}]\n"
         )
         kube.inject(status=0, method="PATCH", delay=3.0)  # the restart hangs in flight
-        port = free_port()
-        daemon = start_daemon(config, port, log)
+        daemon, port = await start_daemon(config, log)
         try:
             await wait_until("the daemon to be ready", lambda: healthy(port))
             post_alert(port)
@@ -122,8 +127,7 @@ async def test_sigkill_mid_action_then_restart_never_applies_twice(tmp_path: Pat
                 daemon.kill()
         kube.clear_faults()
 
-        port = free_port()
-        daemon = start_daemon(config, port, log)
+        daemon, port = await start_daemon(config, log)
         try:
             await wait_until("the restarted daemon to be ready", lambda: healthy(port))
             await asyncio.sleep(3.5)  # the interrupted request finishes at the API server meanwhile
