@@ -92,7 +92,10 @@ async def _pagerduty(request: web.Request) -> web.Response:
     state.metrics.queue_depth.set(state.journal.backlog())
     return web.json_response(
         {
-            "status": "accepted" if status is not None else "ignored",
+            # acknowledged: no alert, but the incident desk reads it (it stops remediator's own page)
+            "status": "accepted"
+            if status is not None or event_type in pagerduty.TAKEN_BY_A_HUMAN
+            else "ignored",
             "event_type": event_type,
             "payload_id": payload_id,
         },

@@ -113,7 +113,7 @@ async def test_human_decisions_hold_across_a_restart(
             await daemon.api("POST", f"/breakers/{key}/reset", {"reason": "fixed by hand"})
             await daemon.alert(alert("Approval", "e", starts_at=t0))
             [approval] = await wait_until("the approval", lambda: pending(daemon))
-            assert (await daemon.pagerduty(pd_body, delivery_id="delivery-1"))["status"] == "ignored"
+            assert (await daemon.pagerduty(pd_body, delivery_id="delivery-1"))["status"] == "accepted"
             status = await daemon.api("GET", "/status")
         finally:
             daemon.stop(sig)
