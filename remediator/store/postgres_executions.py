@@ -56,9 +56,7 @@ class PostgresExecutions:
 
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
         now = self._clock.now().timestamp()
-        changes = json.dumps(
-            [{"path": c.path, "before": c.before, "after": c.after} for c in update.changes], default=str
-        )
+        changes = update.changes_json()
         async with self._pool.acquire() as conn, conn.transaction():
             # Shared with other endings, exclusive with deciding: `finish_seq` is in commit order.
             await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", DECISION_LOCK)

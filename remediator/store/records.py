@@ -3,6 +3,7 @@ records, the guard feed, and the two ways a write can fail. Frozen values, the s
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,12 @@ class ExecutionUpdate:
         """Nothing changed and it should work soon (a disruption budget refused while acting): the
         execution holds no cooldown and its decision is deferred again."""
         return self.status is ExecutionStatus.SKIPPED and (self.error or "").startswith(TRY_LATER)
+
+    def changes_json(self) -> str:
+        """The changes as both journals store them: a JSON list of {path, before, after}."""
+        return json.dumps(
+            [{"path": c.path, "before": c.before, "after": c.after} for c in self.changes], default=str
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

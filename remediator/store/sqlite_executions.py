@@ -44,9 +44,7 @@ class ExecutionRecords(SqliteWriter):
 
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
         now = self._clock.now().timestamp()
-        changes = json.dumps(
-            [{"path": c.path, "before": c.before, "after": c.after} for c in update.changes], default=str
-        )
+        changes = update.changes_json()
 
         async def job(db: aiosqlite.Connection) -> None:
             await db.execute(

@@ -46,6 +46,20 @@ def restart(clock: FakeClock) -> Decision:
     )
 
 
+def runner_for(
+    journal: SqliteJournal, kube_actions: KubeActions, clock: FakeClock, ended: list[ExecutionUpdate]
+) -> ActionRunner:
+    """A runner with three quick attempts that notes every execution's end in `ended`."""
+    return ActionRunner(
+        journal=journal,
+        actions=ActionRouter(kube=kube_actions, now=clock.now),
+        metrics=Metrics(),
+        clock=clock,
+        retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
+        on_finished=[lambda _, update: ended.append(update)],
+    )
+
+
 def deployment_patches(fake: FakeKubeServer) -> list[int]:
     return [r.status for r in fake.requests if r.method == "PATCH" and r.path.endswith("/deployments/cart")]
 
@@ -56,14 +70,7 @@ async def test_a_retry_after_the_execution_was_taken_over_applies_nothing(
     fake_kube.add_deployment("shop", "cart")
     ended: list[ExecutionUpdate] = []
     async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
-        runner = ActionRunner(
-            journal=journal,
-            actions=ActionRouter(kube=kube_actions, now=clock.now),
-            metrics=Metrics(),
-            clock=clock,
-            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
-            on_finished=[lambda _, update: ended.append(update)],
-        )
+        runner = runner_for(journal, kube_actions, clock, ended)
         decision = restart(clock)
         batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
         execution = batch.execution_ids[0]
@@ -98,14 +105,7 @@ async def test_a_failure_after_a_write_was_sent_says_it_may_have_landed(
     fake_kube.add_deployment("shop", "cart")
     ended: list[ExecutionUpdate] = []
     async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
-        runner = ActionRunner(
-            journal=journal,
-            actions=ActionRouter(kube=kube_actions, now=clock.now),
-            metrics=Metrics(),
-            clock=clock,
-            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
-            on_finished=[lambda _, update: ended.append(update)],
-        )
+        runner = runner_for(journal, kube_actions, clock, ended)
         decision = restart(clock)
         batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
         answered = asyncio.Event()
@@ -135,14 +135,7 @@ async def test_a_refused_write_fails_without_saying_it_may_have_landed(
     fake_kube.add_deployment("shop", "cart")
     ended: list[ExecutionUpdate] = []
     async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
-        runner = ActionRunner(
-            journal=journal,
-            actions=ActionRouter(kube=kube_actions, now=clock.now),
-            metrics=Metrics(),
-            clock=clock,
-            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
-            on_finished=[lambda _, update: ended.append(update)],
-        )
+        runner = runner_for(journal, kube_actions, clock, ended)
         decision = restart(clock)
         batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
         fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$")

@@ -87,7 +87,11 @@ def _event(e: Mapping[str, Any], count: int) -> Html:
                 tag("div", f"{e.get('attempts', 0)} attempt(s)", class_="meta")
                 if e.get("attempts", 0) > 1
                 else "",
-                diff(e["changes"], target_key=str(e.get("target") or ""), applied=not e.get("dry_run"))
+                diff(
+                    ((str(c.get("path", "")), c.get("before"), c.get("after")) for c in e["changes"]),
+                    target_key=str(e.get("target") or ""),
+                    applied=not e.get("dry_run"),
+                )
                 if e.get("changes")
                 else "",
             ]

@@ -42,7 +42,7 @@ def approval_card(p: PendingApproval, actor: Actor, now: datetime) -> Html:
         change: object = [
             tag("p", p.preview.summary),
             diff(
-                [{"path": c.path, "before": c.before, "after": c.after} for c in p.preview.changes],
+                [(c.path, c.before, c.after) for c in p.preview.changes],
                 target_key=target,
                 applied=False,
             ),

@@ -6,7 +6,7 @@ no I/O in any of them: pages.py, changes.py and login.py read and call, these on
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -96,11 +96,11 @@ def value_text(v: Any) -> str:
     return json.dumps(v, sort_keys=True)
 
 
-def diff(changes: Sequence[Mapping[str, Any]], *, target_key: str, applied: bool) -> Html:
+def diff(changes: Iterable[tuple[str, Any, Any]], *, target_key: str, applied: bool) -> Html:
     """Changed fields as `kubectl diff` shows them (the YAML of the part that changes, the same
     rendering as `remediator ctl`), removed lines and added lines coloured."""
     lines = yamldiff.render(
-        ((str(c.get("path", "")), c.get("before"), c.get("after")) for c in changes),
+        changes,
         target_key=target_key,
         after_label="applied" if applied else "planned",
     )
