@@ -28,13 +28,14 @@ import asyncpg
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.logs import get_logger
 from remediator.store import postgres_schema
+from remediator.store.admission import Accept
 from remediator.store.incident_queries import IncidentQueries
 from remediator.store.postgres_controls import PostgresControlRecords
 from remediator.store.postgres_deciding import PostgresDeciding
 from remediator.store.postgres_decisions import PostgresDecisionRecords
 from remediator.store.postgres_executions import PostgresExecutions
 from remediator.store.postgres_incidents import PostgresIncidentRecords
-from remediator.store.postgres_intake import NOTIFY_CHANNEL, PostgresIntake, _Accept
+from remediator.store.postgres_intake import NOTIFY_CHANNEL, PostgresIntake
 from remediator.store.postgres_lease import PostgresLease, replica_name
 from remediator.store.postgres_oversight import PostgresOversight
 from remediator.store.postgres_reads import PostgresReader, PostgresReads
@@ -99,7 +100,7 @@ class PostgresJournal(
         self._approval_remind_before_s = approval_remind_before_s
         self._max_deferred = max_deferred
         self._deferred_waiting = 0
-        self._queue: asyncio.Queue[_Accept | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Accept | None] = asyncio.Queue()
         self._new_payloads = asyncio.Event()
         self._stopping = asyncio.Event()
         self._decide_lock = asyncio.Lock()

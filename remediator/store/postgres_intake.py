@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
 
 import asyncpg
 
 from remediator.clock import Clock
-from remediator.model import PayloadId, Source
+from remediator.model import PayloadId
+from remediator.store.admission import Accept, Admission
 from remediator.store.postgres_controls import PostgresControlRecords
 from remediator.store.postgres_scheduling import PostgresSchedulingRecords
-from remediator.store.records import JournalOverloaded, JournalUnavailable
+from remediator.store.records import JournalUnavailable
 
 NOTIFY_CHANNEL = "remediator_payloads"
 _MAX_ACCEPTS_PER_COMMIT = 2048
@@ -30,25 +30,14 @@ INSERT_PAYLOADS = (
 )
 
 
-@dataclass
-class _Accept:
-    source: Source
-    body: bytes
-    received_at: float
-    future: asyncio.Future[PayloadId | None]
-    delivery_id: str | None = None
-    """A sender's delivery id (PagerDuty's X-Webhook-Id): a repeat within `ttl_s` is not written."""
-    ttl_s: float = 0.0
-
-
-class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
+class PostgresIntake(Admission, PostgresSchedulingRecords, PostgresControlRecords):
     """Accepting payloads (group commit, delivery ids, load shedding) and waiting for new ones."""
 
     _pool: asyncpg.Pool
     _clock: Clock
     _max_pending: int
     _max_backlog: int
-    _queue: asyncio.Queue[_Accept | None]
+    _queue: asyncio.Queue[Accept | None]
     _new_payloads: asyncio.Event
     _backlog: int
     _waiting_accepts: int
@@ -67,34 +56,8 @@ class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
 
     # -- intake ------------------------------------------------------------------------------------
 
-    async def accept(self, source: Source, body: bytes) -> PayloadId:
-        payload_id = await self._accept(source, body, delivery_id=None, ttl_s=0.0)
-        assert payload_id is not None  # only a delivery id makes a repeat
-        return payload_id
-
-    async def accept_once(
-        self, source: Source, body: bytes, *, delivery_id: str, ttl_s: float
-    ) -> PayloadId | None:
-        return await self._accept(source, body, delivery_id=delivery_id, ttl_s=ttl_s)
-
-    async def _accept(
-        self, source: Source, body: bytes, *, delivery_id: str | None, ttl_s: float
-    ) -> PayloadId | None:
-        if self._waiting_accepts >= self._max_pending:
-            raise JournalOverloaded(
-                f"{self._waiting_accepts} webhook writes waiting (max {self._max_pending})"
-            )
-        if self._backlog >= self._max_backlog:
-            raise JournalOverloaded(
-                f"backlog of {self._backlog} unprocessed payloads (max {self._max_backlog})"
-            )
-        fut: asyncio.Future[PayloadId | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut, delivery_id, ttl_s))
-        self._waiting_accepts += 1
-        try:
-            return await fut
-        finally:
-            self._waiting_accepts -= 1
+    def _enqueue_accept(self, accept: Accept) -> None:
+        self._queue.put_nowait(accept)
 
     async def _writer_loop(self) -> None:
         while True:
@@ -115,8 +78,8 @@ class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
             if closing:
                 return
 
-    async def _commit_accepts(self, batch: list[_Accept]) -> None:
-        repeats: list[_Accept] = []
+    async def _commit_accepts(self, batch: list[Accept]) -> None:
+        repeats: list[Accept] = []
         try:
             async with self._pool.acquire() as conn:
                 if any(a.delivery_id is not None for a in batch):
@@ -144,7 +107,7 @@ class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
                 a.future.set_result(PayloadId(r[0]))
 
     @staticmethod
-    async def _insert_payloads(conn: asyncpg.Connection, batch: list[_Accept]) -> list[asyncpg.Record]:
+    async def _insert_payloads(conn: asyncpg.Connection, batch: list[Accept]) -> list[asyncpg.Record]:
         if not batch:
             return []
         return list(
@@ -157,13 +120,13 @@ class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
         )
 
     async def _drop_repeated_deliveries(
-        self, conn: asyncpg.Connection, batch: list[_Accept]
-    ) -> tuple[list[_Accept], list[_Accept]]:
+        self, conn: asyncpg.Connection, batch: list[Accept]
+    ) -> tuple[list[Accept], list[Accept]]:
         """(accepts to write, repeats): a delivery id seen within its time to live, on any replica or
         earlier in this batch, is a repeat; the others' ids are claimed in this transaction."""
         now = self._clock.now().timestamp()
-        fresh: list[_Accept] = []
-        repeats: list[_Accept] = []
+        fresh: list[Accept] = []
+        repeats: list[Accept] = []
         seen: set[str] = set()
         for a in batch:
             if a.delivery_id is None:
@@ -181,11 +144,7 @@ class PostgresIntake(PostgresSchedulingRecords, PostgresControlRecords):
         return self._backlog
 
     async def probe_write(self) -> None:
-        if self._waiting_accepts >= self._max_pending or self._backlog >= self._max_backlog:
-            raise JournalOverloaded(
-                f"shedding webhooks: {self._waiting_accepts} writes waiting (max {self._max_pending}), "
-                f"backlog {self._backlog} (max {self._max_backlog})"
-            )
+        self._refuse_if_shedding()  # readiness says what a webhook would get
         try:
             await self._pool.execute(
                 "INSERT INTO deliveries(id, at) VALUES ($1, $2)"

@@ -32,6 +32,7 @@ from remediator.model import (
     Source,
 )
 from remediator.store import sqlite_controls, sqlite_incidents, sqlite_scheduling, sqlite_schema
+from remediator.store.admission import Accept
 from remediator.store.incident_queries import IncidentQueries
 from remediator.store.oversight import OversightRecords
 from remediator.store.records import (
@@ -44,7 +45,6 @@ from remediator.store.sqlite_decisions import DecisionRecords
 from remediator.store.sqlite_executions import ExecutionRecords
 from remediator.store.sqlite_reads import SqliteReads
 from remediator.store.sqlite_revisions import OwnRevisionRecords
-from remediator.store.sqlite_writer import _Accept
 
 log = get_logger("remediator.store")
 
@@ -168,8 +168,8 @@ class SqliteJournal(
         super()._restore_counters(ids)
 
     async def _drop_repeated_deliveries(
-        self, accepts: list[_Accept], results: list[tuple[asyncio.Future[Any], Any]]
-    ) -> list[_Accept]:
+        self, accepts: list[Accept], results: list[tuple[asyncio.Future[Any], Any]]
+    ) -> list[Accept]:
         """Answer None to accepts whose delivery id was seen within its time to live (or earlier in
         this commit) and remember the ids of the others, in this transaction. Returns the others."""
         keyed = [a for a in accepts if a.delivery_id is not None]
@@ -178,7 +178,7 @@ class SqliteJournal(
         now = self._clock.now().timestamp()
         ttl = max(a.ttl_s for a in keyed)
         seen = await self._seen_deliveries(self._w, [a.delivery_id for a in keyed if a.delivery_id], ttl, now)
-        fresh: list[_Accept] = []
+        fresh: list[Accept] = []
         for a in accepts:
             if a.delivery_id is not None and a.delivery_id in seen:
                 results.append((a.future, None))

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from remediator.clock import Clock
-from remediator.model import PayloadId, Source
-from remediator.store.records import JournalOverloaded, JournalUnavailable
+from remediator.model import PayloadId
+from remediator.store.admission import Accept, Admission
+from remediator.store.records import JournalUnavailable
 
 T = TypeVar("T")
 _PROBE_ID = "remediator:readiness-probe"
@@ -31,24 +32,13 @@ _MAX_OPS_PER_COMMIT = 512
 
 
 @dataclass
-class _Accept:
-    source: Source
-    body: bytes
-    received_at: float
-    future: asyncio.Future[PayloadId | None]
-    delivery_id: str | None = None
-    """A sender's delivery id (PagerDuty's X-Webhook-Id): a repeat within `ttl_s` is not written."""
-    ttl_s: float = 0.0
-
-
-@dataclass
 class _Job:
     fn: Callable[[aiosqlite.Connection], Awaitable[Any]]
     future: asyncio.Future[Any]
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
-class SqliteWriter:
+class SqliteWriter(Admission):
     def __init__(
         self,
         writer: aiosqlite.Connection,
@@ -63,7 +53,7 @@ class SqliteWriter:
         self._clock = clock
         self._max_pending = max_pending
         self._max_backlog = max_backlog
-        self._queue: asyncio.Queue[_Accept | _Job | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Accept | _Job | None] = asyncio.Queue()
         self._new_payloads = asyncio.Event()
         self._backlog = 0
         self._waiting_accepts = 0
@@ -107,9 +97,9 @@ class SqliteWriter:
     def _restore_counters(self, saved: Any) -> None:
         self._next = saved
 
-    async def _commit(self, ops: list[_Accept | _Job]) -> None:
+    async def _commit(self, ops: list[Accept | _Job]) -> None:
         saved = self._save_counters()
-        accepts = [op for op in ops if isinstance(op, _Accept)]
+        accepts = [op for op in ops if isinstance(op, Accept)]
         results: list[tuple[asyncio.Future[Any], Any]] = []
         try:
             await self._w.execute("BEGIN IMMEDIATE")
@@ -151,8 +141,8 @@ class SqliteWriter:
                 fut.set_result(value)
 
     async def _drop_repeated_deliveries(
-        self, accepts: list[_Accept], results: list[tuple[asyncio.Future[Any], Any]]
-    ) -> list[_Accept]:
+        self, accepts: list[Accept], results: list[tuple[asyncio.Future[Any], Any]]
+    ) -> list[Accept]:
         """The accepts to write; the journal answers repeated deliveries here (see SqliteJournal)."""
         return accepts
 
@@ -186,45 +176,14 @@ class SqliteWriter:
 
     # -- intake ------------------------------------------------------------------------------------
 
-    async def accept(self, source: Source, body: bytes) -> PayloadId:
-        payload_id = await self._accept(source, body, delivery_id=None, ttl_s=0.0)
-        assert payload_id is not None  # only a delivery id makes a repeat
-        return payload_id
-
-    async def accept_once(
-        self, source: Source, body: bytes, *, delivery_id: str, ttl_s: float
-    ) -> PayloadId | None:
-        return await self._accept(source, body, delivery_id=delivery_id, ttl_s=ttl_s)
-
-    async def _accept(
-        self, source: Source, body: bytes, *, delivery_id: str | None, ttl_s: float
-    ) -> PayloadId | None:
-        # Only webhook writes count: execution updates queued behind them are the daemon's own work.
-        if self._waiting_accepts >= self._max_pending:
-            raise JournalOverloaded(
-                f"{self._waiting_accepts} webhook writes waiting (max {self._max_pending})"
-            )
-        if self._backlog >= self._max_backlog:
-            raise JournalOverloaded(
-                f"backlog of {self._backlog} unprocessed payloads (max {self._max_backlog})"
-            )
-        fut: asyncio.Future[PayloadId | None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Accept(source, body, self._clock.now().timestamp(), fut, delivery_id, ttl_s))
-        self._waiting_accepts += 1
-        try:
-            return await fut
-        finally:
-            self._waiting_accepts -= 1
+    def _enqueue_accept(self, accept: Accept) -> None:
+        self._queue.put_nowait(accept)
 
     def backlog(self) -> int:
         return self._backlog
 
     async def probe_write(self) -> None:
-        if self._waiting_accepts >= self._max_pending or self._backlog >= self._max_backlog:
-            raise JournalOverloaded(
-                f"shedding webhooks: {self._waiting_accepts} writes waiting (max {self._max_pending}), "
-                f"backlog {self._backlog} (max {self._max_backlog})"
-            )
+        self._refuse_if_shedding()  # readiness says what a webhook would get
 
         async def job(db: aiosqlite.Connection) -> None:
             # A row that really dirties a page: an empty transaction would commit on a full disk.
