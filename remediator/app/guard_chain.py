@@ -61,6 +61,10 @@ class GuardChain:
                 rule=self.book.get(decision.rule),
                 error=update.error or "",
             )
+        elif not decision.dry_run and decision.target is not None:
+            # Ended without a result (skipped while acting, taken over before it started): if it was the
+            # half-open probe, the next decision may probe.
+            self.breaker.forget_probe(decision.rule, decision.target.key, at=decision.decided_at)
 
 
 async def guard_chain(

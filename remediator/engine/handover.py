@@ -69,7 +69,9 @@ class Turn:
     recorded: list[tuple[list[Recorded], bool, int]] = field(default_factory=list)
     unrecorded: list[Decision] = field(default_factory=list)
     """Decided but not written (a deferral cancelled meanwhile): their guard state goes back."""
-    on_interrupted: Callable[[InterruptedExecution], None] | None = None
+    on_interrupted: Callable[[InterruptedExecution], str] | None = None
+    guard_notes: dict[ExecutionId, str] = field(default_factory=dict)
+    """What telling the guards of an interrupted execution changed, worth its re-decision's reason."""
 
     async def interrupt_unfinished(self) -> list[InterruptedExecution]:
         """Mark the executions whose runner is gone interrupted, in the turn, and tell the guards
@@ -77,7 +79,9 @@ class Turn:
         interrupted = await self.scope.interrupt_unfinished()
         if self.on_interrupted is not None:
             for ex in interrupted:
-                self.on_interrupted(ex)
+                note = self.on_interrupted(ex)
+                if note:
+                    self.guard_notes[ex.execution_id] = note
         return interrupted
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
@@ -144,7 +148,7 @@ class HandOver:
         metrics: Metrics,
         reservations: Reservations | None = None,
         catch_up: Callable[[GuardFeed], None] | None = None,
-        interrupted: Callable[[InterruptedExecution], None] | None = None,
+        interrupted: Callable[[InterruptedExecution], str] | None = None,
     ) -> None:
         self._reservations = reservations if reservations is not None else Reservations()
         """The decider's: what the decisions written here took from the guards is settled by a commit

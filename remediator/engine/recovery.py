@@ -35,12 +35,14 @@ async def recover_interrupted(
         interrupted = await turn.interrupt_unfinished()
         for ex in interrupted:
             was = "running" if ex.started else "queued"
+            note = turn.guard_notes.get(ex.execution_id)
             log.warning(
                 "execution interrupted by a restart",
                 execution_id=ex.execution_id,
                 rule=ex.rule,
                 target=ex.target,
                 was=was,
+                guards=note,
             )
             alert = await turn.scope.get_alert(ex.alert_id) if ex.alert_id is not None else None
             rule = rules.get(ex.rule)
@@ -52,6 +54,7 @@ async def recover_interrupted(
                 )
                 continue
             d = await decider.decide_rule(alert, rule)
+            was += f" ({note})" if note else ""
             prefix = f"re-evaluated after execution #{ex.execution_id} was interrupted while {was}: "
             decisions.append((ex.alert_id, replace(d, reason=prefix + d.reason)))
         if decisions:

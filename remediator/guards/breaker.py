@@ -2,8 +2,10 @@
 
 closed -> open after K consecutive failed or unverified executions -> half-open
 after `reset_after`, where one probe may act -> closed on success, open again on
-failure. An action that keeps failing is a signal for a human, not a reason to
-try harder: opening the breaker escalates. State is rebuilt from the journal's
+failure. A probe that ends without a result (interrupted by a crash or a
+take-over, skipped while acting) frees its slot: the next decision may probe.
+An action that keeps failing is a signal for a human, not a reason to try
+harder: opening the breaker escalates. State is rebuilt from the journal's
 finished executions at start-up, so a restart does not close an open breaker.
 """
 
@@ -29,7 +31,8 @@ _GAUGE = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
 class _State:
     failures: int = 0
     opened_at: datetime | None = None
-    probing: bool = False
+    probe_at: datetime | None = None
+    """When the half-open probe running now was decided (None: no probe runs): only its end frees it."""
     threshold: int = 3
     reset_after_s: float = 1800.0
 
@@ -90,7 +93,7 @@ class CircuitBreaker:
                 reason=f"circuit breaker open for {proposal.target.key}: {st.failures} consecutive failures; "
                 f"half-open at {at}",
             )
-        if state == HALF_OPEN and st.probing:
+        if state == HALF_OPEN and st.probe_at is not None:
             return Verdict(
                 outcome=Outcome.BREAKER_OPEN,
                 reason=f"circuit breaker half-open for {proposal.target.key}: a probe is already running",
@@ -101,11 +104,13 @@ class CircuitBreaker:
         if decision.dry_run or decision.target is None:
             return None
         st = self._states.get((decision.rule, decision.target.key))
-        if st is not None and self._state_of(st, decision.decided_at) == HALF_OPEN and not st.probing:
-            st.probing = True
+        at = decision.decided_at
+        if st is not None and self._state_of(st, at) == HALF_OPEN and st.probe_at is None:
+            st.probe_at = at
 
             def undo() -> None:
-                st.probing = False
+                if st.probe_at == at:
+                    st.probe_at = None
 
             return undo
         return None
@@ -113,15 +118,18 @@ class CircuitBreaker:
     def note_act(self, rule: str, target: str, *, at: datetime) -> None:
         """A real action decided on another replica: if half-open, that one is the probe."""
         st = self._states.get((rule, target))
-        if st is not None and self._state_of(st, at) == HALF_OPEN:
-            st.probing = True
+        if st is not None and self._state_of(st, at) == HALF_OPEN and st.probe_at is None:
+            st.probe_at = at
 
-    def forget_probe(self, rule: str, target: str, *, at: datetime) -> None:
-        """A real action decided at `at` never started (taken over while queued): if it was the
-        half-open probe, there is none running (the journal's rebuild does not count it either)."""
+    def forget_probe(self, rule: str, target: str, *, at: datetime) -> bool:
+        """The real action decided at `at` ended without a result (interrupted, queued or running;
+        skipped while acting): if it was the half-open probe, none runs now and the next decision may
+        probe. True when it was the probe."""
         st = self._states.get((rule, target))
-        if st is not None and self._state_of(st, at) == HALF_OPEN:
-            st.probing = False
+        if st is None or st.probe_at is None or st.probe_at != at:
+            return False
+        st.probe_at = None
+        return True
 
     def clear(self) -> None:
         """Before a rebuild from the journal."""
@@ -155,8 +163,8 @@ class CircuitBreaker:
         threshold, reset_after = self._policy(rule)
         st = self._states.setdefault((rule_name, target), _State())
         st.threshold, st.reset_after_s = threshold, reset_after
-        was_probe = st.probing
-        st.probing = False
+        was_probe = st.probe_at is not None
+        st.probe_at = None
         if ok:
             st.failures, st.opened_at = 0, None
         else:

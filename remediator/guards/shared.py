@@ -50,33 +50,47 @@ class SharedGuards:
         )
         if feed.outcomes:
             self.breaker.load([(o.rule, o.target, o.ok, o.finished_at) for o in feed.outcomes], self.rules)
+        # A real act decided in half-open is the probe while its execution is unfinished somewhere; one
+        # that already ended without a result (interrupted, skipped) holds no probe (see `interrupted`).
+        unfinished = (
+            None if feed.running is None else {(r.rule, r.target) for r in feed.running if not r.dry_run}
+        )
         for a in feed.acts:
-            if not a.dry_run:
+            if not a.dry_run and (unfinished is None or (a.rule, a.target) in unfinished):
                 self.breaker.note_act(a.rule, a.target, at=a.decided_at)
         if feed.running is not None:
             self.inflight.replace((r.target, r.dry_run, r.rule) for r in feed.running)
             self.concurrency.replace((r.target, _namespace(r.target)) for r in feed.running if not r.dry_run)
 
-    def interrupted(self, ex: InterruptedExecution) -> None:
+    def interrupted(self, ex: InterruptedExecution) -> str:
         """An execution just marked interrupted (a take-over, or start-up after a crash), before it is
-        decided again: the guards say what the journal now says. It is in flight nowhere. One that was
-        only queued changed nothing, so it holds no cooldown, rate limit, dedup or half-open probe
-        either (the journal's rebuild leaves it out too); one that was running may have changed the
-        cluster and still counts.
+        decided again: the guards say what the journal now says. It is in flight nowhere, and if it was
+        a half-open breaker's probe, no probe runs: it ended without a result, so the next decision may
+        probe (else the breaker would stay blocked for good). One that was only queued changed nothing,
+        so it holds no cooldown, rate limit or dedup either (the journal's rebuild leaves it out too);
+        one that was running may have changed the cluster and still counts.
+
+        Returns what that changed for the breaker, for the reason of the decision taken again ("" if
+        nothing).
         """
         self.inflight.release_target(ex.target, ex.dry_run, ex.rule)
+        note = ""
         if not ex.dry_run:
             self.concurrency.release_target(ex.target)
+            if self.breaker.forget_probe(ex.rule, ex.target, at=ex.decided_at):
+                note = (
+                    "it was the circuit breaker's half-open probe, which ended without a result:"
+                    " the next decision may probe"
+                )
         if ex.started:
-            return
+            return note
         self.cooldown.forget_act(ex.rule, ex.target, ex.dry_run, ex.decided_at)
         self.ratelimit.forget_act(ex.rule, ex.target, ex.dry_run, ex.decided_at)
-        if not ex.dry_run:
-            self.breaker.forget_probe(ex.rule, ex.target, at=ex.decided_at)
         if ex.fingerprint is not None and ex.starts_at is not None:
             self.dedup.forget_act(
                 (ex.fingerprint, ex.starts_at, ex.rule, ex.target, ex.dry_run), ex.decided_at
             )
+        return note
 
 
 def _namespace(target_key: str) -> str:

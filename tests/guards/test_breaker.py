@@ -57,3 +57,17 @@ async def test_a_rule_policy_overrides_the_default_and_a_reset_closes() -> None:
     guard.result(acted(proposal(), T0), ok=False, rule=strict)
     assert await guard.check(proposal()) is not None
     assert guard.reset("r1", CHECKOUT.key) and await guard.check(proposal()) is None
+
+
+async def test_a_probe_that_ends_without_a_result_frees_the_slot_and_only_the_probe_does() -> None:
+    clock = FakeClock(T0)
+    guard = breaker(clock)
+    guard.load([("r1", CHECKOUT.key, False, T0)] * 2, lambda name: None)
+    clock.advance(600)
+    probe_at = clock.now()
+    guard.record(acted(proposal(), probe_at))
+    assert not guard.forget_probe("r1", CHECKOUT.key, at=T0), "an earlier act was not the probe"
+    assert await guard.check(proposal()) is not None
+    assert guard.forget_probe("r1", CHECKOUT.key, at=probe_at)
+    assert await guard.check(proposal()) is None
+    assert guard.views()[0].state == "half_open"

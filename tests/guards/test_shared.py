@@ -176,3 +176,49 @@ async def test_a_half_open_probe_taken_over_while_queued_frees_the_probe() -> No
     assert await g.breaker.check(proposal()) is not None
     g.interrupted(interrupted(started=False, minutes_ago=-30))
     assert await g.breaker.check(proposal()) is None, "no probe is running: one may act"
+
+
+async def test_a_half_open_probe_taken_over_while_running_frees_the_probe_and_still_counts() -> None:
+    """Its execution ended without a result: the breaker must not wait for it forever."""
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    g.catch_up(GuardFeed(outcomes=(failed, failed)))
+    clock.advance(1800)  # half-open; another replica decides the probe, starts it, then dies
+    running = (RunningRecord(rule="r1", target=CHECKOUT.key, dry_run=False),)
+    g.catch_up(GuardFeed(acts=(act_elsewhere(minutes_ago=-30),), running=running))
+    probing = await g.breaker.check(proposal())
+    assert probing is not None and "a probe is already running" in probing.reason
+    note = g.interrupted(interrupted(started=True, minutes_ago=-30))
+    assert "half-open probe" in note and "the next decision may probe" in note
+    assert await g.breaker.check(proposal()) is None, "no probe is running: the next one may act"
+    assert [v.state for v in g.breaker.views()] == ["half_open"], "no result: neither closed nor open"
+    cool = await g.cooldown.check(proposal())
+    assert cool is not None, "it may have changed the cluster: its cooldown stands"
+
+
+async def test_an_interrupted_execution_that_was_not_the_probe_leaves_the_probe_running() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    g.catch_up(GuardFeed(outcomes=(failed, failed)))
+    clock.advance(1800)
+    g.catch_up(GuardFeed(acts=(act_elsewhere(minutes_ago=-30),)))  # the probe, decided elsewhere
+    assert g.interrupted(interrupted(started=True, minutes_ago=5)) == "", "decided while open: no probe"
+    probing = await g.breaker.check(proposal())
+    assert probing is not None and "a probe is already running" in probing.reason
+
+
+async def test_a_full_feed_holds_no_probe_for_an_act_that_already_ended_without_a_result() -> None:
+    """Rebuilt from the journal: the probe's act is there, its execution interrupted (running nowhere)."""
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    clock.advance(1860)
+    probe = act_elsewhere(minutes_ago=-30)
+    g.catch_up(GuardFeed(full=True, acts=(probe,), outcomes=(failed, failed), running=()))
+    assert await g.breaker.check(proposal()) is None, "nothing runs: the next decision may probe"
+    running = (RunningRecord(rule="r1", target=CHECKOUT.key, dry_run=False),)
+    g.catch_up(GuardFeed(full=True, acts=(probe,), outcomes=(failed, failed), running=running))
+    probing = await g.breaker.check(proposal())
+    assert probing is not None and "a probe is already running" in probing.reason

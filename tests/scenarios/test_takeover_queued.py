@@ -42,10 +42,12 @@ rules:
 QUEUED, RUNNING = "svc-queued", "svc-running"
 
 
-def settings_for(tmp_path: Path, fake_kube: FakeKubeServer, journal: JournalSettings) -> Settings:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "r.yaml").write_text(RULES)
+def settings_for(
+    tmp_path: Path, fake_kube: FakeKubeServer, journal: JournalSettings, *, rules: str = RULES
+) -> Settings:
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "r.yaml").write_text(rules)
     return Settings.model_validate(
         {
             "auth": AuthSettings(webhook_token=SecretRef(env="TEST_WEBHOOK_TOKEN"), api_tokens=()),
@@ -53,7 +55,7 @@ def settings_for(tmp_path: Path, fake_kube: FakeKubeServer, journal: JournalSett
             "kubernetes": KubeSettings(
                 mode="kubeconfig", kubeconfig=fake_kube.write_kubeconfig(tmp_path / "kc"), call_timeout=1.0
             ),
-            "rules": (rules,),
+            "rules": (rules_dir,),
         }
     )
 
