@@ -27,9 +27,13 @@ EXECUTION_ENDS = tuple(
 )
 
 
-class Metrics:
+class IntakeMetrics:
+    """The families of whoever answers the webhooks: the daemon itself, or its intake process when one
+    serves them (`Metrics(webhooks=False)` in the main process then). Each family is declared by exactly
+    one process, so the front's /metrics (the main's exposition followed by the intake's) has every
+    family once, as Prometheus requires."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        # A process-wide switch in prometheus-client; every registry remediator makes wants it off.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -39,6 +43,49 @@ class Metrics:
             ["source", "status"],
             registry=r,
         )
+        self.webhook_duration = Histogram(
+            "remediator_webhook_request_duration_seconds",
+            "Webhook handling time, journal write included.",
+            ["route"],
+            buckets=WEBHOOK_BUCKETS,
+            registry=r,
+        )
+        self.webhook_requests = Counter(
+            "remediator_webhook_requests_total",
+            "Webhook requests by route and HTTP status code.",
+            ["route", "code"],
+            registry=r,
+        )
+        self.journal_errors = Counter(
+            "remediator_journal_errors_total",
+            "Journal writes that failed (the webhook answered 503).",
+            registry=r,
+        )
+        self.last_alert = Gauge(
+            "remediator_last_alert_received_timestamp_seconds",
+            "When the last alert was received (Unix time).",
+            registry=r,
+        )
+        for source in ("alertmanager", "pagerduty"):
+            for status in ("firing", "resolved"):
+                self.alerts_received.labels(source=source, status=status)
+        for route in WEBHOOK_ROUTES:
+            self.webhook_duration.labels(route=route)
+            for code in WEBHOOK_CODES:
+                self.webhook_requests.labels(route=route, code=code)
+
+
+class Metrics:
+    """Every family of the daemon. `webhooks=False`: an intake process of its own answers the webhooks
+    and exposes their families (`IntakeMetrics`); this process's `intake` then counts into a registry
+    nobody scrapes (nothing here should touch it), so the families are not exposed twice."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, webhooks: bool = True) -> None:
+        # A process-wide switch in prometheus-client; every registry remediator makes wants it off.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.intake = IntakeMetrics(r if webhooks else CollectorRegistry())
         self.rule_matches = Counter(
             "remediator_rule_matches_total", "Alerts matched, by rule.", ["rule"], registry=r
         )
@@ -78,24 +125,6 @@ class Metrics:
             "Accepted payloads waiting to be processed (the journal backlog).",
             registry=r,
         )
-        self.webhook_duration = Histogram(
-            "remediator_webhook_request_duration_seconds",
-            "Webhook handling time, journal write included.",
-            ["route"],
-            buckets=WEBHOOK_BUCKETS,
-            registry=r,
-        )
-        self.webhook_requests = Counter(
-            "remediator_webhook_requests_total",
-            "Webhook requests by route and HTTP status code.",
-            ["route", "code"],
-            registry=r,
-        )
-        self.journal_errors = Counter(
-            "remediator_journal_errors_total",
-            "Journal writes that failed (the webhook answered 503).",
-            registry=r,
-        )
         self.rules_loaded = Gauge("remediator_rules_loaded", "Rules in the active rule set.", registry=r)
         self.config_reloads = Counter(
             "remediator_config_reload_total", "Rule and config reloads, by result.", ["result"], registry=r
@@ -109,11 +138,6 @@ class Metrics:
         self.paused = Gauge("remediator_paused", "1 while automation is paused globally.", registry=r)
         self.dry_run = Gauge("remediator_dry_run", "1 while every action runs as dry-run.", registry=r)
         self.build_info = Gauge("remediator_build_info", "Build information.", ["version"], registry=r)
-        self.last_alert = Gauge(
-            "remediator_last_alert_received_timestamp_seconds",
-            "When the last alert was received (Unix time).",
-            registry=r,
-        )
         self.timers = Counter(
             "remediator_timers_total",
             "Scheduled work run (escalation steps, updates, watches, approvals, deferred retries), by kind "
@@ -147,13 +171,6 @@ class Metrics:
         self._forgotten: set[str] = set()
         self._declared: set[str] = set()
         self.build_info.labels(version=__version__).set(1)
-        for source in ("alertmanager", "pagerduty"):
-            for status in ("firing", "resolved"):
-                self.alerts_received.labels(source=source, status=status)
-        for route in WEBHOOK_ROUTES:
-            self.webhook_duration.labels(route=route)
-            for code in WEBHOOK_CODES:
-                self.webhook_requests.labels(route=route, code=code)
         for result in ("success", "failure"):
             self.config_reloads.labels(result=result)
         for action in ACTION_KINDS:
