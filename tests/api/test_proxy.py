@@ -131,6 +131,8 @@ async def start_upstream(socket: Path) -> web.AppRunner:
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     socket = tmp_path / "main.sock"
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     out = io.StringIO()
     configure_logging(level="debug", fmt="json", stream=out)
     runner = await start_upstream(socket)
@@ -142,7 +144,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
                 yield Stack(client=client, socket=socket, log=out)
     finally:
         await runner.cleanup()
-        logging.getLogger().handlers.clear()
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def exact(stack: Stack, path: str) -> URL:
