@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ from remediator.config import (
     parse_listen,
 )
 from remediator.errors import ConfigError, RemediatorError, RuleLoadError
+from remediator.intake.supervisor import IntakeProcess, PayloadSink
 from remediator.logs import configure_logging, get_logger
 from remediator.override import ReloadFailed
 from remediator.rules import RuleSet, load_rules
@@ -52,12 +54,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.model_copy(update={"http": http, "rules": rules})
 
 
-def bind_address(settings: Settings, *, webhook_token: Secret | None) -> tuple[str, int]:
-    """Where to listen: exactly what was asked, or a ConfigError. Never something else silently.
+def bind_address(
+    settings: Settings, *, webhook_token: Secret | None, listen: str | None = None
+) -> tuple[str, int]:
+    """Where to listen (`listen`, else http.listen): exactly what was asked, or a ConfigError. Never
+    something else silently.
 
     Without a webhook token, only a loopback address (checked with `ipaddress`, names resolved), unless
     `insecure` says otherwise: a user who asked for all interfaces must not silently get 127.0.0.1."""
-    host, port = parse_listen(settings.http.listen)
+    listen = listen or settings.http.listen
+    host, port = parse_listen(listen)
     if webhook_token is None and not is_loopback(host):
         if not settings.http.insecure:
             ref = settings.auth.webhook_token
@@ -69,10 +75,10 @@ def bind_address(settings: Settings, *, webhook_token: Secret | None) -> tuple[s
             elif ref is None:
                 where = f"configure auth.webhook_token ({DEFAULT_TOKEN_ENV} by default)"
             raise ConfigError(
-                f"refusing to listen on {settings.http.listen} without a webhook token: {where}, "
+                f"refusing to listen on {listen} without a webhook token: {where}, "
                 "listen on 127.0.0.1, or pass --insecure to accept unauthenticated webhooks from the network"
             )
-        log.warning("insecure: no webhook token and listening beyond loopback", listen=settings.http.listen)
+        log.warning("insecure: no webhook token and listening beyond loopback", listen=listen)
     elif webhook_token is None:
         log.warning("no webhook token configured: webhooks are unauthenticated (loopback only)")
     return host, port
@@ -96,6 +102,8 @@ async def serve(settings: Settings) -> None:
     try:
         token = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
         host, port = bind_address(settings, webhook_token=token)
+        if settings.intake.processes:
+            bind_address(settings, webhook_token=token, listen=settings.intake.listen)
     except ConfigError as e:
         raise StartupError(_one_line(e)) from None
     listening = False
@@ -105,7 +113,14 @@ async def serve(settings: Settings) -> None:
         if clock is not None:
             log.warning("simulated time: the clock is read from a file (tests only)", env=TEST_CLOCK_ENV)
         async with open_app(settings, clock=clock or SYSTEM_CLOCK) as app:
-            runner = make_runner(app.api_state())
+            state = app.api_state()
+            intake: IntakeProcess | None = None
+            if settings.intake.processes:
+                # Its back-off and polls run in wall time, whatever clock the daemon decides by.
+                sink = app.journal if isinstance(app.journal, PayloadSink) else None
+                intake = IntakeProcess(settings=settings, sink=sink, clock=SYSTEM_CLOCK)
+                state = dataclasses.replace(state, webhooks=False, intake=intake.status)
+            runner = make_runner(state)
             await runner.setup()
             try:
                 await web.TCPSite(runner, host, port).start()
@@ -120,7 +135,12 @@ async def serve(settings: Settings) -> None:
                 # The bound port: `--listen 127.0.0.1:0` picks a free one, and this line names it.
                 bound = runner.addresses[0][1] if runner.addresses else port
                 log.info("listening", address=f"{host}:{bound}")
-                await _run_until_stopped(app)
+                if intake is None:
+                    await _run_until_stopped(app)
+                else:
+                    # Started after this process is up; stopped first, its accepts committed and answered.
+                    async with intake.running():
+                        await _run_until_stopped(app)
             finally:
                 await runner.cleanup()
     except Exception as e:

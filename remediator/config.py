@@ -107,6 +107,20 @@ class HttpSettings(_Strict):
     """Reading a request body (at most max_body_bytes) takes no longer than this: 408 after it."""
 
 
+class IntakeSettings(_Strict):
+    """Webhooks acknowledged by a process of their own, so acknowledging and deciding use two cores."""
+
+    processes: int = Field(default=0, ge=0, le=1)
+    """0: the webhooks are served by the daemon's process, as everything else. 1: `remediator serve`
+    starts one intake process that serves POST /webhook/alertmanager and /webhook/pagerduty (same
+    checks and answers) and writes into the journal; this process decides. For storms, with 2 CPUs."""
+    listen: str = "127.0.0.1:8081"
+    """Where the intake process listens (HOST:PORT; port 0 picks a free one, its log line names it).
+    The same rules as http.listen: beyond loopback only with a webhook token or http.insecure."""
+    restart_backoff: Seconds = Field(default=1.0, gt=0)
+    """The first wait before restarting an intake process that died; doubled each time, up to a minute."""
+
+
 class JournalSettings(_Strict):
     path: Path = Path("data/remediator.sqlite")
     """Relative paths are resolved against the working directory. Put it on a volume in containers."""
@@ -349,6 +363,7 @@ class Settings(_Strict):
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
     journal: JournalSettings = JournalSettings()
+    intake: IntakeSettings = IntakeSettings()
     kubernetes: KubeSettings = KubeSettings()
     guards: GuardSettings = GuardSettings()
     deferral: DeferralSettings = DeferralSettings()

@@ -68,11 +68,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def listening_port(log: Path, *, after: int = 0) -> int | None:
+def listening_port(log: Path, *, after: int = 0, process: str | None = None) -> int | None:
     """The port a `remediator serve --listen 127.0.0.1:0` names in its "listening" log line (JSON
     lines), reading `log` from byte `after` (the log of an earlier start of the same daemon comes
     before). None until it listens. Port 0 leaves the choice to the kernel at bind time: a port picked
-    free beforehand can be taken by a parallel test's process, whose /readyz would then answer."""
+    free beforehand can be taken by a parallel test's process, whose /readyz would then answer.
+    `process`: the line of that process (`intake`: the intake process's), not the main process's."""
     try:
         with log.open("rb") as f:
             f.seek(after)
@@ -86,7 +87,7 @@ def listening_port(log: Path, *, after: int = 0) -> int | None:
             entry = json.loads(line)
         except ValueError:
             continue
-        if entry.get("event") == "listening":
+        if entry.get("event") == "listening" and entry.get("process") == process:
             return int(str(entry["address"]).rpartition(":")[2])
     return None
 

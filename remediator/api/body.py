@@ -10,12 +10,12 @@ import asyncio
 
 from aiohttp import web
 
-from remediator.api.state import STATE
+from remediator.api.state import BODY_TIMEOUT
 
 
 async def read_body(request: web.Request) -> bytes:
     """The whole body; raises HTTPRequestTimeout (408) when it does not arrive in time."""
-    timeout_s = request.app[STATE].settings.http.body_timeout
+    timeout_s = request.app[BODY_TIMEOUT]
     try:
         async with asyncio.timeout(timeout_s):
             return await request.read()

@@ -49,13 +49,18 @@ async def readyz(request: web.Request) -> web.Response:
     kubernetes = await _cluster(state)
     if state.cluster_required and kubernetes != "ok":
         failing.append("kubernetes")
-    checks = {
+    checks: dict[str, str | int] = {
         "journal": journal,
         "processor": processor,
         "rules": f"{len(state.rules())} loaded",
         "kubernetes": kubernetes,
         "backlog": state.journal.backlog(),
     }
+    if state.intake is not None:
+        # The webhooks' own process: while it is down (restarting), nothing is acknowledged.
+        checks["intake"] = state.intake()
+        if checks["intake"] != "ok":
+            failing.append("intake")
     if failing:
         return web.json_response({"status": "not ready", "failing": failing, "checks": checks}, status=503)
     return web.json_response({"status": "ready", "checks": checks})

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from remediator.api.body import read_body
 from remediator.api.errors import error_response, not_json
-from remediator.api.state import STATE
+from remediator.api.state import WEBHOOKS
 from remediator.logs import get_logger
 from remediator.receivers import PayloadError, pagerduty
 from remediator.store import JournalOverloaded, JournalUnavailable
@@ -41,7 +41,7 @@ def add_pagerduty_route(app: web.Application, *, ttl_s: float = 3600.0) -> None:
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    state = request.app[WEBHOOKS]
     started = time.perf_counter()
     response = await _pagerduty(request)
     state.metrics.intake.webhook_duration.labels(route=ROUTE).observe(time.perf_counter() - started)
@@ -50,7 +50,7 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
 
 
 async def _pagerduty(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    state = request.app[WEBHOOKS]
     if not state.pagerduty_secrets:
         log.warning("pagerduty webhook refused: no signing secret configured", route=ROUTE)
         return error_response(401, "no PagerDuty webhook secret configured; every delivery is refused")

@@ -1,4 +1,5 @@
-"""Builds the aiohttp application from an ApiState."""
+"""Builds the aiohttp applications: the daemon's (from an ApiState) and the webhooks-only one an intake
+process serves (`new_app` + `add_webhook_routes`, to which more routes can be added)."""
 
 from __future__ import annotations
 
@@ -11,33 +12,53 @@ from remediator.api.models import PREFIX
 from remediator.api.openapi import openapi_document
 from remediator.api.pagerduty import add_pagerduty_route
 from remediator.api.routes import add_control_routes
-from remediator.api.state import STATE, ApiState
+from remediator.api.state import BODY_TIMEOUT, STATE, WEBHOOKS, ApiState, WebhookState
+from remediator.config import HttpSettings
 
 
 def make_runner(state: ApiState) -> web.AppRunner:
-    """The runner the daemon serves with. `keepalive_timeout` doubles as the header timeout: aiohttp
+    """The runner the daemon serves with (see `runner_for`)."""
+    return runner_for(build_web_app(state), state.settings.http)
+
+
+def runner_for(app: web.Application, http: HttpSettings) -> web.AppRunner:
+    """A runner for `app`. `keepalive_timeout` doubles as the header timeout: aiohttp
     closes a connection whose next request has not fully arrived by then (it counts from the
     connection's start or the last answer, whatever a slow client trickles meanwhile). No access log:
     remediator_webhook_requests_total counts requests, and a log line per request is noise."""
     return web.AppRunner(
-        build_web_app(state),
+        app,
         handle_signals=False,
         access_log=None,
-        keepalive_timeout=state.settings.http.header_timeout,
+        keepalive_timeout=http.header_timeout,
         # After an early answer (408, 413, 400), the unread rest of a body is drained this long at
         # most before the connection is closed (aiohttp's default is 10 s per such connection).
         lingering_time=1.0,
     )
 
 
-def build_web_app(state: ApiState) -> web.Application:
+def new_app(http: HttpSettings) -> web.Application:
+    """An application with the limits every route shares: body size, handler timeout, body timeout."""
     app = web.Application(
-        client_max_size=state.settings.http.max_body_bytes,
-        middlewares=[make_error_middleware(timeout_s=state.settings.http.handler_timeout)],
+        client_max_size=http.max_body_bytes,
+        middlewares=[make_error_middleware(timeout_s=http.handler_timeout)],
     )
-    app[STATE] = state
+    app[BODY_TIMEOUT] = http.body_timeout
+    return app
+
+
+def add_webhook_routes(app: web.Application, state: WebhookState) -> None:
+    """POST /webhook/alertmanager and /webhook/pagerduty, answered from `state`."""
+    app[WEBHOOKS] = state
     app.router.add_post("/webhook/alertmanager", webhooks.alertmanager_webhook)
     add_pagerduty_route(app)
+
+
+def build_web_app(state: ApiState) -> web.Application:
+    app = new_app(state.settings.http)
+    app[STATE] = state
+    if state.webhooks:
+        add_webhook_routes(app, state.webhook_state())
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

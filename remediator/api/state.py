@@ -20,6 +20,18 @@ from remediator.store import Intake
 
 
 @dataclass(frozen=True, kw_only=True)
+class WebhookState:
+    """What the webhook handlers reach: all an intake process has (no processor, no rules)."""
+
+    settings: Settings
+    journal: Intake
+    metrics: Metrics
+    clock: Clock
+    webhook_token: Secret | None
+    pagerduty_secrets: tuple[Secret, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApiState:
     settings: Settings
     journal: Intake
@@ -46,6 +58,23 @@ class ApiState:
     """Refresh gauges that move with time (breakers turning half-open)."""
     operator: Operator | None = None
     """The override API's operations (pause, reload, trigger, approve...); None: /api/v1 answers 503."""
+    webhooks: bool = True
+    """This process serves the webhooks (False: an intake process does, `intake.processes: 1`)."""
+    intake: Callable[[], str] | None = None
+    """The intake process's state for /readyz ("ok" or why not); None: there is none."""
+
+    def webhook_state(self) -> WebhookState:
+        return WebhookState(
+            settings=self.settings,
+            journal=self.journal,
+            metrics=self.metrics,
+            clock=self.clock,
+            webhook_token=self.webhook_token,
+            pagerduty_secrets=self.pagerduty_secrets,
+        )
 
 
 STATE = web.AppKey("remediator_state", ApiState)
+WEBHOOKS = web.AppKey("remediator_webhooks", WebhookState)
+BODY_TIMEOUT = web.AppKey("remediator_body_timeout_s", float)
+"""How long a request body may take to arrive (http.body_timeout), for every handler that reads one."""

@@ -17,7 +17,7 @@ from aiohttp import web
 from remediator.api.auth import bearer, token_matches
 from remediator.api.body import read_body
 from remediator.api.errors import error_response, not_json
-from remediator.api.state import STATE
+from remediator.api.state import WEBHOOKS
 from remediator.logs import get_logger
 from remediator.receivers import PayloadError, alertmanager
 from remediator.store import JournalOverloaded, JournalUnavailable
@@ -28,7 +28,7 @@ _ENCODER = msgspec.json.Encoder()
 
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    state = request.app[WEBHOOKS]
     started = time.perf_counter()
     response = await _alertmanager(request)
     state.metrics.intake.webhook_duration.labels(route="alertmanager").observe(time.perf_counter() - started)
@@ -37,7 +37,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
 
 
 async def _alertmanager(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+    state = request.app[WEBHOOKS]
     if state.webhook_token is not None and not token_matches(bearer(request), state.webhook_token):
         return error_response(
             401, "missing or wrong bearer token", headers={"WWW-Authenticate": 'Bearer realm="remediator"'}

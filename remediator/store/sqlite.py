@@ -32,7 +32,6 @@ from remediator.model import (
     Source,
 )
 from remediator.store import sqlite_controls, sqlite_incidents, sqlite_scheduling, sqlite_schema
-from remediator.store.admission import Accept
 from remediator.store.incident_queries import IncidentQueries
 from remediator.store.oversight import OversightRecords
 from remediator.store.records import (
@@ -50,7 +49,6 @@ log = get_logger("remediator.store")
 
 
 _TABLES = (
-    "payloads",
     "alerts",
     "decisions",
     "executions",
@@ -155,10 +153,7 @@ class SqliteJournal(
             rows = await self._r.execute_fetchall(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
             self._next[table] = int(next(iter(rows))[0]) + 1
         self._deferred_waiting = await self._count_deferred_waiting()
-        rows = await self._r.execute_fetchall("SELECT COUNT(*) FROM payloads WHERE processed_at IS NULL")
-        self._backlog = int(next(iter(rows))[0])
-        if self._backlog:
-            self._new_payloads.set()
+        await self._load_backlog()
 
     def _save_counters(self) -> Any:
         return super()._save_counters(), self._deferred_waiting
@@ -166,30 +161,6 @@ class SqliteJournal(
     def _restore_counters(self, saved: Any) -> None:
         ids, self._deferred_waiting = saved
         super()._restore_counters(ids)
-
-    async def _drop_repeated_deliveries(
-        self, accepts: list[Accept], results: list[tuple[asyncio.Future[Any], Any]]
-    ) -> list[Accept]:
-        """Answer None to accepts whose delivery id was seen within its time to live (or earlier in
-        this commit) and remember the ids of the others, in this transaction. Returns the others."""
-        keyed = [a for a in accepts if a.delivery_id is not None]
-        if not keyed:
-            return accepts
-        now = self._clock.now().timestamp()
-        ttl = max(a.ttl_s for a in keyed)
-        seen = await self._seen_deliveries(self._w, [a.delivery_id for a in keyed if a.delivery_id], ttl, now)
-        fresh: list[Accept] = []
-        for a in accepts:
-            if a.delivery_id is not None and a.delivery_id in seen:
-                results.append((a.future, None))
-                continue
-            if a.delivery_id is not None:
-                seen.add(a.delivery_id)
-            fresh.append(a)
-        ids = [a.delivery_id for a in fresh if a.delivery_id is not None]
-        if ids:
-            await self._remember_deliveries(self._w, ids, ttl, now)
-        return fresh
 
     # -- deciding ----------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -46,27 +46,3 @@ class ControlRecords(SqliteWriter):
             )
             for r in rows
         ]
-
-    @staticmethod
-    async def _seen_deliveries(
-        db: aiosqlite.Connection, ids: Sequence[str], ttl_s: float, now: float
-    ) -> set[str]:
-        """Which of these delivery ids were accepted within their time to live."""
-        if not ids:
-            return set()
-        marks = ",".join("?" * len(ids))
-        rows = await db.execute_fetchall(
-            f"SELECT id FROM deliveries WHERE id IN ({marks}) AND at > ?", (*ids, now - ttl_s)
-        )
-        return {r[0] for r in rows}
-
-    @staticmethod
-    async def _remember_deliveries(
-        db: aiosqlite.Connection, ids: Sequence[str], ttl_s: float, now: float
-    ) -> None:
-        await db.executemany(
-            "INSERT INTO deliveries(id, at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET at = excluded.at",
-            [(i, now) for i in ids],
-        )
-        # Forgetting is cheap with the index, and bounded by what arrived since the last time.
-        await db.execute("DELETE FROM deliveries WHERE at <= ?", (now - ttl_s,))

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from remediator.api.pagerduty import PATH, add_pagerduty_route
-from remediator.api.state import STATE, ApiState
+from remediator.api.state import BODY_TIMEOUT, WEBHOOKS, WebhookState
 from remediator.clock import FakeClock
 from remediator.config import Settings
-from remediator.engine.mode import Mode
 from remediator.metrics import Metrics
 from remediator.secrets import Secret
 from remediator.store.sqlite import SqliteJournal
@@ -45,16 +44,6 @@ def signed(
     return headers
 
 
-class NotUsed:
-    """Stands in for the processor and the rule set: the handler must never touch them."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the PagerDuty webhook handler used {name!r}")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the PagerDuty webhook handler called the rule set")
-
-
 class Harness:
     def __init__(
         self, client: TestClient, journal: SqliteJournal, metrics: Metrics, clock: FakeClock
@@ -75,16 +64,13 @@ def make_app(
     journal: SqliteJournal, metrics: Metrics, clock: FakeClock, secrets: tuple[str, ...]
 ) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
-    app[STATE] = ApiState(
+    app[BODY_TIMEOUT] = Settings().http.body_timeout
+    app[WEBHOOKS] = WebhookState(
         settings=Settings(),
         journal=journal,
         metrics=metrics,
-        processor=cast(Any, NotUsed()),
-        mode=Mode(),
         clock=clock,
-        rules=cast(Any, NotUsed()),
         webhook_token=Secret("am-token-not-used-here"),
-        api_tokens=(),
         pagerduty_secrets=tuple(Secret(s) for s in secrets),
     )
     add_pagerduty_route(app, ttl_s=3600)

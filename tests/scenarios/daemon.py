@@ -46,6 +46,11 @@ class Daemon:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def hook_url(self) -> str:
+        """Where the webhooks are served (the intake process's address when it has one)."""
+        return self.url
+
     async def start(self, timeout_s: float = 30.0) -> None:
         env = {
             k: v
@@ -118,7 +123,7 @@ class Daemon:
         headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
         async with (
             aiohttp.ClientSession() as s,
-            s.post(f"{self.url}/webhook/alertmanager", json=body, headers=headers) as r,
+            s.post(f"{self.hook_url}/webhook/alertmanager", json=body, headers=headers) as r,
         ):
             assert r.status == 202, await r.text()
 
@@ -131,7 +136,7 @@ class Daemon:
         }
         async with (
             aiohttp.ClientSession() as s,
-            s.post(f"{self.url}/webhook/pagerduty", data=body, headers=headers) as r,
+            s.post(f"{self.hook_url}/webhook/pagerduty", data=body, headers=headers) as r,
         ):
             assert r.status == 202, await r.text()
             return dict(await r.json())

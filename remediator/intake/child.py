@@ -1,0 +1,89 @@
+"""The intake process: the two webhook routes, their journal writes, nothing else.
+
+Started by the main process (supervisor.py) with its settings in the environment (never a secret on
+the command line: the settings hold only references to them) and one end of the channel. It answers
+exactly as the main process would (the same handlers, limits and metrics), wakes the main process
+after each commit, sheds by the backlog the main process reports, and stops on SIGTERM, SIGINT or
+the channel's end: no new connections, in-flight requests answered, queued writes committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from remediator.api.server import add_webhook_routes, new_app, runner_for
+from remediator.api.state import WebhookState
+from remediator.clock import Clock
+from remediator.config import Settings, parse_listen
+from remediator.intake.channel import Channel, Handlers
+from remediator.intake.journal import open_intake_journal
+from remediator.logs import get_logger
+from remediator.metrics import Metrics
+
+log = get_logger("remediator.intake")
+
+METRICS = web.AppKey("remediator_intake_metrics", Metrics)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """This process's own counters (webhook requests, alerts received); the main process has the rest."""
+    body = await asyncio.to_thread(generate_latest, request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def build_intake_app(state: WebhookState) -> web.Application:
+    """The webhooks, and GET /metrics for their counters. More routes can be added before it runs."""
+    app = new_app(state.settings.http)
+    add_webhook_routes(app, state)
+    app[METRICS] = state.metrics
+    app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+async def serve_intake(settings: Settings, *, channel: Channel, clock: Clock) -> None:
+    """Serve until told to stop (a signal, or the main process gone)."""
+    host, port = parse_listen(settings.intake.listen)
+    token = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
+    signing = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def main_gone() -> None:
+        log.warning("the main process is gone: stopping")
+        stop.set()
+
+    async with open_intake_journal(settings, clock=clock) as journal:
+        journal.before_commit(lambda n: channel.committed(0, waiting=n))
+        journal.on_commit(lambda highest: channel.committed(highest, waiting=journal.queued()))
+        channel.start(
+            Handlers(
+                backlog=lambda backlog, as_of: journal.backlog_told(backlog, as_of=as_of), closed=main_gone
+            )
+        )
+        state = WebhookState(
+            settings=settings,
+            journal=journal,
+            metrics=Metrics(),
+            clock=clock,
+            webhook_token=token,
+            pagerduty_secrets=signing,
+        )
+        runner = runner_for(build_intake_app(state), settings.http)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            bound = runner.addresses[0][1] if runner.addresses else port
+            log.info("listening", address=f"{host}:{bound}")
+            channel.listening(bound)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            # Stops listening, then waits for the requests in flight: their writes commit and answer.
+            await runner.cleanup()
+            channel.close()
