@@ -44,8 +44,8 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     state = request.app[WEBHOOKS]
     started = time.perf_counter()
     response = await _pagerduty(request)
-    state.metrics.intake.webhook_duration.labels(route=ROUTE).observe(time.perf_counter() - started)
-    state.metrics.intake.webhook_requests.labels(route=ROUTE, code=str(response.status)).inc()
+    state.metrics.webhook_duration.labels(route=ROUTE).observe(time.perf_counter() - started)
+    state.metrics.webhook_requests.labels(route=ROUTE, code=str(response.status)).inc()
     return response
 
 
@@ -79,7 +79,7 @@ async def _pagerduty(request: web.Request) -> web.Response:
         log.warning("webhook shed: overloaded", route=ROUTE, reason=str(e))
         return error_response(503, f"overloaded: {e}", headers={"Retry-After": "5"})
     except JournalUnavailable as e:
-        state.metrics.intake.journal_errors.inc()
+        state.metrics.journal_errors.inc()
         log.error("webhook not accepted: journal unavailable", route=ROUTE, error=str(e))
         return error_response(503, "journal unavailable; retry later", headers={"Retry-After": "5"})
     if payload_id is None:
@@ -87,9 +87,10 @@ async def _pagerduty(request: web.Request) -> web.Response:
         return web.json_response({"status": "duplicate", "event_type": event_type}, status=202)
     status = pagerduty.EVENT_STATUS.get(event_type)
     if status is not None:
-        state.metrics.intake.alerts_received.labels(source="pagerduty", status=status).inc()
-        state.metrics.intake.last_alert.set(state.clock.now().timestamp())
-    state.metrics.queue_depth.set(state.journal.backlog())
+        state.metrics.alerts_received.labels(source="pagerduty", status=status).inc()
+        state.metrics.last_alert.set(state.clock.now().timestamp())
+    if state.queue_depth is not None:
+        state.queue_depth.set(state.journal.backlog())
     return web.json_response(
         {
             # acknowledged: no alert, but the incident desk reads it (it stops remediator's own page)

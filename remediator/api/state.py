@@ -6,13 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import Gauge
 
 from remediator.api.auth import ApiCredential
 from remediator.clock import Clock
 from remediator.config import Settings
 from remediator.engine import Processor
 from remediator.engine.mode import Mode
-from remediator.metrics import Metrics
+from remediator.metrics import IntakeMetrics, Metrics
 from remediator.override.operator import Operator
 from remediator.rules import RuleSet
 from remediator.secrets import Secret
@@ -25,10 +26,13 @@ class WebhookState:
 
     settings: Settings
     journal: Intake
-    metrics: Metrics
+    metrics: IntakeMetrics
     clock: Clock
     webhook_token: Secret | None
     pagerduty_secrets: tuple[Secret, ...] = ()
+    queue_depth: Gauge | None = None
+    """The backlog gauge, set after each accept where the backlog is this process's (not in an
+    intake process: the main process exposes the backlog)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,10 +71,11 @@ class ApiState:
         return WebhookState(
             settings=self.settings,
             journal=self.journal,
-            metrics=self.metrics,
+            metrics=self.metrics.intake,
             clock=self.clock,
             webhook_token=self.webhook_token,
             pagerduty_secrets=self.pagerduty_secrets,
+            queue_depth=self.metrics.queue_depth,
         )
 
 

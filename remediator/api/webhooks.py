@@ -31,8 +31,8 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     state = request.app[WEBHOOKS]
     started = time.perf_counter()
     response = await _alertmanager(request)
-    state.metrics.intake.webhook_duration.labels(route="alertmanager").observe(time.perf_counter() - started)
-    state.metrics.intake.webhook_requests.labels(route="alertmanager", code=str(response.status)).inc()
+    state.metrics.webhook_duration.labels(route="alertmanager").observe(time.perf_counter() - started)
+    state.metrics.webhook_requests.labels(route="alertmanager", code=str(response.status)).inc()
     return response
 
 
@@ -56,17 +56,18 @@ async def _alertmanager(request: web.Request) -> web.Response:
         log.warning("webhook shed: overloaded", reason=str(e))
         return error_response(503, f"overloaded: {e}", headers={"Retry-After": "5"})
     except JournalUnavailable as e:
-        state.metrics.intake.journal_errors.inc()
+        state.metrics.journal_errors.inc()
         log.error("webhook not accepted: journal unavailable", error=str(e))
         return error_response(503, "journal unavailable; retry later", headers={"Retry-After": "5"})
     firing = sum(1 for a in payload.alerts if a.status == "firing")
-    received = state.metrics.intake.alerts_received
+    received = state.metrics.alerts_received
     if firing:
         received.labels(source="alertmanager", status="firing").inc(firing)
     if len(payload.alerts) - firing:
         received.labels(source="alertmanager", status="resolved").inc(len(payload.alerts) - firing)
-    state.metrics.intake.last_alert.set(state.clock.now().timestamp())
-    state.metrics.queue_depth.set(state.journal.backlog())
+    state.metrics.last_alert.set(state.clock.now().timestamp())
+    if state.queue_depth is not None:
+        state.queue_depth.set(state.journal.backlog())
     return web.Response(
         body=_ENCODER.encode({"status": "accepted", "payload_id": payload_id, "alerts": len(payload.alerts)}),
         status=202,

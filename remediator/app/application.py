@@ -183,7 +183,8 @@ async def open_app(
     `outbound_resolver` resolves the hosts of `http_request` actions and `http` checks (rule tests
     point every host at their local stub service)."""
     book = load_rule_book(settings)
-    metrics = Metrics(registry)
+    # An intake process of its own exposes the webhooks' families (`IntakeMetrics`): not declared twice.
+    metrics = Metrics(registry, webhooks=not settings.intake.processes)
     webhook_token, tokens, pd_secrets = resolve_tokens(settings)
     g = settings.guards
     async with contextlib.AsyncExitStack() as stack:

@@ -22,15 +22,16 @@ from remediator.config import Settings, parse_listen
 from remediator.intake.channel import Channel, Handlers
 from remediator.intake.journal import open_intake_journal
 from remediator.logs import get_logger
-from remediator.metrics import Metrics
+from remediator.metrics import IntakeMetrics
 
 log = get_logger("remediator.intake")
 
-METRICS = web.AppKey("remediator_intake_metrics", Metrics)
+METRICS = web.AppKey("remediator_intake_metrics", IntakeMetrics)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    """This process's own counters (webhook requests, alerts received); the main process has the rest."""
+    """This process's families (webhook requests, alerts received: `IntakeMetrics`); the main process
+    exposes the rest, the backlog included."""
     body = await asyncio.to_thread(generate_latest, request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -69,7 +70,7 @@ async def serve_intake(settings: Settings, *, channel: Channel, clock: Clock) ->
         state = WebhookState(
             settings=settings,
             journal=journal,
-            metrics=Metrics(),
+            metrics=IntakeMetrics(),
             clock=clock,
             webhook_token=token,
             pagerduty_secrets=signing,

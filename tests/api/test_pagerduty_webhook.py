@@ -68,10 +68,11 @@ def make_app(
     app[WEBHOOKS] = WebhookState(
         settings=Settings(),
         journal=journal,
-        metrics=metrics,
+        metrics=metrics.intake,
         clock=clock,
         webhook_token=Secret("am-token-not-used-here"),
         pagerduty_secrets=tuple(Secret(s) for s in secrets),
+        queue_depth=metrics.queue_depth,
     )
     add_pagerduty_route(app, ttl_s=3600)
     return app

@@ -16,7 +16,7 @@ from remediator.api.state import WebhookState
 from remediator.clock import FakeClock
 from remediator.config import Settings
 from remediator.intake.child import build_intake_app
-from remediator.metrics import Metrics
+from remediator.metrics import IntakeMetrics
 from remediator.secrets import Secret
 from remediator.store import JournalOverloaded
 from remediator.store.sqlite import SqliteJournal
@@ -90,7 +90,7 @@ async def intake_client(
         state = WebhookState(
             settings=Settings(),
             journal=intake,
-            metrics=Metrics(),
+            metrics=IntakeMetrics(),
             clock=FakeClock(),
             webhook_token=Secret(TOKEN),
         )
