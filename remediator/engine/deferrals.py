@@ -77,6 +77,8 @@ class DeferralQueue:
         self._lease_s = lease_s
         self._batch = batch
         self._tasks = TaskSet()
+        self._waking = False
+        self._wake_again = False
 
     async def idle(self) -> None:
         await self._tasks.idle()
@@ -94,9 +96,26 @@ class DeferralQueue:
             await self._schedule([self.sweep_timer()])
 
     def slot_freed(self, *_: object) -> None:
-        """An execution ended (the executor's on_finished hook): its slot may be what one waits for."""
-        if self._journal.deferred_waiting():
-            self._tasks.spawn(self.wake(), "deferrals-wake")
+        """An execution ended (the executor's on_finished hook): its slot may be what one waits for.
+        Slots freed while a wake is on its way are answered by one more wake after it, not one each
+        (a storm's executions end by the thousand, each wake a journal write)."""
+        if not self._journal.deferred_waiting():
+            return
+        if self._waking:
+            self._wake_again = True
+            return
+        self._waking = True
+        self._tasks.spawn(self._wake_while_freed(), "deferrals-wake")
+
+    async def _wake_while_freed(self) -> None:
+        try:
+            while True:
+                self._wake_again = False
+                await self.wake()
+                if not self._wake_again:
+                    return
+        finally:
+            self._waking = False
 
     def try_later(self, decision: Decision, update: ExecutionUpdate) -> None:
         """An execution ended try-later (a disruption budget refused it while acting; the guards have

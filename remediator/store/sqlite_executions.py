@@ -12,9 +12,14 @@ import aiosqlite
 
 from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus
 from remediator.store.records import ExecutionUpdate, InterruptedExecution
+from remediator.store.sqlite_rows import RowBatch
 from remediator.store.sqlite_writer import SqliteWriter
 
 _UNFINISHED = (ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value)
+_FINISH = (
+    "UPDATE executions SET status = ?, attempts = ?, error = ?, changes = ?, summary = ?,"
+    " finished_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ? AND status IN (?, ?)"
+)
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -42,28 +47,26 @@ class ExecutionRecords(SqliteWriter):
         )
         return bool(rows) and rows[0][0] == ExecutionStatus.RUNNING.value
 
+    _finishing: RowBatch | None = None
+
     async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
         now = self._clock.now().timestamp()
-        changes = update.changes_json()
-
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
-                "UPDATE executions SET status = ?, attempts = ?, error = ?, changes = ?, summary = ?,"
-                " finished_at = ?, started_at = COALESCE(started_at, ?) WHERE id = ? AND status IN (?, ?)",
-                (
-                    update.status.value,
-                    update.attempts,
-                    update.error,
-                    changes,
-                    update.summary,
-                    now,
-                    now,
-                    execution_id,
-                    *_UNFINISHED,
-                ),
+        if self._finishing is None:
+            self._finishing = RowBatch(_FINISH, self._submit)
+        # A storm's executions finish together: their rows share a job (see sqlite_rows.py).
+        await self._finishing.write(
+            (
+                update.status.value,
+                update.attempts,
+                update.error,
+                update.changes_json(),
+                update.summary,
+                now,
+                now,
+                execution_id,
+                *_UNFINISHED,
             )
-
-        await self._submit(job)
+        )
 
     async def record_evidence(
         self,

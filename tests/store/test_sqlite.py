@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from remediator.store import JournalUnavailable
+from remediator.model import ExecutionStatus, Target
+from remediator.store import ExecutionUpdate, JournalUnavailable
 from remediator.store.sqlite import SqliteJournal
+from remediator.store.sqlite_rows import RowBatch
 from tests.store.conftest import alert, decision
 
 
@@ -38,3 +40,59 @@ async def test_unwritable_journal_raises_unavailable(tmp_path: Path) -> None:
             await j.accept("alertmanager", b"{}")
         await j._w.execute("PRAGMA query_only = OFF")
         assert await j.accept("alertmanager", b"{}") == 1
+
+
+async def test_executions_finishing_together_each_keep_their_own_result(
+    tmp_path: Path,
+) -> None:
+    async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
+        alerts = [alert(f"f{i}") for i in range(40)]
+        rec = await j.record_batch(
+            payload_ids=[],
+            alerts=alerts,
+            decisions=[
+                (i, decision(a, target=Target(kind="Deployment", namespace="shop", name=f"d{i}")))
+                for i, a in enumerate(alerts)
+            ],
+        )
+        ids = [rec.execution_ids[i] for i in range(40)]
+        await asyncio.gather(
+            *(
+                j.finish_execution(
+                    eid, ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary=f"done {eid}")
+                )
+                for eid in ids
+            )
+        )
+        done = {ex.id: ex for ex in await j.executions()}
+        assert all(done[eid].status is ExecutionStatus.SUCCEEDED for eid in ids)
+        assert [done[eid].summary for eid in ids] == [f"done {eid}" for eid in ids]
+
+
+async def test_a_row_that_fails_fails_only_its_own_writer(tmp_path: Path) -> None:
+    async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
+        pids = [await j.accept("alertmanager", b"{}") for _ in range(3)]
+        rows = RowBatch("UPDATE payloads SET source = ? WHERE id = ?", j._submit)
+        results = await asyncio.gather(
+            rows.write(("a", pids[0])),
+            rows.write((object(), pids[1])),  # cannot be bound: the database refuses this row only
+            rows.write(("c", pids[2])),
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], JournalUnavailable)
+        sources = await j._r.execute_fetchall("SELECT source FROM payloads ORDER BY id")
+        assert [s for (s,) in sources] == ["a", "alertmanager", "c"]
+
+
+async def test_rows_of_a_failed_commit_all_fail(tmp_path: Path) -> None:
+    async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
+        pid = await j.accept("alertmanager", b"{}")
+        rows = RowBatch("UPDATE payloads SET source = ? WHERE id = ?", j._submit)
+        await j._w.execute("PRAGMA query_only = ON")  # the disk refuses the transaction itself
+        results = await asyncio.gather(rows.write(("a", pid)), rows.write(("b", pid)), return_exceptions=True)
+        assert all(isinstance(r, JournalUnavailable) for r in results)
+        await j._w.execute("PRAGMA query_only = OFF")
+        await rows.write(("c", pid))  # and the next ones are written
+        [(source,)] = await j._r.execute_fetchall("SELECT source FROM payloads")
+        assert source == "c"
