@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark, print the table, write bench/results.json.
 
-python -m bench                      # the full run (about 4 minutes on 2 cores)
+python -m bench                      # the full run (about 7 minutes on 2 cores)
 python -m bench --only ingest,storm  # some of them
 python -m bench --smoke              # the tiny configuration the smoke test runs
 """

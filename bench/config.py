@@ -66,6 +66,12 @@ class BenchConfig:
     drivers_rounds: int = 3
     drivers_lone_accepts: int = 1000
     drivers_grouped_accepts: int = 20_000
+    # 9. backlog memory: 100-alert payloads on disk, the daemon sampled while it drains
+    backlog_rules: int = 1000
+    backlog_payloads: int = 10_000
+    backlog_small_payloads: int = 100
+    backlog_distinct_bodies: int = 200
+    backlog_window_s: float = 20.0
 
 
 FULL = BenchConfig(name="full")
@@ -103,6 +109,11 @@ SMOKE = BenchConfig(
     drivers_rounds=1,
     drivers_lone_accepts=20,
     drivers_grouped_accepts=64,
+    backlog_rules=20,
+    backlog_payloads=20,
+    backlog_small_payloads=4,
+    backlog_distinct_bodies=4,
+    backlog_window_s=2.0,
 )
 
 

@@ -12,7 +12,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import drivers, ingest, journal, latency, machine, matching, processing, replicas, report, storm
+from bench import (
+    backlog,
+    drivers,
+    ingest,
+    journal,
+    latency,
+    machine,
+    matching,
+    processing,
+    replicas,
+    report,
+    storm,
+)
 from bench.config import BenchConfig
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -24,6 +36,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "journal": journal,
     "replicas": replicas,
     "drivers": drivers,
+    "backlog": backlog,
 }
 
 Say = Callable[[str], None]

@@ -126,3 +126,12 @@ def test_drivers_rows(results: dict[str, Any]) -> None:
         for d in drivers.values():
             assert 0 < d["lone_p50_ms"] <= d["lone_p99_ms"] and d["grouped_accepts_per_s"] > 0, d
     assert "PostgreSQL drivers" in report.render(results)
+
+
+def test_backlog_rows_drained_and_sampled(results: dict[str, Any]) -> None:
+    backlog = results["backlog"]
+    for name, payloads in (("small", SMOKE.backlog_small_payloads), ("big", SMOKE.backlog_payloads)):
+        row = backlog[name]
+        assert row["fill"]["backlog_payloads"] == row["backlog_payloads"] == payloads, row
+        assert row["alerts_processed_in_window"] > 0 and row["decisions_in_window"] > 0, row
+        assert 0 < row["rss_at_ready_mib"] <= row["peak_rss_mib"], row
