@@ -51,9 +51,10 @@ class GuardChain:
         """An execution ended: free its slots; a real outcome counts toward the breaker."""
         self.inflight.release(decision)
         self.concurrency.release(decision)
-        if update.try_later:  # nothing changed and it is deferred again: no cooldown, not a duplicate
-            self.cooldown.forget(decision)
+        if update.try_later:  # nothing changed and it is deferred again: no cooldown, not a duplicate,
+            self.cooldown.forget(decision)  # and no act toward any rate limit
             self.shared.dedup.forget(decision)
+            self.shared.ratelimit.forget(decision)
         if update.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
             self.breaker.result(
                 decision,

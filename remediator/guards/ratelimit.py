@@ -97,6 +97,13 @@ class RateLimitGuard:
             self._add(rule, target, dry_run, at)
 
     def forget_act(self, rule: str, target: str, dry_run: bool, at: datetime) -> None:
-        """An act that never reached the cluster (taken over while queued) counts toward no limit."""
+        """An act that never reached the cluster (taken over while queued, refused while acting)
+        counts toward no limit."""
         for key in self._keys(rule, target, dry_run):
             self._window(key).remove(at)
+
+    def forget(self, decision: Decision) -> None:
+        """The decision's execution changed nothing and is deferred again (a disruption budget refused
+        it while acting): it counts toward no limit, as the journal's rebuild says."""
+        if decision.target is not None:
+            self.forget_act(decision.rule, decision.target.key, decision.dry_run, decision.decided_at)

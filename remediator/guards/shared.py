@@ -3,7 +3,9 @@
 Each replica's guards keep their state in memory (fast, and rebuilt from the journal at start-up).
 With several replicas on one database, every decision turn starts with the journal's guard feed:
 the acts other replicas decided since this one last decided (cooldown, rate limits, dedup, a
-half-open breaker's probe), their executions' results (the breaker), and everything in flight
+half-open breaker's probe), their executions' results (the breaker), the ends without a result
+(a probe freed; an act that changed nothing, refused while acting or taken over before it started,
+no longer counts), and everything in flight
 anywhere (in-flight and concurrency limits). Applied under the turn's lock, before any guard checks,
 so the state the guards read is the state the decision is recorded against. A full feed (the first
 turn, or after a failed one) replaces the history instead of adding to it.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from remediator.guards.breaker import CircuitBreaker
 from remediator.guards.concurrency import ConcurrencyGuard
@@ -58,6 +61,11 @@ class SharedGuards:
         for a in feed.acts:
             if not a.dry_run and (unfinished is None or (a.rule, a.target) in unfinished):
                 self.breaker.note_act(a.rule, a.target, at=a.decided_at)
+        for end in feed.ends:
+            a = end.act
+            self._ended(
+                a.rule, a.target, a.dry_run, a.decided_at, (a.fingerprint, a.starts_at), counts=end.counts
+            )
         if feed.running is not None:
             self.inflight.replace((r.target, r.dry_run, r.rule) for r in feed.running)
             self.concurrency.replace((r.target, _namespace(r.target)) for r in feed.running if not r.dry_run)
@@ -74,23 +82,37 @@ class SharedGuards:
         nothing).
         """
         self.inflight.release_target(ex.target, ex.dry_run, ex.rule)
-        note = ""
         if not ex.dry_run:
             self.concurrency.release_target(ex.target)
-            if self.breaker.forget_probe(ex.rule, ex.target, at=ex.decided_at):
-                note = (
-                    "it was the circuit breaker's half-open probe, which ended without a result:"
-                    " the next decision may probe"
-                )
-        if ex.started:
-            return note
-        self.cooldown.forget_act(ex.rule, ex.target, ex.dry_run, ex.decided_at)
-        self.ratelimit.forget_act(ex.rule, ex.target, ex.dry_run, ex.decided_at)
-        if ex.fingerprint is not None and ex.starts_at is not None:
-            self.dedup.forget_act(
-                (ex.fingerprint, ex.starts_at, ex.rule, ex.target, ex.dry_run), ex.decided_at
+        episode = (ex.fingerprint, ex.starts_at)
+        if self._ended(ex.rule, ex.target, ex.dry_run, ex.decided_at, episode, counts=ex.started):
+            return (
+                "it was the circuit breaker's half-open probe, which ended without a result:"
+                " the next decision may probe"
             )
-        return note
+        return ""
+
+    def _ended(
+        self,
+        rule: str,
+        target: str,
+        dry_run: bool,
+        decided_at: datetime,
+        episode: tuple[str | None, datetime | None],
+        *,
+        counts: bool,
+    ) -> bool:
+        """An execution ended without a result (interrupted, skipped): it holds no half-open probe, and
+        unless it `counts` (it may have changed the cluster), no cooldown, rate limit or dedup either.
+        True when it was the probe."""
+        probe = not dry_run and self.breaker.forget_probe(rule, target, at=decided_at)
+        if not counts:
+            self.cooldown.forget_act(rule, target, dry_run, decided_at)
+            self.ratelimit.forget_act(rule, target, dry_run, decided_at)
+            fingerprint, starts_at = episode
+            if fingerprint is not None and starts_at is not None:
+                self.dedup.forget_act((fingerprint, starts_at, rule, target, dry_run), decided_at)
+        return probe
 
 
 def _namespace(target_key: str) -> str:

@@ -20,6 +20,7 @@ from remediator.store.protocols import (
 from remediator.store.readmodel import Page
 from remediator.store.records import (
     ActRecord,
+    EndRecord,
     ExecutionRecord,
     ExecutionUpdate,
     GuardFeed,
@@ -35,6 +36,7 @@ from remediator.store.records import (
 __all__ = [
     "ActRecord",
     "DecisionScope",
+    "EndRecord",
     "ExecutionRecord",
     "ExecutionUpdate",
     "GuardFeed",

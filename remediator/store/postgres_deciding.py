@@ -23,6 +23,7 @@ from remediator.store.postgres_reads import stored_payload
 from remediator.store.postgres_scope import PostgresScope
 from remediator.store.records import (
     ActRecord,
+    EndRecord,
     GuardFeed,
     InterruptedExecution,
     JournalUnavailable,
@@ -38,8 +39,27 @@ _GUARD_HORIZON_S = 86400.0
 """How far back a full guard rebuild reads: the longest window a guard looks at (as at start-up)."""
 
 
+_CHANGED_NOTHING = (
+    "((e.status = 'interrupted' AND e.started_at IS NULL)"
+    " OR (e.status = 'skipped' AND e.error LIKE 'try later: %'))"
+)
+"""An execution that changed nothing and counts as no act: taken over before it started, or refused
+while acting by a disruption budget (TRY_LATER: its decision is deferred again)."""
+
+
 def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
+
+
+def _act(r: asyncpg.Record) -> ActRecord:
+    return ActRecord(
+        rule=r[0],
+        target=r[1],
+        dry_run=bool(r[2]),
+        decided_at=datetime.fromtimestamp(r[3], UTC),
+        fingerprint=r[4],
+        starts_at=_dt(r[5]),
+    )
 
 
 class PostgresDeciding(PostgresDecisionRecords):
@@ -76,7 +96,9 @@ class PostgresDeciding(PostgresDecisionRecords):
                     yield scope
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 raise JournalUnavailable(f"journal write failed: {e}") from e
-            self._act_mark, self._outcome_mark = marks
+            # The ends this turn wrote itself (the executions it took over) are not fed back to it:
+            # its guards were told in the turn. No other end can have committed meanwhile (the lock).
+            self._act_mark, self._outcome_mark = marks[0], max(marks[1], scope.finish_mark)
             self._full_sync = False
             self._backlog = max(0, self._backlog - scope.processed)
             self._deferred_waiting = max(0, self._deferred_waiting - scope.settled)
@@ -88,22 +110,23 @@ class PostgresDeciding(PostgresDecisionRecords):
             "SELECT (SELECT COALESCE(max(id), 0) FROM executions),"
             " (SELECT COALESCE(max(finish_seq), 0) FROM executions)"
         )
-        act_sql = (
-            "SELECT e.rule, e.target, e.dry_run, d.decided_at, a.fingerprint, a.starts_at FROM executions e"
-            " JOIN decisions d ON d.id = e.decision_id LEFT JOIN alerts a ON a.id = e.alert_id"
+        act_from = (
+            " FROM executions e JOIN decisions d ON d.id = e.decision_id"
+            " LEFT JOIN alerts a ON a.id = e.alert_id"
         )
+        act_cols = "e.rule, e.target, e.dry_run, d.decided_at, a.fingerprint, a.starts_at"
+        act_sql = f"SELECT {act_cols}{act_from}"
         outcome_sql = (
             "SELECT rule, target, status, finished_at FROM executions"
             " WHERE dry_run = 0 AND status IN ('succeeded', 'failed')"
         )
+        ends: list[asyncpg.Record] = []  # a full feed leaves out what changed nothing (and ended)
         if full:
             since = self._clock.now().timestamp() - _GUARD_HORIZON_S
             # A queued execution that never started changed nothing: it holds no cooldown; nor does one a
             # disruption budget refused while acting (it is deferred again: TRY_LATER).
             acts = await conn.fetch(
-                act_sql + " WHERE d.decided_at >= $1 AND NOT (e.status = 'interrupted' AND"
-                " e.started_at IS NULL) AND NOT (e.status = 'skipped' AND e.error LIKE 'try later: %')"
-                " ORDER BY d.decided_at, e.id",
+                f"{act_sql} WHERE d.decided_at >= $1 AND NOT {_CHANGED_NOTHING} ORDER BY d.decided_at, e.id",
                 since,
             )
             outcomes = await conn.fetch(
@@ -118,22 +141,22 @@ class PostgresDeciding(PostgresDecisionRecords):
                 self._outcome_mark,
                 self.replica,
             )
+            # Ends without a result: another replica's skips (this one's own were told by its runner),
+            # and every take-over but this replica's own, its own executions taken over by another
+            # included (see `finish_mark`).
+            ends = await conn.fetch(
+                f"SELECT {act_cols}, NOT {_CHANGED_NOTHING}{act_from} WHERE e.finish_seq > $1"
+                " AND (e.status = 'interrupted' OR (e.status = 'skipped' AND e.owner <> $2))"
+                " ORDER BY e.finish_seq",
+                self._outcome_mark,
+                self.replica,
+            )
         running = await conn.fetch(
             "SELECT rule, target, dry_run FROM executions WHERE status IN ('pending', 'running') ORDER BY id"
         )
         feed = GuardFeed(
             full=full,
-            acts=tuple(
-                ActRecord(
-                    rule=r[0],
-                    target=r[1],
-                    dry_run=bool(r[2]),
-                    decided_at=datetime.fromtimestamp(r[3], UTC),
-                    fingerprint=r[4],
-                    starts_at=_dt(r[5]),
-                )
-                for r in acts
-            ),
+            acts=tuple(_act(r) for r in acts),
             outcomes=tuple(
                 OutcomeRecord(
                     rule=r[0],
@@ -143,6 +166,7 @@ class PostgresDeciding(PostgresDecisionRecords):
                 )
                 for r in outcomes
             ),
+            ends=tuple(EndRecord(act=_act(r), counts=bool(r[6])) for r in ends),
             running=tuple(RunningRecord(rule=r[0], target=r[1], dry_run=bool(r[2])) for r in running),
         )
         return feed, (int(marks[0]), int(marks[1]))

@@ -46,6 +46,8 @@ class PostgresScope:
         self.feed = feed
         self.processed = 0
         self.settled = 0
+        self.finish_mark = 0
+        """The last `finish_seq` this scope gave (executions it took over): none is fed back to it."""
 
     async def pending_payloads(self, limit: int) -> list[StoredPayload]:
         rows = await self._conn.fetch(
@@ -159,10 +161,11 @@ class PostgresScope:
             " RETURNING e.id, e.decision_id, e.alert_id, e.rule, e.target, e.started_at, e.owner, e.dry_run,"
             " (SELECT d.decided_at FROM decisions d WHERE d.id = e.decision_id),"
             " (SELECT a.fingerprint FROM alerts a WHERE a.id = e.alert_id),"
-            " (SELECT a.starts_at FROM alerts a WHERE a.id = e.alert_id)",
+            " (SELECT a.starts_at FROM alerts a WHERE a.id = e.alert_id), e.finish_seq",
             now,
             me,
         )
+        self.finish_mark = max([self.finish_mark, *(int(r[11]) for r in rows)])
         return [
             InterruptedExecution(
                 execution_id=ExecutionId(r[0]),

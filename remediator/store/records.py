@@ -127,6 +127,17 @@ class OutcomeRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EndRecord:
+    """An execution that ended without a result for the breaker (skipped while acting, interrupted),
+    fed to the replicas that did not see it end: a half-open probe it held is free."""
+
+    act: ActRecord
+    counts: bool
+    """False when it changed nothing (a disruption budget refused it while acting: TRY_LATER; taken
+    over before it started): its act no longer counts toward cooldown, rate limits or dedup."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunningRecord:
     """An execution queued or running on some replica: the in-flight and concurrency limits' input."""
 
@@ -146,5 +157,7 @@ class GuardFeed:
     """Replace the guards' history with this feed (first decision, or after a failed transaction)."""
     acts: tuple[ActRecord, ...] = ()
     outcomes: tuple[OutcomeRecord, ...] = ()
+    ends: tuple[EndRecord, ...] = ()
+    """Applied after `acts`: an act and its end can come in the same feed."""
     running: tuple[RunningRecord, ...] | None = None
     """Every unfinished execution of every replica; None when the guards' own count is the truth."""

@@ -15,7 +15,14 @@ from remediator.guards.ratelimit import RateLimitGuard
 from remediator.guards.shared import SharedGuards
 from remediator.metrics import Metrics
 from remediator.model import AlertId, DecisionId, ExecutionId, Outcome, Target
-from remediator.store import ActRecord, GuardFeed, InterruptedExecution, OutcomeRecord, RunningRecord
+from remediator.store import (
+    ActRecord,
+    EndRecord,
+    GuardFeed,
+    InterruptedExecution,
+    OutcomeRecord,
+    RunningRecord,
+)
 from tests.guards import ALERT, CHECKOUT, T0, acted, proposal
 
 OTHER = Target(kind="Deployment", namespace="shop", name="search")
@@ -222,3 +229,47 @@ async def test_a_full_feed_holds_no_probe_for_an_act_that_already_ended_without_
     g.catch_up(GuardFeed(full=True, acts=(probe,), outcomes=(failed, failed), running=running))
     probing = await g.breaker.check(proposal())
     assert probing is not None and "a probe is already running" in probing.reason
+
+
+async def test_an_act_refused_elsewhere_while_acting_counts_toward_nothing_here() -> None:
+    """Another replica's execution was refused (try later): this one learnt of the act first, then of
+    its end; the cooldown and the rate limits drop it, and an earlier act stands."""
+    clock = FakeClock(T0)
+    g = shared(clock)
+    p = proposal(guards="{max_actions: {count: 2, per: 1h}}")
+    earlier, refused = act_elsewhere(minutes_ago=20), act_elsewhere(minutes_ago=1)
+    g.catch_up(GuardFeed(acts=(earlier, refused)))
+    limited = await g.ratelimit.check(p)
+    assert limited is not None and "2 actions on shop/Deployment/checkout" in limited.reason
+    g.catch_up(GuardFeed(ends=(EndRecord(act=refused, counts=False),)))
+    assert await g.ratelimit.check(p) is None, "one act in the hour: the refused one did nothing"
+    cool = await g.cooldown.check(proposal(cooldown_s=3600))
+    assert cool is not None and "20m ago" in cool.reason, "the earlier act's cooldown stands"
+
+
+async def test_an_act_and_its_end_in_one_feed_count_as_nothing_and_hold_no_probe() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    g.catch_up(GuardFeed(outcomes=(failed, failed)))
+    clock.advance(1860)
+    probe = act_elsewhere(minutes_ago=-30)
+    g.catch_up(GuardFeed(acts=(probe,), ends=(EndRecord(act=probe, counts=False),)))
+    p = proposal(guards="{max_actions: {count: 1, per: 1h}}")
+    for guard in (g.dedup, g.cooldown, g.ratelimit, g.breaker):
+        assert await guard.check(p) is None, f"{guard.name}: the probe was refused, nothing changed"
+
+
+async def test_a_probe_taken_over_elsewhere_while_running_frees_the_probe_here_and_still_counts() -> None:
+    clock = FakeClock(T0)
+    g = shared(clock)
+    failed = OutcomeRecord(rule="r1", target=CHECKOUT.key, ok=False, finished_at=T0)
+    g.catch_up(GuardFeed(outcomes=(failed, failed)))
+    clock.advance(1860)
+    probe = act_elsewhere(minutes_ago=-30)
+    running = (RunningRecord(rule="r1", target=CHECKOUT.key, dry_run=False),)
+    g.catch_up(GuardFeed(acts=(probe,), running=running))
+    assert await g.breaker.check(proposal()) is not None
+    g.catch_up(GuardFeed(ends=(EndRecord(act=probe, counts=True),), running=()))
+    assert await g.breaker.check(proposal()) is None, "the probe ended without a result: another may"
+    assert await g.cooldown.check(proposal()) is not None, "it may have changed the cluster"

@@ -33,14 +33,21 @@ rules:
     target: {kind: Deployment, namespace: "{{ labels.namespace }}", name: "{{ labels.deployment }}"}
     actions:
       - delete_pod: {pod: "{{ labels.pod }}"}
+    guards: GUARDS
 """
+ONE_AN_HOUR = "{max_actions: {count: 1, per: 1h}}"
 
 
 @pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
+def rule_guards() -> str:
+    return "{}"
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path, rule_guards: str) -> Path:
     d = tmp_path / "rules"
     d.mkdir()
-    (d / "r.yaml").write_text(textwrap.dedent(RULES))
+    (d / "r.yaml").write_text(textwrap.dedent(RULES).replace("GUARDS", rule_guards))
     return d
 
 
@@ -119,6 +126,7 @@ async def _patch_budget(kube: FakeKubeServer, min_available: int) -> None:
         assert resp.status == 200, await resp.text()
 
 
+@pytest.mark.parametrize("rule_guards", ["{}", ONE_AN_HOUR], ids=["defaults", "one-act-an-hour"])
 async def test_a_budget_spent_between_the_plan_and_the_eviction_is_try_later_not_a_cooldown(
     app: Application,
     fake_kube: FakeKubeServer,
@@ -127,7 +135,8 @@ async def test_a_budget_spent_between_the_plan_and_the_eviction_is_try_later_not
 ) -> None:
     """The plan's dry-run eviction is allowed, then the budget is spent before the real eviction (its
     429 `DisruptionBudget`): the execution is skipped as try-later, holds no cooldown, and the decision
-    waits again; once the budget allows it, the pod is evicted, exactly once."""
+    waits again; once the budget allows it, the pod is evicted, exactly once. The refused act did
+    nothing, so it counts toward no rate limit either: with one act an hour, the eviction still acts."""
     fake_kube.add_deployment("shop", "cart", replicas=3)
     fake_kube.add_pdb("shop", "cart", selector={"app": "cart"}, min_available=2)
     pod = min(

@@ -236,3 +236,52 @@ async def test_acting_decision_outcomes_are_journaled_like_sqlite(pg_url: str) -
         assert await j.decision_counts() == {"duplicate": 1, "act": 1}
         [row, _] = await j.decisions()
         assert row["dry_run"] == 1 and row["alert_id"] is None
+
+
+async def test_ends_without_a_result_reach_every_replica_that_did_not_see_them_once(pg_url: str) -> None:
+    """A refusal while acting (try later) and a take-over are fed to the other replicas, with whether
+    the act still counts; never back to the replica that told its own guards (it ran or took it)."""
+    clock = FakeClock(T0)
+    async with (
+        open_replica(pg_url, clock=clock, lease_s=3600) as a,
+        open_replica(pg_url, clock=clock, lease_s=3600) as b,
+        open_replica(pg_url, clock=clock, lease_s=3600) as c,
+    ):
+        for replica in (a, b, c):
+            async with replica.deciding() as scope:
+                assert scope.feed.full and scope.feed.ends == ()
+        f1 = alert("f1")
+        rec = await a.record_batch(
+            payload_ids=[],
+            alerts=[f1],
+            decisions=[(0, decision(f1)), (0, decision(f1, rule="r2")), (0, decision(f1, rule="r3"))],
+        )
+        refused, queued, running = (rec.execution_ids[i] for i in range(3))
+        assert await a.start_execution(refused) and await a.start_execution(running)
+        error = "try later: create pods/eviction 'p' in 'shop': refused by a PodDisruptionBudget"
+        await a.finish_execution(refused, ExecutionUpdate(status=ExecutionStatus.SKIPPED, error=error))
+        async with b.deciding() as scope:
+            assert [x.rule for x in scope.feed.acts] == ["r1", "r2", "r3"]
+            assert [(e.act.rule, e.counts) for e in scope.feed.ends] == [("r1", False)], "after its act"
+        await sql(
+            pg_url,
+            "UPDATE replicas SET lease_until = clock_timestamp() - interval '1s' WHERE id = $1",
+            a.replica,
+        )
+        async with b.deciding() as scope:
+            assert scope.feed.ends == (), "each end is fed once"
+            taken = await scope.interrupt_unfinished()
+            assert {t.execution_id for t in taken} == {queued, running}
+        async with b.deciding() as scope:
+            assert scope.feed.ends == (), "B took them over: its guards were told in that turn"
+        async with c.deciding() as scope:
+            ends = [(e.act.rule, e.act.fingerprint, e.counts) for e in scope.feed.ends]
+            assert ends == [("r1", "f1", False), ("r2", "f1", False), ("r3", "f1", True)], (
+                "the refused and the queued ones changed nothing; the running one may have"
+            )
+        async with a.deciding() as scope:
+            ends = [(e.act.rule, e.counts) for e in scope.feed.ends]
+            assert ends == [("r2", False), ("r3", True)], "its own, taken over by B; its refusal it ran"
+        for replica in (a, c):
+            async with replica.deciding() as scope:
+                assert scope.feed.ends == ()
