@@ -54,3 +54,39 @@ def with_core_defaults(core: dict[str, Any]) -> dict[str, Any]:
     core.setdefault("reportingComponent", "")
     core.setdefault("reportingInstance", "")
     return core
+
+
+def kubelet_event(
+    pod: Mapping[str, Any], *, container: str, reason: str, message: str, at: str, name: str
+) -> dict[str, Any]:
+    """A Warning Event the kubelet records about a pod's container, as a real one stores it: core
+    fields, `involvedObject` the container's reference (`fieldPath: spec.containers{name}`), source
+    and reporting instance the pod's node, count 1 (the recorder's aggregation bumps it)."""
+    meta = pod["metadata"]
+    node = str(pod["spec"].get("nodeName") or "")
+    return with_core_defaults(
+        {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": meta["namespace"]},
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "apiVersion": "v1",
+                "resourceVersion": meta.get("resourceVersion", ""),
+                "fieldPath": f"spec.containers{{{container}}}",
+            },
+            "reason": reason,
+            "message": message,
+            "source": {"component": "kubelet", "host": node},
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+            "count": 1,
+            "type": "Warning",
+            "eventTime": None,
+            "reportingComponent": "kubelet",
+            "reportingInstance": node,
+        }
+    )

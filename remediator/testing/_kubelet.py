@@ -3,7 +3,8 @@
 Every pod a controller or a client creates starts Pending and becomes Running and Ready
 after `Timing.pod_start_s`. Tests script other outcomes per pod, image, label or Job
 (`FakeKubeServer.set_pod_outcome`): never ready (a rollout that stalls), crash-looping
-(CrashLoopBackOff with growing restart counts and a previous log), or, for Job pods,
+(CrashLoopBackOff with growing restart counts, a previous log and the kubelet's `BackOff`
+Warning Event counted up on each restart), or, for Job pods,
 exiting 0 or non-zero after a run time. A deleted pod stays listed with its
 deletionTimestamp until the kubelet confirms the kill: after `Timing.pod_stop_s`, or the
 whole grace period by default.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from remediator.testing._events import kubelet_event
 from remediator.testing._logs import LogStore
 from remediator.testing._pods import PodState, host_ip_of, is_terminal, is_terminating, pod_status
 from remediator.testing._selectors import matches_labels, parse_label_selector
@@ -70,6 +72,8 @@ class Kubelet:
         self.scripts: list[PodScript] = []
         self.hurry = False
         """While set (`complete_rollouts`), pods start at once, even those a manual timing holds."""
+        self._events: dict[tuple[str, str, str], str] = {}
+        """(pod uid, container, reason) -> the name of the Event the recorder aggregates into."""
 
     # --- reacting to the API ---------------------------------------------------------------------
 
@@ -198,6 +202,9 @@ class Kubelet:
         self._set_state(
             pod, "crashloop", restarts=restarts, exit_code=script.exit_code, back_off_s=back_off, fresh=False
         )
+        for c in pod["spec"].get("containers") or []:
+            message = f"Back-off restarting failed container {c['name']} in pod {name}_{ns}({uid})"
+            self._record_event(pod, c["name"], "BackOff", message)
         # The restarted container crashes again at once; the back-off is what spaces restarts.
         self.timeline.after(
             back_off,
@@ -246,6 +253,32 @@ class Kubelet:
             self.store.save("Pod", stopped)
             return
         self.store.remove("Pod", ns, name)
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def _record_event(self, pod: Obj, container: str, reason: str, message: str) -> None:
+        """Record a Warning Event on the pod's container, as the kubelet's recorder does: the first one
+        is created (named `<pod>.<unix nanos in hex>`), a repeat bumps its count and lastTimestamp."""
+        ns, uid = pod["metadata"]["namespace"], pod["metadata"]["uid"]
+        now = self.store.now()
+        key = (uid, container, reason)
+        existing = self.store.get("Event", ns, self._events.get(key, ""))
+        if existing is not None:
+            updated = copy.deepcopy(existing)
+            updated["count"] = int(updated.get("count") or 1) + 1
+            updated["lastTimestamp"] = format_time(now)
+            updated["message"] = message
+            self.store.save("Event", updated)
+            return
+        nanos = int(now.timestamp() * 1e9)
+        while self.store.get("Event", ns, f"{pod['metadata']['name']}.{nanos:x}") is not None:
+            nanos += 1  # two containers at one instant: real clocks never tie
+        name = f"{pod['metadata']['name']}.{nanos:x}"
+        event = kubelet_event(
+            pod, container=container, reason=reason, message=message, at=format_time(now), name=name
+        )
+        self._events[key] = name
+        self.store.insert("Event", event)
 
     # --- status writes ---------------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ async def test_evidence_of_a_crash_looping_deployment(
     assert any(e["reason"] == "Remediated" and "restarted" in e["message"] for e in ev["events"]), ev[
         "events"
     ]
+    [backoff] = [e for e in ev["events"] if e["object"] == f"Pod/{crashing}"]
+    assert (backoff["type"], backoff["reason"]) == ("Warning", "BackOff"), "the kubelet's, before acting"
+    assert backoff["message"].startswith("Back-off restarting failed container ") and backoff["count"] > 1
     assert ev["notes"] == []
 
 

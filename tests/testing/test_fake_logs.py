@@ -123,3 +123,48 @@ async def test_previous_log_of_a_container_that_never_restarted_is_400(
         400,
         'previous terminated container "app" in pod "web" not found',
     )
+
+
+async def test_a_crash_looping_container_gets_back_off_events_as_the_kubelet_records_them(
+    kube: FakeKubeServer, core: client.CoreV1Api, api: client.ApiClient, clock: FakeClock
+) -> None:
+    """Real (`pkg/kubelet/kuberuntime`, the event recorder's aggregation): a Warning `BackOff` Event
+    on the container ("Back-off restarting failed container <c> in pod <name>_<ns>(<uid>)"), source
+    the kubelet on the pod's node; each repeat bumps the same Event's count and lastTimestamp."""
+    kube.add_deployment("shop", "web", replicas=1)
+    [name] = kube.set_pod_outcome("crash", namespace="shop")
+    clock.advance(1)
+    pod = await core.read_namespaced_pod(name, "shop")
+    listed = await core.list_namespaced_event("shop", field_selector=f"involvedObject.name={name}")
+    [event] = listed.items
+    assert (event.type, event.reason, event.count) == ("Warning", "BackOff", 1)
+    assert event.message == f"Back-off restarting failed container app in pod {name}_shop({pod.metadata.uid})"
+    ref = event.involved_object
+    assert (ref.kind, ref.name, ref.namespace, ref.uid, ref.api_version, ref.field_path) == (
+        "Pod",
+        name,
+        "shop",
+        pod.metadata.uid,
+        "v1",
+        "spec.containers{app}",
+    )
+    assert (event.source.component, event.source.host) == ("kubelet", pod.spec.node_name)
+    assert event.reporting_component == "kubelet" and event.reporting_instance == pod.spec.node_name
+    assert event.metadata.name.startswith(f"{name}.")
+    first = event.first_timestamp
+    clock.advance(40)  # back-off 10s, 20s: two more crashes, the same Event counted up
+    [again] = (await core.list_namespaced_event("shop", field_selector=f"involvedObject.name={name}")).items
+    assert (again.metadata.name, again.count, again.first_timestamp) == (event.metadata.name, 3, first)
+    assert again.last_timestamp > first
+    # The same stored object through events.k8s.io/v1.
+    listed_v1 = await client.EventsV1Api(api).list_namespaced_event(
+        "shop", field_selector=f"regarding.name={name}", _preload_content=False
+    )
+    [v1] = (await listed_v1.json())["items"]  # type: ignore[attr-defined]  # raw: eventTime is null
+    assert (v1["reason"], v1["deprecatedCount"], v1["type"], v1["eventTime"]) == (
+        "BackOff",
+        3,
+        "Warning",
+        None,
+    )
+    assert v1["note"].startswith("Back-off restarting failed container app in pod ")
