@@ -27,6 +27,7 @@ from remediator.config import (
     parse_listen,
 )
 from remediator.errors import ConfigError, RemediatorError, RuleLoadError
+from remediator.intake.front import Front, open_front
 from remediator.intake.supervisor import IntakeProcess, PayloadSink
 from remediator.logs import configure_logging, get_logger
 from remediator.override import ReloadFailed
@@ -102,7 +103,7 @@ async def serve(settings: Settings) -> None:
     try:
         token = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
         host, port = bind_address(settings, webhook_token=token)
-        if settings.intake.processes:
+        if settings.intake.processes and settings.intake.listen is not None:
             bind_address(settings, webhook_token=token, listen=settings.intake.listen)
     except ConfigError as e:
         raise StartupError(_one_line(e)) from None
@@ -112,18 +113,30 @@ async def serve(settings: Settings) -> None:
         clock = clock_from_env(os.environ)
         if clock is not None:
             log.warning("simulated time: the clock is read from a file (tests only)", env=TEST_CLOCK_ENV)
-        async with open_app(settings, clock=clock or SYSTEM_CLOCK) as app:
-            state = app.api_state()
+        async with (
+            open_app(settings, clock=clock or SYSTEM_CLOCK) as app,
+            contextlib.AsyncExitStack() as sockets,
+        ):
             intake: IntakeProcess | None = None
-            if settings.intake.processes:
-                # Its back-off and polls run in wall time, whatever clock the daemon decides by.
-                sink = app.journal if isinstance(app.journal, PayloadSink) else None
-                intake = IntakeProcess(settings=settings, sink=sink, clock=SYSTEM_CLOCK)
-                state = dataclasses.replace(state, webhooks=False, intake=intake.status)
-            runner = make_runner(state)
-            await runner.setup()
+            # One port: the intake process is the front on http.listen, this process behind it.
+            one_port = bool(settings.intake.processes) and settings.intake.listen is None
+            front: Front | None = None
+            runner: web.AppRunner | None = None
             try:
-                await web.TCPSite(runner, host, port).start()
+                if one_port:
+                    front = sockets.enter_context(open_front(host, port))
+                state = app.api_state()
+                if settings.intake.processes:
+                    # Its back-off and polls run in wall time, whatever clock the daemon decides by.
+                    sink = app.journal if isinstance(app.journal, PayloadSink) else None
+                    intake = IntakeProcess(settings=settings, sink=sink, clock=SYSTEM_CLOCK, front=front)
+                    state = dataclasses.replace(state, webhooks=False, intake=intake.status)
+                runner = make_runner(state, behind_front=one_port)
+                await runner.setup()
+                if front is not None:
+                    await web.UnixSite(runner, str(front.upstream)).start()
+                else:
+                    await web.TCPSite(runner, host, port).start()
             except OSError as e:
                 # Not raised from here: open_app's TaskGroup would wrap it in an ExceptionGroup.
                 reason = e.strerror or str(e)
@@ -133,8 +146,16 @@ async def serve(settings: Settings) -> None:
             else:
                 listening = True
                 # The bound port: `--listen 127.0.0.1:0` picks a free one, and this line names it.
-                bound = runner.addresses[0][1] if runner.addresses else port
-                log.info("listening", address=f"{host}:{bound}")
+                bound = front.port if front else runner.addresses[0][1] if runner.addresses else port
+                if front is None:
+                    log.info("listening", address=f"{host}:{bound}")
+                else:
+                    log.info(
+                        "listening",
+                        address=f"{host}:{bound}",
+                        front="intake process",
+                        behind=str(front.upstream),
+                    )
                 if intake is None:
                     await _run_until_stopped(app)
                 else:
@@ -142,7 +163,8 @@ async def serve(settings: Settings) -> None:
                     async with intake.running():
                         await _run_until_stopped(app)
             finally:
-                await runner.cleanup()
+                if runner is not None:
+                    await runner.cleanup()
     except Exception as e:
         if listening:
             raise

@@ -114,8 +114,11 @@ class IntakeSettings(_Strict):
     """0: the webhooks are served by the daemon's process, as everything else. 1: `remediator serve`
     starts one intake process that serves POST /webhook/alertmanager and /webhook/pagerduty (same
     checks and answers) and writes into the journal; this process decides. For storms, with 2 CPUs."""
-    listen: str = "127.0.0.1:8081"
-    """Where the intake process listens (HOST:PORT; port 0 picks a free one, its log line names it).
+    listen: str | None = None
+    """Unset: one port. The intake process answers on http.listen, the webhooks itself and every other
+    request (API, console, /metrics, probes) by passing it to the main process, which listens only on
+    a Unix socket in a private directory. Set (HOST:PORT; port 0 picks a free one, its log line names
+    it): the intake process serves only the webhooks there, and the main process keeps http.listen.
     The same rules as http.listen: beyond loopback only with a webhook token or http.insecure."""
     restart_backoff: Seconds = Field(default=1.0, gt=0)
     """The first wait before restarting an intake process that died; doubled each time, up to a minute."""

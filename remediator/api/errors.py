@@ -25,6 +25,11 @@ log = get_logger("remediator.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+PROXIED = "proxied"
+"""The name of the front's catch-all route (api/proxy.py). It runs without the handler timeout: the
+main process applies its own to producing the answer, the proxy answers 504 when it hears nothing,
+and relaying a long answer to a slow client must not be cut as if the handler were stuck."""
+
 
 def one_line(text: str, limit: int = 300) -> str:
     """A reason as one line of bounded length (input echoed into it may be long or multi-line)."""
@@ -64,6 +69,8 @@ def make_error_middleware(*, timeout_s: float) -> Any:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
+            if request.match_info.route.name == PROXIED:
+                return await handler(request)
             async with asyncio.timeout(timeout_s):
                 return await handler(request)
         except web.HTTPException as e:

@@ -11,14 +11,16 @@ from remediator.api.errors import make_error_middleware
 from remediator.api.models import PREFIX
 from remediator.api.openapi import openapi_document
 from remediator.api.pagerduty import add_pagerduty_route
+from remediator.api.proxy import trust_forwarded
 from remediator.api.routes import add_control_routes
 from remediator.api.state import BODY_TIMEOUT, STATE, WEBHOOKS, ApiState, WebhookState
 from remediator.config import HttpSettings
 
 
-def make_runner(state: ApiState) -> web.AppRunner:
-    """The runner the daemon serves with (see `runner_for`)."""
-    return runner_for(build_web_app(state), state.settings.http)
+def make_runner(state: ApiState, *, behind_front: bool = False) -> web.AppRunner:
+    """The runner the daemon serves with (see `runner_for`). `behind_front`: it serves only the
+    intake process's proxy, on a private Unix socket (intake/front.py)."""
+    return runner_for(build_web_app(state, behind_front=behind_front), state.settings.http)
 
 
 def runner_for(app: web.Application, http: HttpSettings) -> web.AppRunner:
@@ -37,11 +39,13 @@ def runner_for(app: web.Application, http: HttpSettings) -> web.AppRunner:
     )
 
 
-def new_app(http: HttpSettings) -> web.Application:
-    """An application with the limits every route shares: body size, handler timeout, body timeout."""
+def new_app(http: HttpSettings, *, behind_front: bool = False) -> web.Application:
+    """An application with the limits every route shares: body size, handler timeout, body timeout.
+    `behind_front`: the client is the one the front names in X-Forwarded-For (api/proxy.py)."""
+    errors = make_error_middleware(timeout_s=http.handler_timeout)
     app = web.Application(
         client_max_size=http.max_body_bytes,
-        middlewares=[make_error_middleware(timeout_s=http.handler_timeout)],
+        middlewares=[trust_forwarded(), errors] if behind_front else [errors],
     )
     app[BODY_TIMEOUT] = http.body_timeout
     return app
@@ -54,8 +58,8 @@ def add_webhook_routes(app: web.Application, state: WebhookState) -> None:
     add_pagerduty_route(app)
 
 
-def build_web_app(state: ApiState) -> web.Application:
-    app = new_app(state.settings.http)
+def build_web_app(state: ApiState, *, behind_front: bool = False) -> web.Application:
+    app = new_app(state.settings.http, behind_front=behind_front)
     app[STATE] = state
     if state.webhooks:
         add_webhook_routes(app, state.webhook_state())

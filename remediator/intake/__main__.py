@@ -17,6 +17,7 @@ from remediator.clock import SYSTEM_CLOCK, clock_from_env
 from remediator.config import Settings
 from remediator.intake.channel import Channel
 from remediator.intake.child import serve_intake
+from remediator.intake.front import front_from_env
 from remediator.intake.lifeline import die_with_parent
 from remediator.intake.supervisor import CHANNEL_ENV, PARENT_ENV, SETTINGS_ENV
 from remediator.logs import configure_logging, get_logger
@@ -33,7 +34,14 @@ def main() -> int:
         return 0
     channel = Channel(socket.socket(fileno=int(os.environ[CHANNEL_ENV])))
     try:
-        asyncio.run(serve_intake(settings, channel=channel, clock=clock_from_env(os.environ) or SYSTEM_CLOCK))
+        asyncio.run(
+            serve_intake(
+                settings,
+                channel=channel,
+                clock=clock_from_env(os.environ) or SYSTEM_CLOCK,
+                front=front_from_env(os.environ),
+            )
+        )
     except Exception as e:
         log.exception("intake process failed", error=str(e))
         return 1

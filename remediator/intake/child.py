@@ -10,16 +10,19 @@ the channel's end: no new connections, in-flight requests answered, queued write
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from remediator.api.proxy import Proxy
 from remediator.api.server import add_webhook_routes, new_app, runner_for
 from remediator.api.state import WebhookState
 from remediator.clock import Clock
 from remediator.config import Settings, parse_listen
 from remediator.intake.channel import Channel, Handlers
+from remediator.intake.front import FrontEnd, add_front_routes
 from remediator.intake.journal import open_intake_journal
 from remediator.logs import get_logger
 from remediator.metrics import IntakeMetrics
@@ -36,18 +39,34 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def build_intake_app(state: WebhookState) -> web.Application:
-    """The webhooks, and GET /metrics for their counters. More routes can be added before it runs."""
+def build_intake_app(state: WebhookState, *, proxy: Proxy | None = None) -> web.Application:
+    """The webhooks, and GET /metrics for their counters. With `proxy` (the front on http.listen),
+    everything else is passed to the main process and /metrics holds both processes' families."""
     app = new_app(state.settings.http)
     add_webhook_routes(app, state)
     app[METRICS] = state.metrics
-    app.router.add_get("/metrics", metrics_handler)
+    if proxy is None:
+        app.router.add_get("/metrics", metrics_handler)
+    else:
+        add_front_routes(app, proxy=proxy, registry=state.metrics.registry)
     return app
 
 
-async def serve_intake(settings: Settings, *, channel: Channel, clock: Clock) -> None:
-    """Serve until told to stop (a signal, or the main process gone)."""
-    host, port = parse_listen(settings.intake.listen)
+def _proxy(settings: Settings, front: FrontEnd) -> Proxy:
+    # A little longer than the main process's own handler timeout: its 503 comes first, and the
+    # proxy's 504 only when it is stuck beyond answering that.
+    return Proxy(
+        socket_path=front.upstream,
+        max_body_bytes=settings.http.max_body_bytes,
+        timeout_s=settings.http.handler_timeout + 5.0,
+    )
+
+
+async def serve_intake(
+    settings: Settings, *, channel: Channel, clock: Clock, front: FrontEnd | None = None
+) -> None:
+    """Serve until told to stop (a signal, or the main process gone). `front`: the front on
+    http.listen (a listening socket from the main process, and its Unix socket to forward to)."""
     token = settings.auth.webhook_token.resolve() if settings.auth.webhook_token else None
     signing = tuple(v for ref in settings.pagerduty.webhook_secrets if (v := ref.resolve()))
     stop = asyncio.Event()
@@ -59,7 +78,7 @@ async def serve_intake(settings: Settings, *, channel: Channel, clock: Clock) ->
         log.warning("the main process is gone: stopping")
         stop.set()
 
-    async with open_intake_journal(settings, clock=clock) as journal:
+    async with open_intake_journal(settings, clock=clock) as journal, contextlib.AsyncExitStack() as stack:
         journal.before_commit(lambda n: channel.committed(0, waiting=n))
         journal.on_commit(lambda highest: channel.committed(highest, waiting=journal.queued()))
         channel.start(
@@ -75,12 +94,18 @@ async def serve_intake(settings: Settings, *, channel: Channel, clock: Clock) ->
             webhook_token=token,
             pagerduty_secrets=signing,
         )
-        runner = runner_for(build_intake_app(state), settings.http)
+        proxy = await stack.enter_async_context(_proxy(settings, front)) if front is not None else None
+        runner = runner_for(build_intake_app(state, proxy=proxy), settings.http)
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port).start()
+            if front is None:
+                host, port = parse_listen(settings.intake.listen or settings.http.listen)
+                await web.TCPSite(runner, host, port).start()
+            else:
+                await web.SockSite(runner, front.listener).start()
+                host, port = front.listener.getsockname()[:2]
             bound = runner.addresses[0][1] if runner.addresses else port
-            log.info("listening", address=f"{host}:{bound}")
+            log.info("listening", address=f"{host}:{bound}", front=front is not None)
             channel.listening(bound)
             await stop.wait()
             log.info("stopping")

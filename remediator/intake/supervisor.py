@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 from remediator.clock import Clock
 from remediator.config import Settings
 from remediator.intake.channel import Channel, Handlers, socket_pair
+from remediator.intake.front import Front
 from remediator.logs import get_logger
 
 log = get_logger("remediator")
@@ -47,9 +48,18 @@ class PayloadSink(Protocol):
 
 class IntakeProcess:
     def __init__(
-        self, *, settings: Settings, sink: PayloadSink | None, clock: Clock, poll_s: float = 1.0
+        self,
+        *,
+        settings: Settings,
+        sink: PayloadSink | None,
+        clock: Clock,
+        poll_s: float = 1.0,
+        front: Front | None = None,
     ) -> None:
+        """`front`: the intake process is the front on http.listen (front.py), else it listens on
+        intake.listen."""
         self._settings = settings
+        self._front = front
         self._sink = sink
         self._clock = clock
         self._poll_s = poll_s
@@ -110,14 +120,16 @@ class IntakeProcess:
             SETTINGS_ENV: self._settings.model_dump_json(),
             CHANNEL_ENV: str(theirs.fileno()),
             PARENT_ENV: str(os.getpid()),
+            **(self._front.env() if self._front is not None else {}),
         }
+        fds = (theirs.fileno(),) + ((self._front.listener.fileno(),) if self._front is not None else ())
         try:
             # From the event loop's thread: PR_SET_PDEATHSIG fires when the thread that forked exits.
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "remediator.intake",
-                pass_fds=(theirs.fileno(),),
+                pass_fds=fds,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
             )
@@ -131,7 +143,8 @@ class IntakeProcess:
         self._state = "starting"
         self._channel = Channel(ours)
         self._channel.start(Handlers(committed=self._committed, listening=self._listens))
-        log.info("intake process started", pid=proc.pid, listen=self._settings.intake.listen)
+        listen = self._settings.intake.listen or f"{self._settings.http.listen} (the front)"
+        log.info("intake process started", pid=proc.pid, listen=listen)
         return proc
 
     def _committed(self, highest: int, waiting: int) -> None:
