@@ -18,12 +18,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from remediator.api import build_web_app
-from remediator.app import open_app
+from remediator.app import Application, open_app
 from remediator.clock import FakeClock
 from remediator.config import JournalSettings, SecretRef
-from remediator.model import ExecutionStatus
-from remediator.store import ExecutionUpdate
+from remediator.model import ExecutionId, ExecutionStatus
+from remediator.store import ExecutionUpdate, PipelineJournal
 from remediator.store.postgres import PostgresJournal
+from remediator.store.sqlite import SqliteJournal
 from remediator.testing.fake_kube import FakeKubeServer
 from tests.pgserver import PASSWORD_ENV
 from tests.scenarios.conftest import TOKEN, am_alert, am_payload, auth
@@ -58,19 +59,7 @@ async def test_a_probe_interrupted_while_running_lets_the_next_alert_probe(
     settings = settings_for(tmp_path, deployment, journal, rules=RULES)
     password = os.environ[PASSWORD_ENV]
     async with PostgresJournal.open(pg_url, password=password, clock=clock, lease_s=3600) as a:
-        # On replica A: an execution fails (the breaker opens), and after reset_after the probe
-        # starts; then A dies with it running.
-        failing = acting(clock, SVC)
-        batch = await a.record_batch(payload_ids=[], alerts=[failing.alert], decisions=[(0, failing)])
-        assert await a.start_execution(batch.execution_ids[0])
-        await a.finish_execution(
-            batch.execution_ids[0], ExecutionUpdate(status=ExecutionStatus.FAILED, error="boom")
-        )
-        clock.advance(11 * 60)
-        probe = acting(clock, SVC)
-        batch = await a.record_batch(payload_ids=[], alerts=[probe.alert], decisions=[(0, probe)])
-        probe_id = batch.execution_ids[0]
-        assert await a.start_execution(probe_id)
+        probe_id = await open_then_fail_then_probe(a, clock)  # on replica A, which then dies
         async with open_app(settings, clock=clock) as b, pg(pg_url) as conn:
             client = await aiohttp_client(build_web_app(b.api_state()))
 
@@ -91,20 +80,70 @@ async def test_a_probe_interrupted_while_running_lets_the_next_alert_probe(
             assert "interrupted while running (it was the circuit breaker's half-open probe" in again[1]
             assert patched(deployment) == [], "the interrupted probe is not applied again"
 
-            # A new alert on the same target, once the probe's cooldown has passed: it is the probe.
-            clock.advance(6 * 60)
-            body = am_payload(am_alert("AuthFailures", deployment=SVC, starts_at=clock.now()))
-            r = await client.post("/webhook/alertmanager", data=body, headers=auth())
-            assert r.status == 202
-            await b.processor.drained()
-            await b.drained()
-            last = (await decisions())[-1]
-            assert last[0] == "act", f"the probe slot is free: the next alert probes ({last})"
-            assert patched(deployment) == [SVC]
+            await next_alert_probes(b, client, clock, deployment, decisions)
 
-            async def closed() -> bool:
-                return [(v.target, v.state) for v in b.breaker.views()] == [
-                    (f"shop/Deployment/{SVC}", "closed")
-                ]
 
-            await until("the new probe succeeded and closed the breaker", closed)
+async def open_then_fail_then_probe(journal: PipelineJournal, clock: FakeClock) -> ExecutionId:
+    """An execution fails (the breaker opens); after reset_after the probe starts, and then its
+    replica dies (or the daemon crashes) with it running. Returns the probe's execution."""
+    failing = acting(clock, SVC)
+    batch = await journal.record_batch(payload_ids=[], alerts=[failing.alert], decisions=[(0, failing)])
+    assert await journal.start_execution(batch.execution_ids[0])
+    failed = ExecutionUpdate(status=ExecutionStatus.FAILED, error="boom")
+    await journal.finish_execution(batch.execution_ids[0], failed)
+    clock.advance(11 * 60)
+    probe = acting(clock, SVC)
+    batch = await journal.record_batch(payload_ids=[], alerts=[probe.alert], decisions=[(0, probe)])
+    assert await journal.start_execution(batch.execution_ids[0])
+    return batch.execution_ids[0]
+
+
+async def next_alert_probes(
+    app: Application,
+    client: TestClient,
+    clock: FakeClock,
+    kube: FakeKubeServer,
+    decisions: Callable[[], Awaitable[list[Any]]],
+) -> None:
+    """A new alert on the same target, once the probe's cooldown has passed: it is the probe, and its
+    success closes the breaker."""
+    clock.advance(6 * 60)
+    body = am_payload(am_alert("AuthFailures", deployment=SVC, starts_at=clock.now()))
+    r = await client.post("/webhook/alertmanager", data=body, headers=auth())
+    assert r.status == 202
+    await app.processor.drained()
+    await app.drained()
+    last = (await decisions())[-1]
+    assert last[0] == "act", f"the probe slot is free: the next alert probes ({last})"
+    assert patched(kube) == [SVC]
+
+    async def closed() -> bool:
+        return [(v.target, v.state) for v in app.breaker.views()] == [(f"shop/Deployment/{SVC}", "closed")]
+
+    await until("the new probe succeeded and closed the breaker", closed)
+
+
+async def test_a_probe_interrupted_by_a_crash_lets_the_next_alert_probe_after_the_restart(
+    tmp_path: Path,
+    deployment: FakeKubeServer,
+    clock: FakeClock,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> None:
+    """One daemon on SQLite: the breaker is rebuilt from the journal at start-up, open then half-open,
+    and the probe the crash interrupted holds no slot."""
+    path = tmp_path / "journal.sqlite"
+    settings = settings_for(tmp_path, deployment, JournalSettings(path=path), rules=RULES)
+    async with SqliteJournal.open(path, clock=clock) as crashed:
+        probe_id = await open_then_fail_then_probe(crashed, clock)
+    async with open_app(settings, clock=clock) as app:
+        client = await aiohttp_client(build_web_app(app.api_state()))
+
+        async def decisions() -> list[Any]:
+            return [(d["outcome"], d["reason"]) for d in reversed(await app.journal.decisions())]
+
+        again = [
+            d for d in await decisions() if f"execution #{probe_id} was interrupted while running" in d[1]
+        ]
+        assert [d[0] for d in again] in (["cooldown"], ["duplicate"]), f"not applied again ({again})"
+        assert [(v.state, v.failures) for v in app.breaker.views()] == [("half_open", 1)]
+        await next_alert_probes(app, client, clock, deployment, decisions)
