@@ -2,8 +2,9 @@
 
 The daemon runs as its own process with a kubeconfig for a FakeKubeServer in this process;
 alerts arrive under light load (one single-alert webhook every 20 ms, each for a different
-Deployment). The bench stamps `perf_counter()` when each 2xx arrives and the fake's recorded
-requests are stamped as they arrive (bench._kube.TimedRequests), both on this process's clock.
+Deployment, each Deployment in a namespace of its own). The bench stamps `perf_counter()` when
+each 2xx arrives and the fake's recorded requests are stamped as they arrive
+(bench._kube.TimedRequests), both on this process's clock.
 The first request for a target is the target guard's GET of the Deployment; the PATCH that
 restarts it is reported too. Rate limits are off (config.RELAXED_GUARDS) so every alert acts.
 """
@@ -36,7 +37,9 @@ def _stats(values_ms: list[float]) -> dict[str, float]:
 
 async def run(config: BenchConfig, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
     rules_dir = workload.make_rules(workdir / "rules", config.latency_rules)
-    targets = workload.targets(config.latency_alerts)
+    # One Deployment a namespace: the fake's controller passes cost what its namespace holds, and
+    # they run in this process, between the requests whose arrival is timed (bench/_kube.py).
+    targets = workload.targets(config.latency_alerts, per_namespace=1)
     starts_at = workload.now_rfc3339()
     bodies = [
         workload.payload([workload.alert(i, workload.STORM_ALERTNAME, t, value="5", starts_at=starts_at)])

@@ -57,9 +57,9 @@ class TargetRef:
         return f"{self.namespace}/Deployment/{self.deployment}"
 
 
-def targets(count: int) -> list[TargetRef]:
-    """`count` distinct Deployments, 50 per namespace (`team-000/svc-000`, ...)."""
-    return [TargetRef(f"team-{i // 50:03d}", f"svc-{i % 50:03d}") for i in range(count)]
+def targets(count: int, *, per_namespace: int = 50) -> list[TargetRef]:
+    """`count` distinct Deployments, `per_namespace` in each namespace (`team-000/svc-000`, ...)."""
+    return [TargetRef(f"team-{i // per_namespace:03d}", f"svc-{i % per_namespace:03d}") for i in range(count)]
 
 
 def generated_alertname(i: int) -> str:
