@@ -230,12 +230,11 @@ class HandOver:
     def _release(self, recorded: Sequence[Recorded], *, from_alerts: bool, payloads: int = 0) -> None:
         debug = _DEBUG.isEnabledFor(logging.DEBUG)
         quiet: Counter[tuple[str, str, str]] = Counter()
+        # Counted per batch: one increment per series, not one per decision (a batch is thousands).
+        counts: Counter[tuple[str, str, str]] = Counter()
         for r in recorded:
             d = r.decision
-            action = "+".join(a.kind for a in d.actions)
-            if from_alerts:
-                self._metrics.rule_matches.labels(rule=d.rule).inc()
-            self._metrics.decisions.labels(rule=d.rule, action=action, outcome=d.outcome.value).inc()
+            counts[(d.rule, "+".join(a.kind for a in d.actions), d.outcome.value)] += 1
             if r.execution_id is not None and d.acts:
                 # With its alert's id: an execution refused try-later is deferred again on that alert.
                 run = d if d.alert_id is not None or r.alert_id is None else replace(d, alert_id=r.alert_id)
@@ -259,6 +258,13 @@ class HandOver:
                 log.debug("decided", **fields)
             else:
                 log.info("decided", **fields)
+        matches: Counter[str] = Counter()
+        for (rule, action, outcome), n in counts.items():
+            self._metrics.decisions.labels(rule=rule, action=action, outcome=outcome).inc(n)
+            matches[rule] += n
+        if from_alerts:
+            for rule, n in matches.items():
+                self._metrics.rule_matches.labels(rule=rule).inc(n)
         if quiet:
             _log_quiet(quiet, payloads=payloads)
         if self._listeners and recorded:

@@ -25,6 +25,15 @@ class Change:
         self.alert_ids: list[Any] = []
         self.timers: list[NewTimer] = []
         self.cancel: list[tuple[str, str]] = []
+        self._firing: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
+
+    def fires(self, fingerprint: str) -> bool:
+        """Whether the incident holds this alert firing: asked for every alert of a batch, of an
+        incident that may hold thousands (a set, made again only when the firing alerts change)."""
+        firing = self.incident.firing
+        if self._firing[0] is not firing:
+            self._firing = (firing, frozenset(firing))
+        return fingerprint in self._firing[1]
 
     def event(self, at: datetime, kind: str, text: str) -> None:
         self.events.append(IncidentEvent(at=at, kind=kind, text=text))

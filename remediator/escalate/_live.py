@@ -8,7 +8,7 @@ insertion order) that holds the alert firing, else the last one with the alert's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from remediator.store.incidents import IncidentRecord
 
@@ -41,15 +41,28 @@ class LiveIncidents:
     def put(self, incident: IncidentRecord) -> None:
         """Add an incident or replace it (it keeps its place in the order)."""
         old = self._by_id.get(incident.id)
-        if old is not None:
-            self._unindex(old)
-        else:
+        self._by_id[incident.id] = incident
+        if old is None:
             self._order[incident.id] = self._next
             self._next += 1
-        self._by_id[incident.id] = incident
-        for fp in incident.firing:
-            self._by_fingerprint.setdefault(fp, set()).add(incident.id)
-        self._by_key.setdefault(incident.key, set()).add(incident.id)
+            self._index(incident.id, incident.firing, incident.key)
+            return
+        # Re-indexed by difference: a storm's incident holds thousands of alerts, and is saved again
+        # with every batch that adds a few.
+        if old.firing != incident.firing:
+            before, after = set(old.firing), set(incident.firing)
+            for fp in before - after:
+                _discard(self._by_fingerprint, fp, incident.id)
+            self._index(incident.id, after - before, None)
+        if old.key != incident.key:
+            _discard(self._by_key, old.key, incident.id)
+            self._index(incident.id, (), incident.key)
+
+    def _index(self, incident_id: str, firing: Iterable[str], key: str | None) -> None:
+        for fp in firing:
+            self._by_fingerprint.setdefault(fp, set()).add(incident_id)
+        if key is not None:
+            self._by_key.setdefault(key, set()).add(incident_id)
 
     def pop(self, incident_id: str) -> IncidentRecord | None:
         old = self._by_id.pop(incident_id, None)

@@ -197,11 +197,13 @@ class IncidentDesk(DeskTimers):
                     change = changes.get(current.id) or Change(current)
                     if current.state == "watching":
                         self._reopen(change, d, now)
-                    change.incident = replace(
-                        change.incident,
-                        firing=with_firing(change.incident.firing, alert.fingerprint),
-                        severity=most_severe(change.incident.severity, self._severity(d)) or "",
-                    )
+                    severity = most_severe(change.incident.severity, self._severity(d)) or ""
+                    if not change.fires(alert.fingerprint) or severity != change.incident.severity:
+                        change.incident = replace(
+                            change.incident,
+                            firing=with_firing(change.incident.firing, alert.fingerprint),
+                            severity=severity,
+                        )
                 self._note(change, d, now)
             else:
                 if current is None:

@@ -60,6 +60,8 @@ class ExecutionUpdate:
 
     def changes_json(self) -> str:
         """The changes as both journals store them: a JSON list of {path, before, after}."""
+        if not self.changes:
+            return "[]"  # json.dumps([]): what most plans and skips store
         return json.dumps(
             [{"path": c.path, "before": c.before, "after": c.after} for c in self.changes], default=str
         )
