@@ -71,6 +71,9 @@ from remediator.verify import Verifier
 
 log = get_logger("remediator")
 
+GC_ALLOCATIONS = 10_000
+"""Allocations between two young-generation collections (Python's default is 700)."""
+
 
 def _normalize_alertmanager(body: bytes, payload_id: PayloadId) -> list[Alert]:
     return alertmanager.normalize_journaled(body, payload_id=payload_id)
@@ -430,6 +433,9 @@ async def open_app(
         # again and again (a full pass over the client libraries' objects costs tens of ms).
         gc.collect()
         gc.freeze()
+        # A batch allocates tens of thousands of short-lived objects and frees them (no cycles): a
+        # collection every 700 allocations kept re-scanning the batch in hand (13% of processing CPU).
+        gc.set_threshold(GC_ALLOCATIONS, *gc.get_threshold()[1:])
         tg = await stack.enter_async_context(asyncio.TaskGroup())
         if process:
             task = tg.create_task(processor.run(), name="processor")

@@ -34,7 +34,7 @@ from typing import Any
 from remediator.clock import Clock
 from remediator.config import IncidentSettings
 from remediator.durations import format_duration
-from remediator.escalate._change import Change, with_firing
+from remediator.escalate._change import Change
 from remediator.escalate._live import LiveIncidents
 from remediator.escalate.desk_protocols import DecidedAlert, DeskJournal
 from remediator.escalate.desk_timers import CLOSE, OWN_PAGE_PREFIX, STEP, UPDATE, WATCH, DeskTimers
@@ -197,13 +197,9 @@ class IncidentDesk(DeskTimers):
                     change = changes.get(current.id) or Change(current)
                     if current.state == "watching":
                         self._reopen(change, d, now)
-                    severity = most_severe(change.incident.severity, self._severity(d)) or ""
-                    if not change.fires(alert.fingerprint) or severity != change.incident.severity:
-                        change.incident = replace(
-                            change.incident,
-                            firing=with_firing(change.incident.firing, alert.fingerprint),
-                            severity=severity,
-                        )
+                    change.fire(
+                        alert.fingerprint, most_severe(change.incident.severity, self._severity(d)) or ""
+                    )
                 self._note(change, d, now)
             else:
                 if current is None:
