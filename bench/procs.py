@@ -69,6 +69,18 @@ def proc_status(pid: int, key: str) -> int | None:
     return None
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of a process (an intake process of the daemon's)."""
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process, all its threads included."""
     try:
@@ -93,16 +105,31 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    def pids(self) -> list[int]:
+        """The server's process and its children (the daemon's intake process): a server's cost is theirs."""
+        return [self.pid, *children(self.pid)]
+
+    def _kib(self, key: str) -> float | None:
+        sizes = [kib for pid in self.pids() if (kib := proc_status(pid, key)) is not None]
+        return sum(sizes) / 1024 if sizes else None
+
     def peak_rss_mib(self) -> float | None:
-        kib = proc_status(self.pid, "VmHWM")
-        return None if kib is None else kib / 1024
+        """Peak RSS, summed over the server's processes."""
+        return self._kib("VmHWM")
 
     def rss_mib(self) -> float | None:
-        kib = proc_status(self.pid, "VmRSS")
-        return None if kib is None else kib / 1024
+        return self._kib("VmRSS")
+
+    def rss_by_process_mib(self) -> list[float]:
+        """Current RSS of each process, the main one first."""
+        return [kib / 1024 for pid in self.pids() if (kib := proc_status(pid, "VmRSS")) is not None]
 
     def cpu_seconds(self) -> float | None:
-        return cpu_seconds(self.pid)
+        """CPU time of the server's processes (the main one must be alive)."""
+        seconds = [cpu_seconds(pid) for pid in self.pids()]
+        if seconds[0] is None:
+            return None
+        return sum(s for s in seconds if s is not None)
 
     async def metrics(self) -> dict[str, float]:
         """The daemon's /metrics as {`name{labels}`: value} (remediator only)."""
@@ -136,8 +163,10 @@ def daemon_config(
     kubeconfig: Path | None = None,
     synchronous: str = "full",
     guards: dict[str, Any] | None = None,
+    intake_port: int | None = None,
 ) -> dict[str, Any]:
-    """The daemon's config file contents (also validated in-process by `Settings.model_validate`)."""
+    """The daemon's config file contents (also validated in-process by `Settings.model_validate`).
+    `intake_port`: webhooks served by an intake process of their own, on that port."""
     kube: dict[str, Any] = (
         {"mode": "kubeconfig", "kubeconfig": str(kubeconfig), "call_timeout": "10s"}
         if kubeconfig is not None
@@ -153,6 +182,8 @@ def daemon_config(
     }
     if guards:
         config["guards"] = guards
+    if intake_port is not None:
+        config["intake"] = {"processes": 1, "listen": f"127.0.0.1:{intake_port}"}
     return config
 
 
@@ -162,7 +193,7 @@ def write_config(path: Path, **kwargs: Any) -> Path:
 
 
 async def _wait_ready(
-    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout_s: float
+    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout_s: float, path: str = "/healthz"
 ) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as session:
@@ -171,7 +202,7 @@ async def _wait_ready(
                 tail = _tail(log_path)
                 raise RuntimeError(f"server exited with {process.returncode} before it was ready:\n{tail}")
             with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(f"{url}/healthz") as r:
+                async with session.get(f"{url}{path}") as r:
                     if r.status == 200:
                         return
             await asyncio.sleep(0.05)
@@ -192,7 +223,13 @@ async def _stop(process: asyncio.subprocess.Process, timeout_s: float = 30.0) ->
 
 @contextlib.asynccontextmanager
 async def _spawn(
-    name: str, argv: list[str], *, url: str, log_path: Path, env: dict[str, str] | None = None
+    name: str,
+    argv: list[str],
+    *,
+    url: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/healthz",
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
@@ -204,7 +241,7 @@ async def _spawn(
             cwd=log_path.parent,
         )
         try:
-            await _wait_ready(url, process, log_path, timeout_s=60.0)
+            await _wait_ready(url, process, log_path, timeout_s=60.0, path=ready_path)
             yield process
         finally:
             await _stop(process)
@@ -221,11 +258,15 @@ async def remediator_server(
     name: str = "remediator",
     journal: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    intake_process: bool = False,
 ) -> AsyncIterator[Server]:
     """Start `python -m remediator serve` on a free port with a fresh journal under `workdir`, or
-    with `journal` as its journal config (a shared PostgreSQL one: `bench/replicas.py`)."""
+    with `journal` as its journal config (a shared PostgreSQL one: `bench/replicas.py`).
+    `intake_process`: the webhooks served by an intake process (`intake.processes: 1`); the server's
+    URL is then the intake process's (webhooks, their metrics), `extra["main_url"]` the daemon's."""
     ensure_dir(workdir)
     port = free_port()
+    intake_port = free_port() if intake_process else None
     journal_path = workdir / "journal.sqlite" if journal is None else None
     config_path = write_config(
         workdir / "remediator.yaml",
@@ -234,6 +275,7 @@ async def remediator_server(
         rules=rules,
         kubeconfig=kubeconfig,
         guards=guards,
+        intake_port=intake_port,
     )
     if journal is not None:
         data = json.loads(config_path.read_text())
@@ -241,12 +283,26 @@ async def remediator_server(
         config_path.write_text(json.dumps(data, indent=2))
     module = "bench._uvloop_serve" if uvloop else "remediator"
     argv = [sys.executable, "-m", module, "serve", "--config", str(config_path)]
-    url = f"http://127.0.0.1:{port}"
+    main_url = f"http://127.0.0.1:{port}"
+    url = main_url if intake_port is None else f"http://127.0.0.1:{intake_port}"
     log_path = workdir / "server.log"
     async with _spawn(
-        name, argv, url=url, log_path=log_path, env={TOKEN_ENV: TOKEN, **(env or {})}
+        name,
+        argv,
+        url=url,
+        log_path=log_path,
+        env={TOKEN_ENV: TOKEN, **(env or {})},
+        # The intake process serves the webhooks and their metrics only.
+        ready_path="/healthz" if intake_port is None else "/metrics",
     ) as process:
-        yield Server(name=name, url=url, process=process, log_path=log_path, journal_path=journal_path)
+        yield Server(
+            name=name,
+            url=url,
+            process=process,
+            log_path=log_path,
+            journal_path=journal_path,
+            extra={"main_url": main_url},
+        )
 
 
 @contextlib.asynccontextmanager
