@@ -23,7 +23,7 @@ from remediator.clock import Clock
 from remediator.config import Settings, parse_listen
 from remediator.intake.channel import Channel, Handlers
 from remediator.intake.front import FrontEnd, add_front_routes
-from remediator.intake.journal import open_intake_journal
+from remediator.intake.journal import Wakes, open_intake_journal
 from remediator.logs import get_logger
 from remediator.metrics import IntakeMetrics
 
@@ -79,13 +79,13 @@ async def serve_intake(
         stop.set()
 
     async with open_intake_journal(settings, clock=clock) as journal, contextlib.AsyncExitStack() as stack:
-        journal.before_commit(lambda n: channel.committed(0, waiting=n))
-        journal.on_commit(lambda highest: channel.committed(highest, waiting=journal.queued()))
-        channel.start(
-            Handlers(
-                backlog=lambda backlog, as_of: journal.backlog_told(backlog, as_of=as_of), closed=main_gone
-            )
-        )
+        handlers = Handlers(closed=main_gone)
+        if isinstance(journal, Wakes):
+            wakes = journal
+            wakes.before_commit(lambda n: channel.committed(0, waiting=n))
+            wakes.on_commit(lambda highest: channel.committed(highest, waiting=wakes.queued()))
+            handlers.backlog = lambda backlog, as_of: wakes.backlog_told(backlog, as_of=as_of)
+        channel.start(handlers)
         state = WebhookState(
             settings=settings,
             journal=journal,

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.intake.conftest import IntakeDaemon, write_config
+from tests.pgserver import PASSWORD_ENV
 from tests.scenarios.daemon import WEBHOOK_TOKEN, wait_until
 
 
@@ -172,3 +173,24 @@ async def test_sigterm_answers_what_is_in_flight_then_stops_both(tmp_path: Path)
     assert stopped["returncode"] == 0  # a clean stop, not a kill after the timeout
     own = [e["event"] for e in lines if e.get("process") == "intake"]
     assert own[-1] == "stopping"
+
+
+async def test_on_postgresql_the_intake_process_writes_and_the_main_process_decides(
+    tmp_path: Path, pg_url: str
+) -> None:
+    config = write_config(tmp_path)
+    text = config.read_text().replace(
+        f"journal: {{path: {tmp_path / 'journal.sqlite'}}}\n",
+        f"journal: {{url: '{pg_url}', password: {{env: INTAKE_TEST_PG_PASSWORD}}}}\n",
+    )
+    config.write_text(text)
+    daemon = IntakeDaemon(
+        config, tmp_path / "daemon.log", env={"INTAKE_TEST_PG_PASSWORD": os.environ[PASSWORD_ENV]}
+    )
+    await daemon.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            assert await daemon.post_alert(s, 7) is not None
+        await wait_until("the alert to be decided", lambda: _has(daemon, "shop/Deployment/d7"))
+    finally:
+        daemon.stop()
