@@ -19,7 +19,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from remediator.logs import get_logger
-from remediator.override.errors import BadRequest, Conflict, NotFound, OperationRefused, ReloadFailed
 
 log = get_logger("remediator.api")
 
@@ -41,19 +40,6 @@ def error_response(
     status: int, error: str, detail: Any = None, *, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status, headers=headers)
-
-
-_REFUSALS: tuple[tuple[type[OperationRefused], int], ...] = (
-    (BadRequest, 400),
-    (NotFound, 404),
-    (Conflict, 409),
-    (ReloadFailed, 422),
-)
-
-
-def refusal_status(e: OperationRefused) -> int:
-    """The HTTP status of the override service's refusal: what the caller should change."""
-    return next((status for kind, status in _REFUSALS if isinstance(e, kind)), 400)
 
 
 def not_json(request: web.Request) -> web.Response | None:

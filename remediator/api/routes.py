@@ -21,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 from remediator.api import board, control, models
 from remediator.api.apiauth import Caller, requires
 from remediator.api.body import read_body
-from remediator.api.errors import error_response, one_line, refusal_status
+from remediator.api.errors import error_response, one_line
 from remediator.api.models import PREFIX, Scope
+from remediator.api.refusals import refusal_status
 from remediator.api.state import STATE, ApiState
 from remediator.logs import get_logger
 from remediator.override import BadRequest, OperationRefused, Operator

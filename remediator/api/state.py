@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import Gauge
@@ -11,13 +12,15 @@ from prometheus_client import Gauge
 from remediator.api.auth import ApiCredential
 from remediator.clock import Clock
 from remediator.config import Settings
-from remediator.engine import Processor
-from remediator.engine.mode import Mode
 from remediator.metrics import IntakeMetrics, Metrics
-from remediator.override.operator import Operator
-from remediator.rules import RuleSet
 from remediator.secrets import Secret
 from remediator.store import Intake
+
+if TYPE_CHECKING:  # an intake process loads this module and the webhooks only, not the layers below
+    from remediator.engine import Processor
+    from remediator.engine.mode import Mode
+    from remediator.override.operator import Operator
+    from remediator.rules import RuleSet
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,8 +17,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from remediator.api.proxy import Proxy
-from remediator.api.server import add_webhook_routes, new_app, runner_for
 from remediator.api.state import WebhookState
+from remediator.api.webhook_app import add_webhook_routes, new_app, runner_for
 from remediator.clock import Clock
 from remediator.config import Settings, parse_listen
 from remediator.intake.channel import Channel, Handlers

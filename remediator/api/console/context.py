@@ -22,7 +22,7 @@ from remediator.api.console import inputs, views
 from remediator.api.console.html import Html
 from remediator.api.console.layout import page
 from remediator.api.console.sessions import COOKIE, Session, SessionStore
-from remediator.api.errors import refusal_status
+from remediator.api.refusals import refusal_status
 from remediator.api.state import STATE, ApiState
 from remediator.logs import get_logger
 from remediator.override import OperationRefused, Operator
