@@ -124,12 +124,15 @@ class CircuitBreaker:
     def forget_probe(self, rule: str, target: str, *, at: datetime) -> bool:
         """The real action decided at `at` ended without a result (interrupted, queued or running;
         skipped while acting): if it was the half-open probe, none runs now and the next decision may
-        probe. True when it was the probe."""
+        probe. True when it was the probe: the one running, or, with none running (state rebuilt at
+        start-up, which holds no probe), an action decided while half-open, which only a probe is."""
         st = self._states.get((rule, target))
-        if st is None or st.probe_at is None or st.probe_at != at:
+        if st is None:
             return False
-        st.probe_at = None
-        return True
+        if st.probe_at == at:
+            st.probe_at = None
+            return True
+        return st.probe_at is None and self._state_of(st, at) == HALF_OPEN
 
     def clear(self) -> None:
         """Before a rebuild from the journal."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from remediator.clock import FakeClock
 from remediator.config import BreakerSettings
 from remediator.guards.breaker import CircuitBreaker
@@ -71,3 +73,15 @@ async def test_a_probe_that_ends_without_a_result_frees_the_slot_and_only_the_pr
     assert guard.forget_probe("r1", CHECKOUT.key, at=probe_at)
     assert await guard.check(proposal()) is None
     assert guard.views()[0].state == "half_open"
+
+
+async def test_rebuilt_at_start_up_an_act_decided_while_half_open_is_known_as_the_probe() -> None:
+    """A restart rebuilds the breaker from outcomes and holds no probe; a crash-interrupted execution
+    decided while half-open was the probe, and is said to be (nothing else could act then)."""
+    clock = FakeClock(T0)
+    guard = breaker(clock)
+    guard.load([("r1", CHECKOUT.key, False, T0)] * 2, lambda name: None)
+    clock.advance(900)
+    assert guard.forget_probe("r1", CHECKOUT.key, at=T0 + timedelta(seconds=700))
+    assert not guard.forget_probe("r1", CHECKOUT.key, at=T0 + timedelta(seconds=300)), "decided while open"
+    assert await guard.check(proposal()) is None

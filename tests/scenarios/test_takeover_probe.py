@@ -145,5 +145,6 @@ async def test_a_probe_interrupted_by_a_crash_lets_the_next_alert_probe_after_th
             d for d in await decisions() if f"execution #{probe_id} was interrupted while running" in d[1]
         ]
         assert [d[0] for d in again] in (["cooldown"], ["duplicate"]), f"not applied again ({again})"
+        assert "(it was the circuit breaker's half-open probe, which ended without a result" in again[0][1]
         assert [(v.state, v.failures) for v in app.breaker.views()] == [("half_open", 1)]
         await next_alert_probes(app, client, clock, deployment, decisions)
