@@ -52,6 +52,10 @@ def scrub(_logger: Any, _name: str, line: Any) -> Any:
 
 _FAST_JSON = msgspec.json.Encoder()
 _INT64 = range(-(2**63), 2**63)
+_EXACT = frozenset({str, int, bool, type(None)})
+"""Values msgspec writes as `json.dumps` does, as long as the line it writes is ASCII without DEL
+(msgspec writes those raw where `json.dumps` escapes them)."""
+_KEYS = frozenset({str})
 
 
 def _plain(value: Any) -> bool:
@@ -70,8 +74,14 @@ def _plain(value: Any) -> bool:
 def dumps(event: dict[str, Any], **kw: Any) -> str:
     """One JSON line (compact). A log line of plain values (nearly all) is written by msgspec, a
     twentieth of `json.dumps`'s time; anything else (tracebacks, objects shown by their repr) by
-    `json.dumps` as before, so nothing is encoded in a form `scrub` would not recognise."""
-    if all(type(k) is str and _plain(k) and _plain(v) for k, v in event.items()):
+    `json.dumps` as before, so nothing is encoded in a form `scrub` would not recognise. The common
+    line (strings, ints, bools, None) is checked by type and then once as a whole, not value by value
+    (the checks cost more than the encoding)."""
+    if _EXACT.issuperset(map(type, event.values())) and _KEYS.issuperset(map(type, event)):
+        line = _FAST_JSON.encode(event)
+        if line.isascii() and b"\x7f" not in line:
+            return line.decode()
+    elif all(type(k) is str and _plain(k) and _plain(v) for k, v in event.items()):
         return _FAST_JSON.encode(event).decode()
     return json.dumps(event, separators=(",", ":"), **kw)
 

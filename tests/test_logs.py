@@ -40,6 +40,8 @@ def test_a_logged_traceback_shows_no_local_variables(fmt: str) -> None:
         {"event": "ctl", "all": "".join(map(chr, range(128))), "big": -(2**63), "f": 1e300},
         {"event": "nested", "exception": [{"frames": [{"line": 3}]}], "obj": object()},
         {1: "non-str key"},
+        {"event": "naïve café", "k": "ü", "big": 2**70, "neg": -(2**70), "ok": True, "none": None},
+        {"event": "del \x7f", "key \x7f": 1},
     ],
 )
 def test_json_lines_read_back_as_json_dumps_writes_them(event: dict[Any, Any]) -> None:

@@ -229,6 +229,7 @@ class HandOver:
 
     def _release(self, recorded: Sequence[Recorded], *, from_alerts: bool, payloads: int = 0) -> None:
         debug = _DEBUG.isEnabledFor(logging.DEBUG)
+        said = log.bind()  # bound once for the batch, not once a line
         quiet: Counter[tuple[str, str, str]] = Counter()
         # Counted per batch: one increment per series, not one per decision (a batch is thousands).
         counts: Counter[tuple[str, str, str]] = Counter()
@@ -255,9 +256,9 @@ class HandOver:
                 "alert_id": r.alert_id,
             }
             if repeat:
-                log.debug("decided", **fields)
+                said.debug("decided", **fields)
             else:
-                log.info("decided", **fields)
+                said.info("decided", **fields)
         matches: Counter[str] = Counter()
         for (rule, action, outcome), n in counts.items():
             self._metrics.decisions.labels(rule=rule, action=action, outcome=outcome).inc(n)
