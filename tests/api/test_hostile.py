@@ -9,6 +9,7 @@ PagerDuty signing secret and routing key, and a notification URL that carries it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hashlib
 import hmac
@@ -23,14 +24,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from remediator.api import build_web_app
+from remediator.api.proxy import Proxy
 from remediator.api.routes import PREFIX, ROUTES
+from remediator.api.server import make_runner
 from remediator.app import Application, open_app
 from remediator.clock import FakeClock
-from remediator.config import NotifyChannel, NotifySettings, PagerDutySettings, SecretRef, Settings
+from remediator.config import (
+    IntakeSettings,
+    NotifyChannel,
+    NotifySettings,
+    PagerDutySettings,
+    SecretRef,
+    Settings,
+)
+from remediator.intake.child import build_intake_app
 from remediator.logs import configure_logging
+from remediator.metrics import IntakeMetrics
 from tests.api.conftest import ADMIN, READER, TOKEN, am_alert, am_payload
 from tests.api.console_client import FORM, Console
 
@@ -130,17 +143,12 @@ def captured_log() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-async def hostile(
-    api_settings: Settings,
-    api_clock: FakeClock,
-    captured_log: io.StringIO,
-    monkeypatch: pytest.MonkeyPatch,
-    aiohttp_client: Callable[..., Awaitable[TestClient]],
-) -> AsyncIterator[Harness]:
+def hostile_settings(api_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Every secret the daemon can hold, set."""
     monkeypatch.setenv("TEST_PD_SECRET", PD_SECRET)
     monkeypatch.setenv("TEST_ROUTING_KEY", ROUTING_KEY)
     monkeypatch.setenv("TEST_NOTIFY_URL", f"http://127.0.0.1:9/services/{NOTIFY_TOKEN}")
-    settings = api_settings.model_copy(
+    return api_settings.model_copy(
         update={
             "pagerduty": PagerDutySettings(
                 webhook_secrets=(SecretRef(env="TEST_PD_SECRET"),),
@@ -152,9 +160,47 @@ async def hostile(
             ),
         }
     )
-    async with open_app(settings, clock=api_clock) as app:
+
+
+@pytest.fixture
+async def hostile(
+    hostile_settings: Settings,
+    api_clock: FakeClock,
+    captured_log: io.StringIO,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> AsyncIterator[Harness]:
+    async with open_app(hostile_settings, clock=api_clock) as app:
         client = await aiohttp_client(build_web_app(app.api_state()))
         yield Harness(client=client, app=app)
+
+
+@pytest.fixture
+async def hostile_front(
+    hostile_settings: Settings,
+    api_clock: FakeClock,
+    captured_log: io.StringIO,
+    tmp_path: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> AsyncIterator[Harness]:
+    """The same daemon as one port serves it (intake/front.py), both apps in this process: the main
+    app behind the front on a Unix socket, the front answering webhooks and passing the rest."""
+    settings = hostile_settings.model_copy(update={"intake": IntakeSettings(processes=1)})
+    socket = tmp_path / "main.sock"
+    async with open_app(settings, clock=api_clock) as app:
+        state = dataclasses.replace(app.api_state(), webhooks=False)
+        runner = make_runner(state, behind_front=True)
+        await runner.setup()
+        await web.UnixSite(runner, str(socket)).start()
+        try:
+            http = settings.http
+            async with Proxy(
+                socket_path=socket, max_body_bytes=http.max_body_bytes, timeout_s=http.handler_timeout + 5
+            ) as proxy:
+                hooks = dataclasses.replace(state.webhook_state(), metrics=IntakeMetrics(), queue_depth=None)
+                client = await aiohttp_client(build_intake_app(hooks, proxy=proxy))
+                yield Harness(client=client, app=app)
+        finally:
+            await runner.cleanup()
 
 
 def signed(body: bytes) -> dict[str, str]:
@@ -411,7 +457,15 @@ async def test_the_hostile_run_covers_every_registered_route(hostile: Harness) -
 async def test_hostile_requests_get_4xx_never_5xx_and_no_secret_is_logged(
     hostile: Harness, captured_log: io.StringIO
 ) -> None:
-    h = hostile
+    await _hostile_run(hostile, captured_log)
+
+
+async def test_through_the_one_port_front_too(hostile_front: Harness, captured_log: io.StringIO) -> None:
+    """The same run against the front (intake.processes: 1): the proxy adds no 5xx and logs no secret."""
+    await _hostile_run(hostile_front, captured_log)
+
+
+async def _hostile_run(h: Harness, captured_log: io.StringIO) -> None:
     await _every_endpoint_with_bad_auth_and_bodies(h)
     await _encodings_and_content_types(h)
     await _times(h)
