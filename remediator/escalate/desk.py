@@ -46,7 +46,7 @@ from remediator.model import Alert, Decision, ExecutionStatus, Outcome, Target
 from remediator.rules import Rule
 from remediator.severity import most_severe
 from remediator.store import ExecutionUpdate
-from remediator.store.incidents import IncidentChange, IncidentRecord
+from remediator.store.incidents import IncidentChange, IncidentEvent, IncidentRecord
 from remediator.store.scheduling import NewTimer
 from remediator.tasks import TaskSet
 
@@ -424,8 +424,23 @@ class IncidentDesk(DeskTimers):
                 self._live.pop(w.incident.id)
             else:
                 self._live.put(w.incident)
-            for e in w.events:
-                log.info("incident", incident=w.incident.id, state=w.incident.state, kind=e.kind, text=e.text)
+            _log_events(w.incident, w.events)
         self.refresh_metrics()
         if any(w.timers for w in written):
             self._wake()
+
+
+_REPEATED = "deferred"
+"""The timeline entry a storm makes by the thousand (every deferred decision of the incident's alerts):
+logged once per incident and save, with how many, the first one's text standing for the rest. Each is
+on the incident's timeline in the journal (API, console, `remediator ctl`)."""
+
+
+def _log_events(incident: IncidentRecord, events: Sequence[IncidentEvent]) -> None:
+    said = log.bind(incident=incident.id, state=incident.state)
+    repeated = [e for e in events if e.kind == _REPEATED]
+    for e in events:
+        if e.kind != _REPEATED or len(repeated) == 1:
+            said.info("incident", kind=e.kind, text=e.text)
+    if len(repeated) > 1:
+        said.info("incident", kind=_REPEATED, text=repeated[0].text, count=len(repeated))
