@@ -10,12 +10,16 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import structlog
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config.incluster_config import SERVICE_HOST_ENV_NAME, SERVICE_TOKEN_FILENAME
 from kubernetes_asyncio.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
+from yarl import URL
 
 from remediator.clock import Clock
 from remediator.config import KubeSettings
@@ -42,6 +46,7 @@ async def open_client(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[
         yield None
         return
     async with ApiClient(configuration=cfg) as api:
+        _read_environment_once(api, cfg.host)
         kube = KubeClient(api, call_timeout_s=settings.call_timeout, clock=clock)
         ok, detail = await kube.probe()
         if ok:
@@ -54,6 +59,36 @@ async def open_client(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[
         host=cfg.host,
     )
     yield None
+
+
+def _read_environment_once(api: ApiClient, host: str | None) -> None:
+    """Take the environment's proxy for `host` now, and stop aiohttp reading it on every call.
+
+    kubernetes-asyncio's session trusts the environment, so aiohttp looks up the proxy variables and
+    ~/.netrc for every request, each in a worker thread: two hops to a thread and back per API call,
+    which doubled a call's cost on the loop (0.9 -> 0.4 ms of CPU a GET against the bench's fake) and
+    wait for a free CPU on a busy node. The environment does not change under a running daemon:
+    `HTTPS_PROXY`/`HTTP_PROXY` (and `NO_PROXY`) are read once here; a proxy set in the kubeconfig wins,
+    as before. A proxy URL with credentials keeps aiohttp's own lookup (the only way it sends them
+    on every path). A ~/.netrc entry for the API server is no longer consulted: with a token aiohttp
+    refused it anyway (Authorization given twice).
+    """
+    rest: Any = api.rest_client
+    if host and not rest.proxy:
+        try:
+            proxy, auth = get_env_proxy_for_url(URL(host))
+        except LookupError:
+            pass
+        else:
+            if auth is not None:
+                return
+            rest.proxy = str(proxy)
+    trusting: aiohttp.ClientSession = rest.pool_manager
+    # The same connector (TLS context, pool size); 2 MiB reads as kubernetes-asyncio sets for watches.
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=trusting.connector, trust_env=False, read_bufsize=2**21
+    )
+    trusting.detach()
 
 
 async def _load_configuration(settings: KubeSettings) -> tuple[client.Configuration | None, str, str]:
