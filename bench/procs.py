@@ -163,10 +163,10 @@ def daemon_config(
     kubeconfig: Path | None = None,
     synchronous: str = "full",
     guards: dict[str, Any] | None = None,
-    intake_port: int | None = None,
+    intake_process: bool = False,
 ) -> dict[str, Any]:
     """The daemon's config file contents (also validated in-process by `Settings.model_validate`).
-    `intake_port`: webhooks served by an intake process of their own, on that port."""
+    `intake_process`: webhooks acknowledged by an intake process of their own, the front on the port."""
     kube: dict[str, Any] = (
         {"mode": "kubeconfig", "kubeconfig": str(kubeconfig), "call_timeout": "10s"}
         if kubeconfig is not None
@@ -182,8 +182,8 @@ def daemon_config(
     }
     if guards:
         config["guards"] = guards
-    if intake_port is not None:
-        config["intake"] = {"processes": 1, "listen": f"127.0.0.1:{intake_port}"}
+    if intake_process:
+        config["intake"] = {"processes": 1}
     return config
 
 
@@ -193,7 +193,7 @@ def write_config(path: Path, **kwargs: Any) -> Path:
 
 
 async def _wait_ready(
-    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout_s: float, path: str = "/healthz"
+    url: str, process: asyncio.subprocess.Process, log_path: Path, timeout_s: float
 ) -> None:
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as session:
@@ -202,7 +202,7 @@ async def _wait_ready(
                 tail = _tail(log_path)
                 raise RuntimeError(f"server exited with {process.returncode} before it was ready:\n{tail}")
             with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with session.get(f"{url}{path}") as r:
+                async with session.get(f"{url}/healthz") as r:
                     if r.status == 200:
                         return
             await asyncio.sleep(0.05)
@@ -223,13 +223,7 @@ async def _stop(process: asyncio.subprocess.Process, timeout_s: float = 30.0) ->
 
 @contextlib.asynccontextmanager
 async def _spawn(
-    name: str,
-    argv: list[str],
-    *,
-    url: str,
-    log_path: Path,
-    env: dict[str, str] | None = None,
-    ready_path: str = "/healthz",
+    name: str, argv: list[str], *, url: str, log_path: Path, env: dict[str, str] | None = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
@@ -241,7 +235,7 @@ async def _spawn(
             cwd=log_path.parent,
         )
         try:
-            await _wait_ready(url, process, log_path, timeout_s=60.0, path=ready_path)
+            await _wait_ready(url, process, log_path, timeout_s=60.0)
             yield process
         finally:
             await _stop(process)
@@ -262,11 +256,10 @@ async def remediator_server(
 ) -> AsyncIterator[Server]:
     """Start `python -m remediator serve` on a free port with a fresh journal under `workdir`, or
     with `journal` as its journal config (a shared PostgreSQL one: `bench/replicas.py`).
-    `intake_process`: the webhooks served by an intake process (`intake.processes: 1`); the server's
-    URL is then the intake process's (webhooks, their metrics), `extra["main_url"]` the daemon's."""
+    `intake_process`: the webhooks acknowledged by an intake process (`intake.processes: 1`), the
+    front on the same port (it passes everything else to the daemon's process)."""
     ensure_dir(workdir)
     port = free_port()
-    intake_port = free_port() if intake_process else None
     journal_path = workdir / "journal.sqlite" if journal is None else None
     config_path = write_config(
         workdir / "remediator.yaml",
@@ -275,7 +268,7 @@ async def remediator_server(
         rules=rules,
         kubeconfig=kubeconfig,
         guards=guards,
-        intake_port=intake_port,
+        intake_process=intake_process,
     )
     if journal is not None:
         data = json.loads(config_path.read_text())
@@ -283,26 +276,12 @@ async def remediator_server(
         config_path.write_text(json.dumps(data, indent=2))
     module = "bench._uvloop_serve" if uvloop else "remediator"
     argv = [sys.executable, "-m", module, "serve", "--config", str(config_path)]
-    main_url = f"http://127.0.0.1:{port}"
-    url = main_url if intake_port is None else f"http://127.0.0.1:{intake_port}"
+    url = f"http://127.0.0.1:{port}"
     log_path = workdir / "server.log"
     async with _spawn(
-        name,
-        argv,
-        url=url,
-        log_path=log_path,
-        env={TOKEN_ENV: TOKEN, **(env or {})},
-        # The intake process serves the webhooks and their metrics only.
-        ready_path="/healthz" if intake_port is None else "/metrics",
+        name, argv, url=url, log_path=log_path, env={TOKEN_ENV: TOKEN, **(env or {})}
     ) as process:
-        yield Server(
-            name=name,
-            url=url,
-            process=process,
-            log_path=log_path,
-            journal_path=journal_path,
-            extra={"main_url": main_url},
-        )
+        yield Server(name=name, url=url, process=process, log_path=log_path, journal_path=journal_path)
 
 
 @contextlib.asynccontextmanager
