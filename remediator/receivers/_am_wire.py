@@ -85,7 +85,14 @@ def decode(body: bytes) -> WireMessage | None:
         message = _DECODER.decode(body)
     except msgspec.DecodeError:
         return None
+    # Each distinct time once: a group's firing alerts all end at Go's zero time, and often start
+    # together (a third of a 100-alert body's decoding went to checking the same strings again).
+    checked: set[str] = set()
     for a in message.alerts:
-        if not _fast_time(a.startsAt) or (a.endsAt is not None and not _fast_time(a.endsAt)):
-            return None
+        for text in (a.startsAt, a.endsAt):
+            if text is None or text in checked:
+                continue
+            if not _fast_time(text):
+                return None
+            checked.add(text)
     return message
