@@ -101,6 +101,12 @@ class Metrics:
             ["action", "status"],
             registry=r,
         )
+        self.execution_ends_unjournaled = Counter(
+            "remediator_execution_ends_unjournaled_total",
+            "Executions that ended after another replica took them over: their end is not journaled.",
+            ["action", "status"],
+            registry=r,
+        )
         self.action_duration = Histogram(
             "remediator_action_duration_seconds",
             "Time to execute an action, retries included.",

@@ -156,9 +156,12 @@ class ActionRunner:
         except Exception as e:  # a bug must not kill the daemon: journal it as a failure and say so
             log.exception("execution failed with an internal error")
             update = ExecutionUpdate(status=ExecutionStatus.FAILED, error=f"internal error: {e!r}")
-        await self._journal.finish_execution(execution_id, update)
-        for hook in self._on_finished:
-            hook(decision, update)
+        journaled = await self._journal.finish_execution(execution_id, update)
+        if journaled or update.status is ExecutionStatus.INTERRUPTED:  # as the journal has it
+            for hook in self._on_finished:
+                hook(decision, update)
+        else:
+            self._taken_over_meanwhile(decision, action, update)
         self._metrics.executions.labels(action=action, status=update.status.value).inc()
         if not decision.dry_run:
             self._metrics.action_duration.labels(action=action).observe(time.perf_counter() - started)
@@ -172,10 +175,33 @@ class ActionRunner:
         )
         if not decision.dry_run and self._comms is not None:
             self._comms.finished(decision, rule, update, execution_id=execution_id)
+        if not journaled:
+            return  # the replica that took it over decided it again: escalating is its call now
         if update.status is ExecutionStatus.FAILED and not decision.dry_run and self._escalator is not None:
             self._escalator.escalate(
                 decision, rule, reason=update.error or "failed", execution_id=execution_id
             )
+
+    def _taken_over_meanwhile(self, decision: Decision, action: str, update: ExecutionUpdate) -> None:
+        """It ended after another replica took it over (this one's lease lapsed while it ran): the
+        journal keeps it interrupted, counted as possibly applied, and decided again there. The hooks
+        learn what the journal says, not how it ended here: a try-later end must not drop a cooldown
+        the journal still counts, nor a failure count toward a breaker the journal never fed. What
+        this replica did is said in the log, for on-call."""
+        log.error(
+            "execution ended after another replica took it over; its end is not journaled",
+            status=update.status.value,
+            attempts=update.attempts,
+            summary=update.summary,
+            error=update.error,
+        )
+        self._metrics.execution_ends_unjournaled.labels(action=action, status=update.status.value).inc()
+        journaled = ExecutionUpdate(
+            status=ExecutionStatus.INTERRUPTED,
+            error=f"taken over by another replica while running: it ended {update.status.value} here",
+        )
+        for hook in self._on_finished:
+            hook(decision, journaled)
 
     def _not_started(self, decision: Decision) -> None:
         """The journal no longer has it pending: another replica took it over (this one was presumed

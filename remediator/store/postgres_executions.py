@@ -12,12 +12,9 @@ from typing import Any
 import asyncpg
 
 from remediator.clock import Clock
-from remediator.logs import get_logger
 from remediator.model import ExecutionId
 from remediator.store.postgres_deciding import DECISION_LOCK
 from remediator.store.records import ExecutionUpdate
-
-log = get_logger("remediator.store")
 
 
 class PostgresExecutions:
@@ -54,7 +51,7 @@ class PostgresExecutions:
         )
         return bool(held)
 
-    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> bool:
         now = self._clock.now().timestamp()
         changes = update.changes_json()
         async with self._pool.acquire() as conn, conn.transaction():
@@ -74,17 +71,9 @@ class PostgresExecutions:
                 now,
                 self.replica,
             )
-        if done == "UPDATE 0":
-            # Another replica took it over (this one's lease had lapsed) and decided it again; its
-            # record as interrupted stands. What this replica did is said here, for on-call.
-            log.error(
-                "execution ended after another replica took it over; its end is not journaled",
-                execution_id=execution_id,
-                replica=self.replica,
-                status=update.status.value,
-                summary=update.summary,
-                error=update.error,
-            )
+        # "UPDATE 0": another replica took it over (this one's lease had lapsed) and decided it again;
+        # its record as interrupted stands, and the runner says what this replica did.
+        return bool(done != "UPDATE 0")
 
     async def record_evidence(
         self,

@@ -148,9 +148,10 @@ class PipelineJournal(Intake, DeferralStore, Protocol):
         applied, since another replica has decided it again."""
         ...
 
-    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> bool:
         """Journal how it ended, unless it was taken over meanwhile (its record as interrupted stands:
-        the decision taken again counted it as possibly applied)."""
+        the decision taken again counted it as possibly applied). True when this end was journaled:
+        only then may the caller's guards learn of it."""
         ...
 
     async def record_evidence(

@@ -49,12 +49,12 @@ class ExecutionRecords(SqliteWriter):
 
     _finishing: RowBatch | None = None
 
-    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> None:
+    async def finish_execution(self, execution_id: ExecutionId, update: ExecutionUpdate) -> bool:
         now = self._clock.now().timestamp()
         if self._finishing is None:
-            self._finishing = RowBatch(_FINISH, self._submit)
+            self._finishing = RowBatch(_FINISH, self._submit, keyed=True)
         # A storm's executions finish together: their rows share a job (see sqlite_rows.py).
-        await self._finishing.write(
+        written = await self._finishing.write(
             (
                 update.status.value,
                 update.attempts,
@@ -67,6 +67,7 @@ class ExecutionRecords(SqliteWriter):
                 *_UNFINISHED,
             )
         )
+        return written == 1
 
     async def record_evidence(
         self,

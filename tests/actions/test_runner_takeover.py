@@ -17,6 +17,7 @@ from remediator.actions.runner import MAY_HAVE_LANDED, ActionRunner
 from remediator.clock import FakeClock
 from remediator.metrics import Metrics
 from remediator.model import ActionSpec, Alert, Decision, ExecutionStatus, Outcome, RuleName, Target
+from remediator.rules import Rule
 from remediator.store import ExecutionUpdate
 from remediator.store.sqlite import SqliteJournal
 from remediator.testing.fake_kube import FakeKubeServer
@@ -150,3 +151,91 @@ async def test_a_refused_write_fails_without_saying_it_may_have_landed(
     assert deployment is not None
     assert RESTARTED_AT not in (deployment["spec"]["template"].get("metadata") or {}).get("annotations", {})
     assert deployment_patches(fake_kube) == [403]
+
+
+class _Pages:
+    """An escalator that notes whom it would page."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def escalate(
+        self, decision: Decision, rule: Rule | None, *, reason: str, execution_id: int | None
+    ) -> None:
+        self.reasons.append(reason)
+
+
+async def test_an_end_after_the_execution_was_taken_over_reaches_the_guards_as_the_journal_has_it(
+    tmp_path: Path, fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    """The take-over comes while the last write is under way (after its ownership check): the write is
+    refused, so the execution failed here; but the journal keeps it interrupted (taken over, decided
+    again elsewhere). This replica's guards must not count a failure toward its breaker (nor a
+    try-later end drop a cooldown the journal still counts), nor page: they learn what the journal says.
+    """
+    fake_kube.add_deployment("shop", "cart")
+    ended: list[ExecutionUpdate] = []
+    pages = _Pages()
+    metrics = Metrics()
+    async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
+        runner = ActionRunner(
+            journal=journal,
+            actions=ActionRouter(kube=kube_actions, now=clock.now),
+            metrics=metrics,
+            clock=clock,
+            retry=RetryPolicy(attempts=3, backoff_min_s=0.0, backoff_max_s=0.0),
+            escalator=pages,
+            on_finished=[lambda _, update: ended.append(update)],
+        )
+        decision = restart(clock)
+        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        execution = batch.execution_ids[0]
+        stalled = asyncio.Event()
+        fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$", hold=stalled)
+        runner.submit(execution, decision)
+        async with asyncio.timeout(10):
+            while not deployment_patches(fake_kube):  # noqa: ASYNC110 - the fake records it on arrival
+                await asyncio.sleep(0.01)
+        [taken] = await journal.interrupt_unfinished()
+        assert taken.execution_id == execution
+        stalled.set()
+        await runner.idle()
+        await runner.aclose()
+        [ex] = [e for e in await journal.executions() if e.id == execution]
+    assert ex.status is ExecutionStatus.INTERRUPTED, "the take-over's record stands"
+    [update] = ended
+    assert update.status is ExecutionStatus.INTERRUPTED, "no failure for the breaker: none is journaled"
+    assert update.error == "taken over by another replica while running: it ended failed here"
+    assert pages.reasons == [], "the replica that took it over decides whether to page"
+    unjournaled = metrics.registry.get_sample_value(
+        "remediator_execution_ends_unjournaled_total", {"action": "rollout_restart", "status": "failed"}
+    )
+    assert unjournaled == 1.0
+
+
+async def test_an_end_that_is_journaled_reaches_the_guards_as_it_ended(
+    tmp_path: Path, fake_kube: FakeKubeServer, kube_actions: KubeActions, clock: FakeClock
+) -> None:
+    fake_kube.add_deployment("shop", "cart")
+    ended: list[ExecutionUpdate] = []
+    pages = _Pages()
+    async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
+        runner = ActionRunner(
+            journal=journal,
+            actions=ActionRouter(kube=kube_actions, now=clock.now),
+            metrics=Metrics(),
+            clock=clock,
+            retry=RetryPolicy(attempts=1, backoff_min_s=0.0, backoff_max_s=0.0),
+            escalator=pages,
+            on_finished=[lambda _, update: ended.append(update)],
+        )
+        decision = restart(clock)
+        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$")
+        runner.submit(batch.execution_ids[0], decision)
+        await runner.idle()
+        await runner.aclose()
+        [ex] = await journal.executions()
+    assert ex.status is ExecutionStatus.FAILED
+    assert [u.status for u in ended] == [ExecutionStatus.FAILED]
+    assert len(pages.reasons) == 1

@@ -119,9 +119,50 @@ async def test_an_execution_is_written_for_only_while_running_and_its_record_of_
         [taken] = await j.interrupt_unfinished()
         assert taken.execution_id == eid
         assert await j.still_running(eid) is False, "taken over: its runner writes nothing more"
-        await j.finish_execution(eid, ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="late"))
+        late = ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="late")
+        assert await j.finish_execution(eid, late) is False, "its runner learns its end is not journaled"
         [ex] = await j.executions()
         assert ex.status is ExecutionStatus.INTERRUPTED and ex.summary != "late"
+
+
+async def test_each_finish_says_whether_its_end_was_journaled_even_when_finishing_together(
+    backend: Backend,
+) -> None:
+    """A storm's executions finish together (SQLite writes their ends in one batch): each runner
+    learns whether its own end was journaled, whatever the others' were."""
+    clock = FakeClock(T0)
+    a = alert()
+    two = [(0, decision(a, target=Target(kind="Deployment", namespace="shop", name=n))) for n in "xy"]
+    async with backend.open(clock=clock) as j:
+        rec = await j.record_batch(payload_ids=[], alerts=[a], decisions=two)
+        for eid in rec.execution_ids.values():
+            assert await j.start_execution(eid)
+    async with backend.open(clock=clock) as j:
+        taken = {t.execution_id for t in await j.interrupt_unfinished()}
+        assert taken == set(rec.execution_ids.values())
+        fresh = await j.record_batch(payload_ids=[], alerts=[a], decisions=two)
+        for eid in fresh.execution_ids.values():
+            assert await j.start_execution(eid)
+        ok = ExecutionUpdate(status=ExecutionStatus.SUCCEEDED, summary="ok")
+        failed = ExecutionUpdate(status=ExecutionStatus.FAILED, error="boom")
+        old, new = rec.execution_ids[0], fresh.execution_ids[0]
+        other = fresh.execution_ids[1]
+        written = await asyncio.gather(
+            j.finish_execution(old, ok),
+            j.finish_execution(new, ok),
+            j.finish_execution(other, failed),
+            j.finish_execution(rec.execution_ids[1], failed),
+        )
+        assert written == [False, True, True, False]
+        assert await j.finish_execution(new, failed) is False, "ended once: the first end stands"
+        by_id = {ex.id: ex for ex in await j.executions()}
+        assert [by_id[e].status for e in (old, new, other, rec.execution_ids[1])] == [
+            ExecutionStatus.INTERRUPTED,
+            ExecutionStatus.SUCCEEDED,
+            ExecutionStatus.FAILED,
+            ExecutionStatus.INTERRUPTED,
+        ]
+        assert await j.finish_execution(other, ok) is False, "alone too: an ended execution stays ended"
 
 
 async def test_after_a_crash_unfinished_executions_are_interrupted_running_or_queued(

@@ -79,10 +79,32 @@ async def test_a_row_that_fails_fails_only_its_own_writer(tmp_path: Path) -> Non
             rows.write(("c", pids[2])),
             return_exceptions=True,
         )
-        assert results[0] is None and results[2] is None
+        assert results[0] == 1 and results[2] == 1
         assert isinstance(results[1], JournalUnavailable)
         sources = await j._r.execute_fetchall("SELECT source FROM payloads ORDER BY id")
         assert [s for (s,) in sources] == ["a", "alertmanager", "c"]
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+async def test_each_row_learns_how_many_rows_it_changed(tmp_path: Path, keyed: bool) -> None:
+    async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
+        pids = [await j.accept("alertmanager", b"{}") for _ in range(3)]
+        rows = RowBatch("UPDATE payloads SET source = ? WHERE id = ? AND source != ?", j._submit, keyed=keyed)
+        changed = await asyncio.gather(
+            rows.write(("a", pids[0], "a")),
+            rows.write(("b", pids[1], "alertmanager")),  # finds its row not as it expects: changes none
+            rows.write(("c", pids[2], "c")),
+            rows.write(("d", pids[0], "a")),  # its row was changed by the first: changes none
+            rows.write(("e", 10_000, "e")),  # no such row
+        )
+        assert changed == [1, 0, 1, 0, 0]
+        assert await asyncio.gather(rows.write(("f", pids[1], "f")), rows.write(("g", pids[2], "g"))) == [
+            1,
+            1,
+        ]
+        assert await asyncio.gather(rows.write(("h", 10_001, "h")), rows.write(("i", 10_002, "i"))) == [0, 0]
+        sources = await j._r.execute_fetchall("SELECT source FROM payloads ORDER BY id")
+        assert [s for (s,) in sources] == ["a", "f", "g"]
 
 
 async def test_rows_of_a_failed_commit_all_fail(tmp_path: Path) -> None:
