@@ -176,8 +176,13 @@ class Proxy:
             return self._failure(request, e, upload)
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        headers = end_to_end(upstream.headers)
+        if upstream.content_length is not None and upstream.content_length <= CHUNK_BYTES:
+            # Most answers (JSON, a console page) are small: read whole, answered in one write.
+            body = await upstream.read()
+            return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(end_to_end(upstream.headers))
+        response.headers.extend(headers)
         if hdrs.CONTENT_LENGTH not in response.headers and upstream.status not in (204, 304):
             response.enable_chunked_encoding()
         await response.prepare(request)

@@ -384,3 +384,14 @@ async def test_a_login_flow_through_the_front_keeps_the_cookie(stack: Stack) -> 
     r = await stack.client.get("/ui/incidents")
     assert (await r.json())["cookies"] == {"session": "abc", "csrf": "xyz"}
     assert SECRET not in stack.logged()
+
+
+async def test_head_answers_carry_the_headers_and_no_body(stack: Stack) -> None:
+    got = await stack.client.get("/hop")
+    head = await stack.client.head("/hop")
+    assert head.status == 200
+    assert head.headers["Content-Length"] == got.headers["Content-Length"] == "2"
+    assert head.headers["X-End-To-End"] == "kept"
+    assert await head.read() == b""
+    r = await stack.client.get("/after")  # the connection's framing is intact
+    assert r.status == 200

@@ -5,6 +5,8 @@ process on its private Unix socket. Real `remediator serve` processes, as deploy
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import shutil
 import signal
@@ -18,6 +20,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from remediator import ctl
 from tests.api.console_client import Console, text
 from tests.intake.conftest import RULES, IntakeDaemon
 from tests.scenarios.daemon import ADMIN_TOKEN, Daemon, wait_until
@@ -84,6 +87,10 @@ async def test_webhooks_api_readiness_and_one_scrape_on_one_port(front: FrontDae
     assert (await front.api("GET", "/status"))["paused"] is None
     rules = await front.api("GET", "/rules")
     assert [r["name"] for r in rules["rules"]] == ["restart-on-auth-failures"]
+    # `remediator ctl`, pointed at http.listen as the README says.
+    out, env = io.StringIO(), {ctl.ENV_URL: front.url, ctl.ENV_TOKEN: ADMIN_TOKEN}
+    code = await asyncio.to_thread(ctl.main, ["status", "-o", "json"], out=out, environ=env)
+    assert code == 0 and json.loads(out.getvalue())["caller"]["name"] == "admin"
 
     code, ready = await front.readyz()
     assert code == 200 and ready["checks"]["intake"] == "ok"
