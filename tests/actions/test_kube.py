@@ -697,6 +697,23 @@ async def test_opted_out_via_label_annotation_or_namespace(
     )
 
 
+async def test_opted_out_workload_wins_over_an_unreadable_namespace(
+    fake_kube: FakeKubeServer, kube_actions: KubeActions
+) -> None:
+    """The workload and its namespace are read at once; the workload's opt-out is judged first, so a
+    namespace remediator may not read (403) never turns an opted-out workload into one it may touch."""
+    fake_kube.add_deployment("shop", "by-label", labels={"app": "by-label", "remediator.io/disabled": "true"})
+    fake_kube.add_deployment("shop", "free")
+    fake_kube.inject(status=403, method="GET", path=r"^/api/v1/namespaces/shop$", times=2)
+    assert await kube_actions.opted_out(deploy("by-label")) == (
+        "shop/Deployment/by-label has label remediator.io/disabled=true"
+    )
+    with pytest.raises(PermanentActionError, match="forbidden"):
+        await kube_actions.opted_out(deploy("free"))
+    with pytest.raises(PermanentActionError, match="not found"):
+        await kube_actions.opted_out(deploy("missing"))
+
+
 # -- error mapping ----------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ go through the transport (`remediator.kube`), which maps errors to what the call
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -166,10 +167,25 @@ class KubeActions:
         """Why the target must not be touched, or None.
 
         The workload, or its namespace, opts out with label or annotation `remediator.io/disabled: "true"`.
-        The namespace is read only when the workload itself has not opted out.
+        Both are read at once (the target guard waits for this before every act: one round trip, not
+        two); the workload's answer is judged first, so a workload that opted out is reported so
+        whatever its namespace's read gives, and a workload that cannot be read raises as before.
         """
-        obj = await self._kube.read_workload(target)
+        obj, ns = await asyncio.gather(
+            _settled(self._kube.read_workload(target)), _settled(self._kube.read_namespace(target.namespace))
+        )
+        if isinstance(obj, Exception):
+            raise obj
         if reason := opt_out_reason(obj, target.key):
             return reason
-        ns = await self._kube.read_namespace(target.namespace)
+        if isinstance(ns, Exception):
+            raise ns
         return opt_out_reason(ns, f"namespace {target.namespace!r}")
+
+
+async def _settled(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | Exception:
+    """The call's answer or its error, to be judged after another read made at the same time."""
+    try:
+        return await call
+    except Exception as e:
+        return e
