@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,9 +23,27 @@ from remediator.errors import ConfigError
 from remediator.store import sqlite_schema
 from remediator.store.sqlite_writer import SqliteWriter
 
+BUSY_POLL_MS = 2
+"""SQLite's busy handler sleeps 1, 2, 5, 10... up to 100 ms between tries: a writer that finds the lock
+taken by the main process's decisions would sleep long past their commit. This process waits in
+short turns instead (each ~3 ms), for `busy_timeout_ms` in all."""
+
 
 class SqliteIntake(SqliteWriter):
     """`store.Intake` on a journal file another process owns (and has migrated)."""
+
+    _busy_s = 5.0
+
+    async def _begin(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._busy_s
+        while True:
+            try:
+                await self._w.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or loop.time() >= deadline:
+                    raise
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -42,7 +61,7 @@ class SqliteIntake(SqliteWriter):
         try:
             await writer.execute("PRAGMA journal_mode=WAL")
             await writer.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-            await writer.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            await writer.execute(f"PRAGMA busy_timeout={BUSY_POLL_MS}")
             version = await sqlite_schema.current_version(writer)
             latest = sqlite_schema.LATEST
             if version != latest:
@@ -55,6 +74,7 @@ class SqliteIntake(SqliteWriter):
             await writer.close()
             raise
         intake = cls(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
+        intake._busy_s = busy_timeout_ms / 1000
         try:
             await intake._load_backlog()
             async with asyncio.TaskGroup() as tg:

@@ -115,7 +115,7 @@ class SqliteWriter(Admission):
             self._before_commit(len(accepts))
         highest = 0
         try:
-            await self._w.execute("BEGIN IMMEDIATE")
+            await self._begin()
             if accepts:
                 accepts = await self._drop_repeated_deliveries(accepts, results)
                 # Under the write lock, so another process writing payloads cannot take the same ids.
@@ -158,6 +158,10 @@ class SqliteWriter(Admission):
                     fut.set_exception(value)
             elif not fut.done():
                 fut.set_result(value)
+
+    async def _begin(self) -> None:
+        """Take the write lock (waiting in SQLite's busy handler, `busy_timeout`, if another has it)."""
+        await self._w.execute("BEGIN IMMEDIATE")
 
     async def _drop_repeated_deliveries(
         self, accepts: list[Accept], results: list[tuple[asyncio.Future[Any], Any]]

@@ -18,7 +18,7 @@ from remediator.config import Settings
 from remediator.intake.child import build_intake_app
 from remediator.metrics import IntakeMetrics
 from remediator.secrets import Secret
-from remediator.store import JournalOverloaded
+from remediator.store import JournalOverloaded, JournalUnavailable
 from remediator.store.sqlite import SqliteJournal
 from remediator.store.sqlite_intake import SqliteIntake
 from tests.scenarios.conftest import TOKEN, am_alert, am_payload, auth
@@ -110,3 +110,64 @@ async def test_a_full_backlog_answers_503_with_retry_after(
     intake.backlog_told(0, as_of=2)  # processed meanwhile
     resp = await client.post("/webhook/alertmanager", data=am_payload(am_alert()), headers=auth())
     assert resp.status == 202
+
+
+async def test_writes_waiting_in_the_intake_keep_the_main_process_batches_small(
+    main: SqliteJournal, path: Path
+) -> None:
+    """The processor takes small batches while webhook writes wait (engine/processor.py reads
+    `intake_waiting`): the intake process's count reaches it through `payloads_written`."""
+    async with SqliteIntake.open(path, synchronous="normal") as intake:
+        told: list[tuple[int, int]] = []
+        intake.before_commit(lambda n: told.append((0, n)))
+        intake.on_commit(lambda highest: told.append((highest, intake.queued())))
+        await asyncio.gather(*(intake.accept("alertmanager", b"{}") for _ in range(3)))
+        assert told[0] == (0, 3) and told[-1] == (3, 0)
+        for highest, waiting in told[:1]:
+            main.payloads_written(highest, waiting=waiting)
+        assert main.intake_waiting() == 3
+        for highest, waiting in told[1:]:
+            main.payloads_written(highest, waiting=waiting)
+        assert main.intake_waiting() == 0 and main.backlog() == 3
+
+
+async def test_the_intake_waits_for_the_main_process_write_lock_in_short_turns(
+    main: SqliteJournal, path: Path
+) -> None:
+    release = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def long_decision(db: object) -> None:  # a decision transaction that takes its time
+        holding.set()
+        await release.wait()
+
+    async with SqliteIntake.open(path, synchronous="normal", busy_timeout_ms=5000) as intake:
+        decided = asyncio.create_task(main._submit(long_decision))
+        await holding.wait()
+        accepted = asyncio.create_task(intake.accept("alertmanager", b"{}"))
+        await asyncio.sleep(0.05)  # the lock is held: the accept cannot commit yet
+        assert not accepted.done()
+        release.set()
+        await decided
+        async with asyncio.timeout(1):  # not a busy handler's 100 ms sleeps after the release
+            assert await accepted == 1
+
+
+async def test_a_write_lock_held_past_busy_timeout_is_a_503_not_a_hang(
+    main: SqliteJournal, path: Path
+) -> None:
+    release = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def stuck(db: object) -> None:
+        holding.set()
+        await release.wait()
+
+    async with SqliteIntake.open(path, synchronous="normal", busy_timeout_ms=100) as intake:
+        decided = asyncio.create_task(main._submit(stuck))
+        await holding.wait()
+        with pytest.raises(JournalUnavailable, match="locked"):
+            await intake.accept("alertmanager", b"{}")
+        release.set()
+        await decided
+        assert await intake.accept("alertmanager", b"{}") == 1
