@@ -19,7 +19,7 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,4 +108,16 @@ def add_front_routes(app: web.Application, *, proxy: Proxy, registry: CollectorR
     """GET /metrics for both processes, then everything the webhook routes do not take, forwarded.
     Registered after the webhook routes: aiohttp resolves routes in the order they were added."""
     app.router.add_get("/metrics", joined_metrics(proxy=proxy, registry=registry))
+    for resource in list(app.router.resources()):
+        # A wrong method on the front's own paths is its own 405 (with Allow), as the daemon answers
+        # it in one process; otherwise the catch-all would pass it on, and the main process says 404.
+        allowed = sorted({route.method for route in resource})
+        app.router.add_route("*", resource.canonical, _not_allowed(allowed))
     app.router.add_route("*", "/{tail:.*}", proxy.handle, name=PROXIED)
+
+
+def _not_allowed(allowed: list[str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def not_allowed(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return not_allowed

@@ -603,3 +603,25 @@ async def test_read_endpoints_answer_whatever_is_stored(hostile: Harness, api_se
 async def _get(h: Harness, path: str) -> tuple[int, Any]:
     sent = await h.send("read", "GET", PREFIX + path, headers=ADMIN_H)
     return sent.status, json.loads(sent.body) if sent.body.startswith("{") else sent.body
+
+
+WRONG_METHODS = [("GET", "/webhook/alertmanager"), ("PUT", "/webhook/pagerduty"), ("POST", "/metrics")]
+
+
+async def _wrong_method(h: Harness, method: str, path: str) -> None:
+    sent = await h.send("wrong method", method, path, headers=ADMIN_H)
+    assert sent.status == 405, sent.body
+    assert json.loads(sent.body)["error"] == "Method Not Allowed"
+
+
+@pytest.mark.parametrize(("method", "path"), WRONG_METHODS)
+async def test_a_wrong_method_is_a_405(hostile: Harness, method: str, path: str) -> None:
+    await _wrong_method(hostile, method, path)
+
+
+@pytest.mark.parametrize(("method", "path"), WRONG_METHODS)
+async def test_the_front_answers_a_wrong_method_on_its_own_paths_the_same(
+    hostile_front: Harness, method: str, path: str
+) -> None:
+    """Not passed on to the main process (which serves no webhooks: it would say 404)."""
+    await _wrong_method(hostile_front, method, path)
