@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import pytest
 
 from remediator.rules.thresholds import ConditionResult, parse_quantity, parse_threshold
@@ -124,3 +126,29 @@ def test_quantities() -> None:
     assert parse_quantity("1h30m").amount == 5400
     with pytest.raises(ValueError, match="not a number"):
         parse_quantity("fast")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "-0",
+        "+0.0",
+        "42.5",
+        "5.",
+        ".5",
+        "-.5",
+        "+.5",
+        "007",
+        "1e3",
+        "1E-5",
+        "-2.50e+2",
+        "1e400",
+        "-1e-400",
+        "123456789.987654321e-3",
+        "0.1",
+        "2.675",
+    ],
+)
+def test_numbers_are_read_exactly_as_fraction_reads_them(text: str) -> None:
+    assert parse_quantity(text).amount == Fraction(text)
