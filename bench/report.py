@@ -112,6 +112,29 @@ def drivers_table(result: dict[str, Any]) -> str:
     return _table(headers, rows)
 
 
+def backlog_table(result: dict[str, Any]) -> str:
+    headers = [
+        "backlog alerts",
+        "on disk MiB",
+        "ready s",
+        "RSS at ready MiB",
+        "peak RSS MiB",
+        "drained alerts",
+    ]
+    rows = [
+        [
+            f"{r['backlog_alerts']:,}",
+            f"{r['journal_mib']:.0f}",
+            f"{r['seconds_to_ready']:.1f}",
+            f"{r['rss_at_ready_mib']:.0f}",
+            f"{r['peak_rss_mib']:.0f}",
+            f"{r['alerts_processed_in_window']:,}",
+        ]
+        for r in (result["small"], result["big"])
+    ]
+    return _table(headers, rows)
+
+
 def summary_table(targets: list[dict[str, Any]]) -> str:
     rows = [
         [t["name"], t["display"], t["target"], "yes" if t["met"] else "NO", _load(t.get("load_average"))]
@@ -155,6 +178,14 @@ def render(results: dict[str, Any]) -> str:
             f"PostgreSQL drivers on the journal's accept statement ({drv['body_bytes']}-byte payloads,"
             " best of the rounds)",
             drivers_table(drv),
+        ]
+    if "backlog" in results and "big" in results["backlog"]:
+        blg = results["backlog"]
+        parts += [
+            "",
+            f"Backlog memory (remediator serve on a journal of {blg['alerts_per_payload']}-alert payloads, "
+            f"{blg['guards']}; RSS sampled for {blg['big']['window_s']:.0f} s from ready while it drains)",
+            backlog_table(blg),
         ]
     parts += ["", summary_table(results["targets"])]
     errors = {k: v["error"] for k, v in results.items() if isinstance(v, dict) and "error" in v}

@@ -135,3 +135,4 @@ def test_backlog_rows_drained_and_sampled(results: dict[str, Any]) -> None:
         assert row["fill"]["backlog_payloads"] == row["backlog_payloads"] == payloads, row
         assert row["alerts_processed_in_window"] > 0 and row["decisions_in_window"] > 0, row
         assert 0 < row["rss_at_ready_mib"] <= row["peak_rss_mib"], row
+    assert "Backlog memory" in report.render(results)
