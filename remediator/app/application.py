@@ -27,6 +27,7 @@ from remediator.actions.kube import KubeActions, open_kube
 from remediator.actions.runner import ActionRunner
 from remediator.api import ApiState
 from remediator.api.auth import ApiCredential
+from remediator.app.acknowledgements import replay_acknowledgements
 from remediator.app.guard_chain import declare_rules, guard_chain
 from remediator.app.resources import (
     actions_statement,
@@ -240,6 +241,8 @@ async def open_app(
         stack.push_async_callback(desk.aclose)
         if live := await desk.restore():
             log.info("incidents restored from the journal", live=live)
+            if stopped := await replay_acknowledgements(journal, desk):
+                log.warning("PagerDuty acknowledgements lost in a crash replayed", ladders_stopped=stopped)
         for kind, handler in (
             (desk_timers.STEP, desk.fire_step),
             (desk_timers.UPDATE, desk.send_update),

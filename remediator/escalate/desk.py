@@ -402,6 +402,36 @@ class IncidentDesk(DeskTimers):
             return
         await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
 
+    def paged_unacknowledged_since(self) -> datetime | None:
+        """When the oldest live escalation no one has acknowledged yet began (None: there is none)."""
+        waiting = [
+            i.escalated_at for i in self._live.values() if i.escalated_at and i.acknowledged_at is None
+        ]
+        return min(waiting, default=None)
+
+    async def taken_before_restart(
+        self, *, incident_key: str, status: str, by: str, received_at: datetime
+    ) -> bool:
+        """A PagerDuty acknowledgement (or resolution) journaled and processed before a restart, replayed
+        at start-up: the desk saves it in a task of its own, so a crash right after its payload was
+        processed could lose it, and the ladder would page the human who had acknowledged. Applied
+        only to an escalation it can be about (received since it began) and not acknowledged yet, so
+        replaying one already saved changes nothing. True when it stopped a ladder."""
+        if not incident_key.startswith(OWN_PAGE_PREFIX):
+            return False
+        incident_id = incident_key[len(OWN_PAGE_PREFIX) :].split("/")[0]
+        async with self._lock:
+            i = self._live.get(incident_id)
+            if (
+                i is None
+                or i.acknowledged_at is not None
+                or i.escalated_at is None
+                or received_at < i.escalated_at
+            ):
+                return False
+            await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
+            return True
+
     # -- journal ---------------------------------------------------------------------------------
 
     async def _save(self, changes: Sequence[Change]) -> None:

@@ -176,6 +176,11 @@ class PipelineJournal(Intake, DeferralStore, Protocol):
 
     async def get_alert(self, alert_id: AlertId) -> Alert | None: ...
 
+    async def processed_payloads(self, source: Source, since: datetime) -> list[StoredPayload]:
+        """The payloads from `source` received since `since` and already processed, oldest first: what
+        start-up replays when processing one had an effect not journaled with it."""
+        ...
+
     async def recent_acts(self, since: datetime) -> list[tuple[str, str, bool, datetime]]:
         """(rule, target key, dry_run, decided_at) of acting decisions since `since` whose
         execution may have changed something (the inputs of cooldown and rate limits)."""

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus, Outcome
+from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus, Outcome, PayloadId, Source
 from remediator.store.readmodel import (
     MAX_ID,
     Page,
@@ -25,11 +25,13 @@ from remediator.store.readmodel import (
     mapping,
     parse_cursor,
 )
-from remediator.store.records import ExecutionRecord
+from remediator.store.records import ExecutionRecord, StoredPayload
 
 # Audit actions that put a human's name on an execution (the execution id is in their detail,
 # and in the `execution_id` column every back-end derives from it).
 _ACTING_AUDIT = ("trigger", "approve")
+
+_REPLAY_CHUNK = 1000
 
 COUNTABLE = frozenset(
     {
@@ -136,6 +138,43 @@ class ReadQueries:
 
     async def ping(self) -> None:
         await self._reads.execute_fetchall("SELECT COUNT(*) FROM (SELECT 1 FROM payloads LIMIT 1) AS p")
+
+    async def processed_payloads(self, source: Source, since: datetime) -> list[StoredPayload]:
+        """Walked back from the newest payload a chunk at a time (no index on `received_at`: the table
+        holds every payload ever accepted) until a whole chunk was received before `since`."""
+        ids: list[int] = []
+        below: int | None = None
+        while True:
+            where, params = ("WHERE id < ? ", [below]) if below is not None else ("", [])
+            chunk = list(
+                await self._reads.execute_fetchall(
+                    "SELECT id, source, received_at, processed_at FROM payloads "
+                    f"{where}ORDER BY id DESC LIMIT ?",
+                    [*params, _REPLAY_CHUNK],
+                )
+            )
+            ids += [r[0] for r in chunk if r[1] == source and r[2] >= since.timestamp() and r[3] is not None]
+            if len(chunk) < _REPLAY_CHUNK or max(r[2] for r in chunk) < since.timestamp():
+                break
+            below = chunk[-1][0]
+        payloads: list[StoredPayload] = []
+        for start in range(0, len(ids), _REPLAY_CHUNK):
+            part = sorted(ids[start : start + _REPLAY_CHUNK])
+            rows = await self._reads.execute_fetchall(
+                "SELECT id, received_at, body FROM payloads"
+                f" WHERE id IN ({', '.join('?' * len(part))}) ORDER BY id",
+                part,
+            )
+            payloads += [
+                StoredPayload(
+                    id=PayloadId(r[0]),
+                    source=source,
+                    received_at=datetime.fromtimestamp(r[1], UTC),
+                    body=bytes(r[2]),
+                )
+                for r in rows
+            ]
+        return sorted(payloads, key=lambda p: p.id)
 
     async def _who(self, execution_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
         """Execution id -> (actor, how) for executions a human started (manual trigger or approval)."""

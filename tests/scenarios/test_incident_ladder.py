@@ -107,11 +107,8 @@ async def outside(
     return out, server
 
 
-@pytest.fixture
-async def daemon(
-    settings: Settings, clock: FakeClock, outside: tuple[Outside, TestServer]
-) -> AsyncIterator[Application]:
-    _, server = outside
+def daemon_settings(settings: Settings, server: TestServer) -> Settings:
+    """The scenario's settings, with PagerDuty and the chat channels at the fake outside world."""
     data = settings.model_dump()
     data["pagerduty"] = {
         "webhook_secrets": [{"env": "TEST_PD_WEBHOOK_SECRET"}],
@@ -128,7 +125,15 @@ async def daemon(
     data["incidents"] = {"escalation": {"P1": LADDER}}
     data["auth"]["api_tokens"] = [{"name": "ana", "scope": "admin", "env": "TEST_ADMIN_TOKEN"}]
     data["guards"]["verify_poll_interval"] = 60.0
-    async with open_app(Settings.model_validate(data), clock=clock) as app:
+    return Settings.model_validate(data)
+
+
+@pytest.fixture
+async def daemon(
+    settings: Settings, clock: FakeClock, outside: tuple[Outside, TestServer]
+) -> AsyncIterator[Application]:
+    _, server = outside
+    async with open_app(daemon_settings(settings, server), clock=clock) as app:
         yield app
 
 
@@ -301,3 +306,47 @@ async def test_a_page_that_is_not_remediators_own_does_not_stop_the_ladder(
         "pagerduty:primary",
         "pagerduty:secondary",
     ]
+
+
+async def test_an_acknowledgement_processed_just_before_a_crash_still_stops_the_ladder_after_it(
+    settings: Settings,
+    clock: FakeClock,
+    outside: tuple[Outside, TestServer],
+    examples_dir: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The acknowledgement's payload is processed, and the daemon dies before the desk saved the
+    acknowledgement (its own task, after the payload was marked processed). After the restart, Dana
+    must not be paged again, nor anyone after her."""
+    out, server = outside
+    configured = daemon_settings(settings, server)
+    async with open_app(configured, clock=clock) as app:
+        client = await aiohttp_client(build_web_app(app.api_state()))
+        firing = am_payload(am_alert(deployment="checkout"))
+        assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+        await app.processor.drained()
+        await run(app, clock, 12 * 60)  # not verified after 10m: primary paged
+        assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
+        [incident] = app.desk.live()
+        # The crash comes between the two steps: the desk's task that saves it never runs.
+        monkeypatch.setattr(app.desk, "taken_in_pagerduty", lambda **_: None)
+        body, headers = pagerduty_event(
+            examples_dir, event_type="incident.acknowledged", incident_key=out.dedup_keys[0]
+        )
+        assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
+        await app.processor.drained()
+        assert app.journal.backlog() == 0, "its payload is processed"
+        await client.close()
+    async with open_app(configured, clock=clock) as app:
+        client = await aiohttp_client(build_web_app(app.api_state()))
+        await run(app, clock, 60 * 60)  # secondary (+15m), team lead (+30m), manager (+1h): none of them
+        assert [to for _, to, what in out.sent if what == "trigger"] == ["pagerduty:primary"]
+        assert not [to for _, to, _ in out.sent if to in ("team-lead", "eng-manager")]
+        detail = await board(client, f"/{incident.id}")
+        assert detail["acknowledged_by"] == "Dana Ops", detail
+        assert [e["kind"] for e in detail["events"]].count("acknowledged") == 1
+    async with open_app(configured, clock=clock) as app:  # replayed once: a later start changes nothing
+        [again] = [i for i in app.desk.live() if i.id == incident.id]
+        assert again.acknowledged_by == "Dana Ops"
+        assert [e.kind for e in await app.journal.incident_events(incident.id)].count("acknowledged") == 1

@@ -13,7 +13,7 @@ import pytest
 
 from remediator.clock import FakeClock
 from remediator.model import Change, ExecutionId, ExecutionStatus, Outcome, Target
-from remediator.store import ExecutionUpdate, JournalOverloaded
+from remediator.store import ExecutionUpdate, JournalOverloaded, queries
 from remediator.store.revisions import OwnRevision
 from tests.store.conftest import T0, TARGET, Backend, alert, decision
 
@@ -384,3 +384,25 @@ async def test_own_revisions_are_kept_per_target_oldest_first_and_survive_reopen
         assert await j.own_revisions(TARGET.key) == [made[0], made[2]]
         assert await j.own_revisions("shop/Deployment/other") == [made[1]]
         assert await j.own_revisions("shop/Deployment/none") == []
+
+
+@pytest.mark.parametrize("chunk", [1000, 2])
+async def test_processed_payloads_of_a_source_since_a_time_are_read_back_for_a_replay(
+    backend: Backend, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "_REPLAY_CHUNK", chunk)  # read back a chunk at a time, newest first
+    clock = FakeClock(T0)
+    async with backend.open(clock=clock) as j:
+        old = await j.accept("pagerduty", b"old")
+        await j.record_batch(payload_ids=[old], alerts=[], decisions=[])
+        clock.advance(60)
+        since = clock.now()
+        acked = await j.accept("pagerduty", b"acked")
+        other = await j.accept("alertmanager", b"{}")
+        waiting = await j.accept("pagerduty", b"not processed yet")
+        await j.record_batch(payload_ids=[acked, other], alerts=[], decisions=[])
+    async with backend.open(clock=clock) as j:
+        [p] = await j.processed_payloads("pagerduty", since)
+        assert (p.id, p.source, p.body, p.received_at) == (acked, "pagerduty", b"acked", since)
+        assert waiting not in [q.id for q in await j.processed_payloads("pagerduty", T0)]
+        assert [q.body for q in await j.processed_payloads("pagerduty", T0)] == [b"old", b"acked"]
