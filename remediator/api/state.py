@@ -15,6 +15,7 @@ from remediator.config import Settings
 from remediator.metrics import IntakeMetrics, Metrics
 from remediator.secrets import Secret
 from remediator.store import Intake
+from remediator.store.console_sessions import ConsoleSessionStore
 
 if TYPE_CHECKING:  # an intake process loads this module and the webhooks only, not the layers below
     from remediator.engine import Processor
@@ -52,6 +53,8 @@ class ApiState:
     """Resolved once at start-up; a `Secret`, so never logged."""
     api_tokens: tuple[ApiCredential, ...]
     """The override API's tokens, each with the name the audit trail shows and its scope."""
+    sessions: ConsoleSessionStore
+    """Where console logins are kept (the journal), so a restart keeps people logged in."""
     pagerduty_secrets: tuple[Secret, ...] = ()
     """Resolved PagerDuty webhook signing secrets (several while rotating); never logged."""
     kube_ready: Callable[[], bool] = lambda: False

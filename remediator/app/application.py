@@ -142,6 +142,7 @@ class Application:
             rules=self.rules.current,
             webhook_token=self.webhook_token,
             api_tokens=self.tokens,
+            sessions=self.journal,
             pagerduty_secrets=self.pagerduty_secrets,
             kube_ready=lambda: self.kube is not None,
             kube_ping=self.kube.ping if self.kube is not None else None,

@@ -41,6 +41,7 @@ from remediator.store.postgres_oversight import PostgresOversight
 from remediator.store.postgres_reads import PostgresReader, PostgresReads
 from remediator.store.postgres_revisions import PostgresOwnRevisions
 from remediator.store.postgres_scheduling import PostgresSchedulingRecords
+from remediator.store.postgres_sessions import PostgresConsoleSessions
 from remediator.store.records import JournalUnavailable
 
 __all__ = ["PostgresJournal", "redact", "replica_name"]
@@ -73,6 +74,7 @@ class PostgresJournal(
     PostgresSchedulingRecords,
     PostgresControlRecords,
     PostgresOwnRevisions,
+    PostgresConsoleSessions,
 ):
     """The shared journal: PostgreSQL through asyncpg, several replicas on one database."""
 

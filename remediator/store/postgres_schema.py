@@ -133,6 +133,14 @@ STEPS = (
     Step(version=3, description="evidence captured from the cluster for the postmortem", statements=V3),
     Step(version=4, description="incidents: state, ladder, timeline, alerts", statements=V4),
     Step(version=5, description="pod-template revisions remediator made itself", statements=V5),
+    Step(
+        version=6,
+        description="console login sessions (a digest of each session token, never the token)",
+        statements=(
+            "CREATE TABLE console_sessions (digest text PRIMARY KEY, name text NOT NULL, scope text NOT NULL,"
+            " created_at double precision NOT NULL, last_seen double precision NOT NULL)",
+        ),
+    ),
 )
 LATEST = latest_version(STEPS)
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, PayloadId, Source
+from remediator.store.console_sessions import ConsoleSessionStore
 from remediator.store.controls import ControlStore
 from remediator.store.incidents import EscalationStore, IncidentStore
 from remediator.store.readmodel import Page
@@ -313,5 +314,7 @@ class ReadModel(Protocol):
     async def count(self, table: str) -> int: ...
 
 
-class Journal(PipelineJournal, OversightJournal, ReadModel, TimerStore, OwnRevisionStore, Protocol):
+class Journal(
+    PipelineJournal, OversightJournal, ReadModel, TimerStore, OwnRevisionStore, ConsoleSessionStore, Protocol
+):
     """The whole journal: what the Application and the override service hold."""

@@ -44,6 +44,7 @@ from remediator.store.sqlite_decisions import DecisionRecords
 from remediator.store.sqlite_executions import ExecutionRecords
 from remediator.store.sqlite_reads import SqliteReads
 from remediator.store.sqlite_revisions import OwnRevisionRecords
+from remediator.store.sqlite_sessions import ConsoleSessionRecords
 
 log = get_logger("remediator.store")
 
@@ -70,6 +71,7 @@ class SqliteJournal(
     sqlite_scheduling.SchedulingRecords,
     sqlite_controls.ControlRecords,
     OwnRevisionRecords,
+    ConsoleSessionRecords,
 ):
     """The embedded journal: SQLite in WAL mode, one writer task, a read-only second connection."""
 

@@ -134,6 +134,14 @@ STEPS = (
     ),
     Step(version=7, description="incidents: state, ladder, timeline, alerts", statements=V6),
     Step(version=8, description="pod-template revisions remediator made itself", statements=OWN_REVISIONS),
+    Step(
+        version=9,
+        description="console login sessions (a digest of each session token, never the token)",
+        statements=(
+            "CREATE TABLE console_sessions (digest TEXT PRIMARY KEY, name TEXT NOT NULL,"
+            " scope TEXT NOT NULL, created_at REAL NOT NULL, last_seen REAL NOT NULL)",
+        ),
+    ),
 )
 LATEST = latest_version(STEPS)
 

@@ -10,7 +10,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from remediator.api import build_web_app
-from remediator.api.console.sessions import IDLE_TTL_S, LOGIN_FAILURES_PER_MINUTE
+from remediator.api.console.sessions import IDLE_TTL_S, LOGIN_FAILURES_PER_MINUTE, SESSION_TTL_S
+from remediator.app import open_app
+from remediator.clock import FakeClock
+from remediator.config import Settings
 from tests.api.conftest import ADMIN, ADMIN_NAME, READER, Api, am_alert
 from tests.api.console_client import FORM, Console, field, text
 
@@ -387,3 +390,55 @@ async def test_now_shows_deferred_work_in_the_order_it_will_be_retried(api: Api,
     assert "Deferred work (1)" in shown
     assert "restart-on-errors → shop/Deployment/search" in shown
     assert "namespace shop has 3 actions in flight (max 3)" in shown
+
+
+async def test_a_login_outlives_a_restart_until_logout_or_expiry_and_its_token_is_never_kept(
+    api_settings: Settings,
+    api_clock: FakeClock,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def restarted(cookie: str, path: str = "/ui/") -> tuple[int, str]:
+        """The daemon started again on the same journal, and the browser comes back with its cookie."""
+        async with open_app(api_settings, clock=api_clock) as app:
+            client = await aiohttp_client(build_web_app(app.api_state()))
+            resp = await client.get(
+                path, headers={"Cookie": f"remediator_session={cookie}"}, allow_redirects=False
+            )
+            status, page = resp.status, await resp.text()
+            await client.close()
+            return status, page
+
+    async def logged_in() -> str:
+        async with open_app(api_settings, clock=api_clock) as app:
+            console = Console(await aiohttp_client(build_web_app(app.api_state())))
+            resp = await console.login(ADMIN)
+            assert resp.status == 303
+            cookie = resp.cookies["remediator_session"].value
+            await console.client.close()
+            return cookie
+
+    kept = await logged_in()
+    status, page = await restarted(kept)
+    assert status == 200 and f"{ADMIN_NAME} (admin)" in text(page), "still logged in after the restart"
+    assert (await restarted("x" + kept[1:]))[0] == 303, "a made-up cookie is not a session"
+
+    journal = api_settings.journal.path.read_bytes() + b"".join(
+        p.read_bytes() for p in api_settings.journal.path.parent.glob(api_settings.journal.path.name + "-wal")
+    )
+    assert kept.encode() not in journal and ADMIN.encode() not in journal, "only a digest is kept"
+    assert kept not in capsys.readouterr().out, "nor logged"
+
+    async with open_app(api_settings, clock=api_clock) as app:  # log out: the session is gone for good
+        console = Console(await aiohttp_client(build_web_app(app.api_state())))
+        console.client.session.cookie_jar.update_cookies({"remediator_session": kept})
+        status, page = await console.get("/ui/")
+        assert status == 200
+        console.csrf = field(page, "csrf")
+        assert (await console.post("/ui/logout", {})).status == 303
+        await console.client.close()
+    assert (await restarted(kept))[0] == 303, "logged out stays logged out after a restart"
+
+    expiring = await logged_in()
+    api_clock.advance(SESSION_TTL_S + 1)  # touched every page view, yet past its absolute lifetime
+    assert (await restarted(expiring))[0] == 303, "an expired session ends, restart or not"

@@ -7,13 +7,14 @@ the next start, overload, and the oversight records (approvals, escalations, aud
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from remediator.clock import FakeClock
 from remediator.model import Change, ExecutionId, ExecutionStatus, Outcome, Target
 from remediator.store import ExecutionUpdate, JournalOverloaded, queries
+from remediator.store.console_sessions import ConsoleSession
 from remediator.store.revisions import OwnRevision
 from tests.store.conftest import T0, TARGET, Backend, alert, decision
 
@@ -406,3 +407,24 @@ async def test_processed_payloads_of_a_source_since_a_time_are_read_back_for_a_r
         assert (p.id, p.source, p.body, p.received_at) == (acked, "pagerduty", b"acked", since)
         assert waiting not in [q.id for q in await j.processed_payloads("pagerduty", T0)]
         assert [q.body for q in await j.processed_payloads("pagerduty", T0)] == [b"old", b"acked"]
+
+
+async def test_console_sessions_are_kept_by_digest_touched_ended_and_bounded(backend: Backend) -> None:
+    def session(n: int, at: datetime) -> ConsoleSession:
+        return ConsoleSession(digest=f"d{n}", name="alice", scope="admin", created_at=at, last_seen=at)
+
+    async with backend.open() as j:
+        for n in range(3):
+            await j.save_console_session(session(n, T0 + timedelta(seconds=n)), keep=3)
+        await j.touch_console_session("d0", T0 + timedelta(minutes=5))
+        await j.save_console_session(
+            session(3, T0 + timedelta(seconds=3)), keep=3
+        )  # d1 was seen least lately
+    async with backend.open() as j:
+        assert await j.console_session("d1") is None
+        kept = await j.console_session("d0")
+        assert kept is not None and (kept.name, kept.scope) == ("alice", "admin")
+        assert (kept.created_at, kept.last_seen) == (T0, T0 + timedelta(minutes=5))
+        await j.end_console_session("d0")
+        assert await j.console_session("d0") is None
+        assert await j.console_session("d3") is not None

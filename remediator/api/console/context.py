@@ -62,7 +62,8 @@ class Ctx:
     def page(
         self, title: str, body: Html, *, active: str = "", refresh: bool = False, pending: int = 0
     ) -> web.Response:
-        flash, self.session.flash = self.session.flash, []
+        flash = list(self.session.flash)
+        self.session.flash.clear()  # the store holds this list until the next page
         caller = self.session.caller
         return respond(
             page(
@@ -135,7 +136,7 @@ def console(
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             state = request.app[STATE]
-            session = request.app[SESSIONS].get(request.cookies.get(COOKIE))
+            session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
             if session is None:
                 if request.method == "GET":
                     return redirect("/ui/login?" + urlencode({"next": request.path_qs}))

@@ -59,7 +59,7 @@ async def login_get(request: web.Request) -> web.StreamResponse:
     except inputs.BadInput as e:
         return failure(e.status, str(e))
     next_path = inputs.safe_next(q.get("next"))
-    if request.app[SESSIONS].get(request.cookies.get(COOKIE)) is not None:
+    if await request.app[SESSIONS].get(request.cookies.get(COOKIE)) is not None:
         return redirect(next_path)
     return _login_form(request, next_path=next_path)
 
@@ -93,7 +93,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             status=401,
             error="Unknown token. Use a token from auth.api_tokens (see below).",
         )
-    session = sessions.create(caller)
+    session = await sessions.create(caller)
     log.info("console: logged in", caller=caller.name, scope=caller.scope)
     response = redirect(next_path)
     response.set_cookie(
@@ -111,7 +111,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 @console(scope="read")
 async def logout(ctx: Ctx) -> web.StreamResponse:
-    ctx.request.app[SESSIONS].end(ctx.session.id)
+    await ctx.request.app[SESSIONS].end(ctx.session.id)
     response = redirect("/ui/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response

@@ -46,7 +46,8 @@ async def to_console(request: web.Request) -> web.StreamResponse:
 
 def add_console_routes(app: web.Application) -> None:
     """Register /ui/; `app[STATE]` must be set (its clock times the sessions)."""
-    app[SESSIONS] = SessionStore(clock=app[STATE].clock)
+    state = app[STATE]
+    app[SESSIONS] = SessionStore(clock=state.clock, journal=state.sessions, tokens=lambda: state.api_tokens)
     r = app.router
     r.add_get("/ui", to_console)
     r.add_get("/ui/", now_page)

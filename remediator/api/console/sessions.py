@@ -7,20 +7,27 @@ has its own CSRF token, sent back in every form and compared in constant time; S
 already keeps the cookie off cross-site requests, the CSRF token covers what it does not (a
 same-site page on another port, old browsers).
 
-Sessions live in memory: a restart logs everybody out (they log in again with their token), and
-with several replicas the load balancer must keep a browser on one (or each replica asks for a
-login). Times come from the injected clock.
+Sessions live in the journal, so a restart (or another replica) keeps people logged in: only a
+SHA-256 digest of the session id is stored (reading the journal does not log anyone in), and the
+CSRF token is derived from the session id, so it is never stored either. A session holds the
+token's name and scope as at login, and ends when that token is no longer configured with them.
+Times come from the injected clock; logging out deletes the row. Messages for the next page (flash)
+stay in this process's memory: they are only a redirect's worth of state.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from remediator.api.apiauth import Caller
+from remediator.api.auth import ApiCredential
 from remediator.clock import Clock
+from remediator.store.console_sessions import ConsoleSession, ConsoleSessionStore
 
 COOKIE = "remediator_session"
 LOGIN_COOKIE = "remediator_login"
@@ -41,8 +48,6 @@ class Session:
     id: str
     caller: Caller
     csrf: str
-    created: float
-    last_seen: float
     flash: list[tuple[str, str]] = field(default_factory=list)
     """Messages for the next page (kind, text): what a POST did, shown after its redirect."""
 
@@ -50,46 +55,76 @@ class Session:
         return token is not None and hmac.compare_digest(token.encode(), self.csrf.encode())
 
 
+def digest(session_id: str) -> str:
+    """What the journal keys a session by: never the session id itself."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _csrf(session_id: str) -> str:
+    return hmac.new(session_id.encode(), b"remediator console csrf", hashlib.sha256).hexdigest()
+
+
+TOUCH_EVERY_S = 60.0
+"""A session's last use is written at most this often (not one journal write per page view)."""
+
+
 class SessionStore:
-    def __init__(self, *, clock: Clock) -> None:
+    def __init__(
+        self, *, clock: Clock, journal: ConsoleSessionStore, tokens: Callable[[], Iterable[ApiCredential]]
+    ) -> None:
         self._clock = clock
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._journal = journal
+        self._tokens = tokens
+        self._flash: OrderedDict[str, list[tuple[str, str]]] = OrderedDict()
         self._failures: dict[str, deque[float]] = {}
 
-    def create(self, caller: Caller) -> Session:
-        now = self._clock.monotonic()
-        session = Session(
-            id=secrets.token_urlsafe(32),
-            caller=caller,
-            csrf=secrets.token_urlsafe(32),
-            created=now,
-            last_seen=now,
+    async def create(self, caller: Caller) -> Session:
+        now = self._clock.now()
+        session_id = secrets.token_urlsafe(32)
+        record = ConsoleSession(
+            digest=digest(session_id), name=caller.name, scope=caller.scope, created_at=now, last_seen=now
         )
-        self._sessions[session.id] = session
-        while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
-        return session
+        await self._journal.save_console_session(record, keep=MAX_SESSIONS)
+        return self._session(session_id, caller)
 
-    def get(self, session_id: str | None) -> Session | None:
-        """The live session for a cookie value; expired ones are dropped. Unknown ids are None."""
+    async def get(self, session_id: str | None) -> Session | None:
+        """The live session for a cookie value; expired ones are deleted. Unknown ids are None."""
         if not session_id or len(session_id) > 100:
             return None
-        session = self._sessions.get(session_id)
-        if session is None:
+        key = digest(session_id)
+        record = await self._journal.console_session(key)
+        if record is None:
             return None
-        now = self._clock.monotonic()
-        if now - session.created > SESSION_TTL_S or now - session.last_seen > IDLE_TTL_S:
-            del self._sessions[session_id]
+        now = self._clock.now()
+        age = (now - record.created_at).total_seconds()
+        idle = (now - record.last_seen).total_seconds()
+        caller = self._caller(record)
+        if age > SESSION_TTL_S or idle > IDLE_TTL_S or caller is None:
+            await self.end(session_id)
             return None
-        session.last_seen = now
-        self._sessions.move_to_end(session_id)
-        return session
+        if idle >= TOUCH_EVERY_S:
+            await self._journal.touch_console_session(key, now)
+        return self._session(session_id, caller)
 
-    def end(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
+    async def end(self, session_id: str) -> None:
+        key = digest(session_id)
+        self._flash.pop(key, None)
+        await self._journal.end_console_session(key)
 
-    def __len__(self) -> int:
-        return len(self._sessions)
+    def _caller(self, record: ConsoleSession) -> Caller | None:
+        """Its caller, while a token of that name and scope is still configured."""
+        for credential in self._tokens():
+            if credential.name == record.name and credential.scope == record.scope:
+                return Caller(name=record.name, scope=credential.scope)
+        return None
+
+    def _session(self, session_id: str, caller: Caller) -> Session:
+        key = digest(session_id)
+        flash = self._flash.setdefault(key, [])
+        self._flash.move_to_end(key)
+        while len(self._flash) > MAX_SESSIONS:
+            self._flash.popitem(last=False)
+        return Session(id=session_id, caller=caller, csrf=_csrf(session_id), flash=flash)
 
     # -- throttling failed logins ------------------------------------------------------------------
 

@@ -1,0 +1,67 @@
+"""Console sessions in the SQLite journal (see `console_sessions.py`). A base of `SqliteJournal`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from remediator.store.console_sessions import ConsoleSession
+from remediator.store.sqlite_writer import SqliteWriter
+
+
+class ConsoleSessionRecords(SqliteWriter):
+    async def save_console_session(self, session: ConsoleSession, *, keep: int) -> None:
+        row = (
+            session.digest,
+            session.name,
+            session.scope,
+            session.created_at.timestamp(),
+            session.last_seen.timestamp(),
+        )
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "INSERT INTO console_sessions(digest, name, scope, created_at, last_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            await db.execute(
+                "DELETE FROM console_sessions WHERE digest NOT IN"
+                " (SELECT digest FROM console_sessions ORDER BY last_seen DESC LIMIT ?)",
+                (keep,),
+            )
+
+        await self._submit(job)
+
+    async def console_session(self, digest: str) -> ConsoleSession | None:
+        rows = list(
+            await self._r.execute_fetchall(
+                "SELECT digest, name, scope, created_at, last_seen FROM console_sessions WHERE digest = ?",
+                (digest,),
+            )
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return ConsoleSession(
+            digest=r[0],
+            name=r[1],
+            scope=r[2],
+            created_at=datetime.fromtimestamp(r[3], UTC),
+            last_seen=datetime.fromtimestamp(r[4], UTC),
+        )
+
+    async def touch_console_session(self, digest: str, at: datetime) -> None:
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute(
+                "UPDATE console_sessions SET last_seen = ? WHERE digest = ?", (at.timestamp(), digest)
+            )
+
+        await self._submit(job)
+
+    async def end_console_session(self, digest: str) -> None:
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.execute("DELETE FROM console_sessions WHERE digest = ?", (digest,))
+
+        await self._submit(job)
