@@ -136,7 +136,11 @@ def console(
         @functools.wraps(handler)
         async def run(request: web.Request) -> web.StreamResponse:
             state = request.app[STATE]
-            session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
+            try:
+                session = await request.app[SESSIONS].get(request.cookies.get(COOKIE))
+            except JournalUnavailable as e:  # sessions are in the journal
+                log.error("console: journal unavailable", path=request.path, error=str(e))
+                return failure(503, "the journal cannot be read right now; retry in a moment")
             if session is None:
                 if request.method == "GET":
                     return redirect("/ui/login?" + urlencode({"next": request.path_qs}))

@@ -19,6 +19,7 @@ from remediator.api.console.layout import page
 from remediator.api.console.sessions import COOKIE, COOKIE_PATH, LOGIN_COOKIE, SESSION_TTL_S
 from remediator.api.state import STATE, ApiState
 from remediator.logs import get_logger
+from remediator.store import JournalUnavailable
 
 log = get_logger("remediator.console")
 
@@ -59,8 +60,11 @@ async def login_get(request: web.Request) -> web.StreamResponse:
     except inputs.BadInput as e:
         return failure(e.status, str(e))
     next_path = inputs.safe_next(q.get("next"))
-    if await request.app[SESSIONS].get(request.cookies.get(COOKIE)) is not None:
-        return redirect(next_path)
+    try:
+        if await request.app[SESSIONS].get(request.cookies.get(COOKIE)) is not None:
+            return redirect(next_path)
+    except JournalUnavailable:
+        pass  # sessions are in the journal: the login form still shows, logging in says what is wrong
     return _login_form(request, next_path=next_path)
 
 
@@ -93,7 +97,11 @@ async def login_post(request: web.Request) -> web.StreamResponse:
             status=401,
             error="Unknown token. Use a token from auth.api_tokens (see below).",
         )
-    session = await sessions.create(caller)
+    try:
+        session = await sessions.create(caller)
+    except JournalUnavailable as e:  # sessions are in the journal
+        log.error("console: login not kept, the journal is unavailable", caller=caller.name, error=str(e))
+        return failure(503, "the journal cannot be written right now; log in again in a moment")
     log.info("console: logged in", caller=caller.name, scope=caller.scope)
     response = redirect(next_path)
     response.set_cookie(
@@ -111,7 +119,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
 
 @console(scope="read")
 async def logout(ctx: Ctx) -> web.StreamResponse:
-    await ctx.request.app[SESSIONS].end(ctx.session.id)
+    await ctx.request.app[SESSIONS].end(ctx.session.id)  # JournalUnavailable: a 503, still logged in
     response = redirect("/ui/login")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     return response
