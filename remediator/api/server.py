@@ -16,8 +16,11 @@ from remediator.api.webhook_app import add_webhook_routes, new_app, runner_for
 
 def make_runner(state: ApiState, *, behind_front: bool = False) -> web.AppRunner:
     """The runner the daemon serves with (see `runner_for`). `behind_front`: it serves only the
-    intake process's proxy, on a private Unix socket (intake/front.py)."""
-    return runner_for(build_web_app(state, behind_front=behind_front), state.settings.http)
+    intake process's proxy, on a private Unix socket (intake/front.py). The proxy sends a whole body
+    or drops the connection, so nothing is left to drain after an early answer: no lingering, which
+    would otherwise keep a dropped connection's handler waiting past shutdown."""
+    app = build_web_app(state, behind_front=behind_front)
+    return runner_for(app, state.settings.http, lingering=not behind_front)
 
 
 def build_web_app(state: ApiState, *, behind_front: bool = False) -> web.Application:

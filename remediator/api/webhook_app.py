@@ -16,7 +16,7 @@ from remediator.api.state import BODY_TIMEOUT, WEBHOOKS, WebhookState
 from remediator.config import HttpSettings
 
 
-def runner_for(app: web.Application, http: HttpSettings) -> web.AppRunner:
+def runner_for(app: web.Application, http: HttpSettings, *, lingering: bool = True) -> web.AppRunner:
     """A runner for `app`. `keepalive_timeout` doubles as the header timeout: aiohttp
     closes a connection whose next request has not fully arrived by then (it counts from the
     connection's start or the last answer, whatever a slow client trickles meanwhile). No access log:
@@ -28,7 +28,7 @@ def runner_for(app: web.Application, http: HttpSettings) -> web.AppRunner:
         keepalive_timeout=http.header_timeout,
         # After an early answer (408, 413, 400), the unread rest of a body is drained this long at
         # most before the connection is closed (aiohttp's default is 10 s per such connection).
-        lingering_time=1.0,
+        lingering_time=1.0 if lingering else 0.0,
     )
 
 
