@@ -65,7 +65,9 @@ def make_error_middleware(*, timeout_s: float) -> Any:
             reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
             if e.status == 413:
                 reason = f"request body too large (limit {request.app._client_max_size} bytes)"
-            response = error_response(e.status, reason)
+            # A 405 names the methods the resource allows (RFC 9110 15.5.6); aiohttp puts them in Allow.
+            allow = {"Allow": e.headers["Allow"]} if e.status == 405 and "Allow" in e.headers else None
+            response = error_response(e.status, reason, headers=allow)
             if e.status in (408, 413):
                 response.force_close()  # the unread rest of the body must not be parsed as a request
             return response

@@ -92,6 +92,7 @@ class Sent:
     label: str
     status: int
     body: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +104,9 @@ class Harness:
     async def send(self, label: str, method: str, path: str, **kw: Any) -> Sent:
         resp = await self.client.request(method, path, allow_redirects=False, **kw)
         text = await resp.text(errors="replace")
-        sent = Sent(label=f"{method} {path[:80]} [{label}]", status=resp.status, body=text)
+        sent = Sent(
+            label=f"{method} {path[:80]} [{label}]", status=resp.status, body=text, headers=dict(resp.headers)
+        )
         self.answers.append(sent)
         return sent
 
@@ -605,23 +608,29 @@ async def _get(h: Harness, path: str) -> tuple[int, Any]:
     return sent.status, json.loads(sent.body) if sent.body.startswith("{") else sent.body
 
 
-WRONG_METHODS = [("GET", "/webhook/alertmanager"), ("PUT", "/webhook/pagerduty"), ("POST", "/metrics")]
+WRONG_METHODS = [
+    ("GET", "/webhook/alertmanager", "POST"),
+    ("PUT", "/webhook/pagerduty", "POST"),
+    ("POST", "/metrics", "GET,HEAD"),
+]
 
 
-async def _wrong_method(h: Harness, method: str, path: str) -> None:
+async def _wrong_method(h: Harness, method: str, path: str, allowed: str) -> None:
     sent = await h.send("wrong method", method, path, headers=ADMIN_H)
     assert sent.status == 405, sent.body
     assert json.loads(sent.body)["error"] == "Method Not Allowed"
+    # RFC 9110 15.5.6: a 405 names the methods the resource does allow.
+    assert sorted(sent.headers.get("Allow", "").split(",")) == sorted(allowed.split(","))
 
 
-@pytest.mark.parametrize(("method", "path"), WRONG_METHODS)
-async def test_a_wrong_method_is_a_405(hostile: Harness, method: str, path: str) -> None:
-    await _wrong_method(hostile, method, path)
+@pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS)
+async def test_a_wrong_method_is_a_405(hostile: Harness, method: str, path: str, allowed: str) -> None:
+    await _wrong_method(hostile, method, path, allowed)
 
 
-@pytest.mark.parametrize(("method", "path"), WRONG_METHODS)
+@pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS)
 async def test_the_front_answers_a_wrong_method_on_its_own_paths_the_same(
-    hostile_front: Harness, method: str, path: str
+    hostile_front: Harness, method: str, path: str, allowed: str
 ) -> None:
     """Not passed on to the main process (which serves no webhooks: it would say 404)."""
-    await _wrong_method(hostile_front, method, path)
+    await _wrong_method(hostile_front, method, path, allowed)
