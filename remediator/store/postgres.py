@@ -44,7 +44,7 @@ from remediator.store.postgres_scheduling import PostgresSchedulingRecords
 from remediator.store.postgres_sessions import PostgresConsoleSessions
 from remediator.store.records import JournalUnavailable
 
-__all__ = ["PostgresJournal", "redact", "replica_name"]
+__all__ = ["PostgresJournal", "create_pool", "redact", "replica_name"]
 
 log = get_logger("remediator.store")
 
@@ -59,6 +59,23 @@ def redact(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def create_pool(
+    url: str, *, password: str | None, max_size: int, connect_timeout_s: float, application_name: str
+) -> asyncpg.Pool:
+    """A connection pool to the journal; a failure to connect is JournalUnavailable, its URL redacted."""
+    try:
+        return await asyncpg.create_pool(
+            url,
+            password=password,
+            min_size=1,
+            max_size=max_size,
+            timeout=connect_timeout_s,
+            server_settings={"application_name": application_name},
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        raise JournalUnavailable(f"journal {redact(url)}: cannot connect: {e}") from e
 
 
 class PostgresJournal(
@@ -142,17 +159,13 @@ class PostgresJournal(
         max_deferred: int = 1000,
     ) -> AsyncIterator[PostgresJournal]:
         where = redact(url)
-        try:
-            pool = await asyncpg.create_pool(
-                url,
-                password=password,
-                min_size=1,
-                max_size=max(pool_size, 3) + 1,  # the heartbeat's connection comes on top
-                timeout=connect_timeout_s,
-                server_settings={"application_name": "remediator"},
-            )
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            raise JournalUnavailable(f"journal {where}: cannot connect: {e}") from e
+        pool = await create_pool(
+            url,
+            password=password,
+            max_size=max(pool_size, 3) + 1,  # the heartbeat's connection comes on top
+            connect_timeout_s=connect_timeout_s,
+            application_name="remediator",
+        )
         try:
             async with pool.acquire() as conn:
                 applied = await postgres_schema.migrate(conn, where=where, now=clock.now().timestamp())

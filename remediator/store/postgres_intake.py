@@ -45,10 +45,12 @@ class PostgresIntake(Admission, PostgresSchedulingRecords, PostgresControlRecord
     commits: int
     accepted: int
 
+    async def _count_backlog(self) -> int:
+        return int(await self._pool.fetchval("SELECT count(*) FROM payloads WHERE processed_at IS NULL"))
+
     async def _refresh_backlog(self) -> None:
         """Other replicas accept and process too: the counts this replica serves are re-read."""
-        n = await self._pool.fetchval("SELECT count(*) FROM payloads WHERE processed_at IS NULL")
-        self._backlog = int(n)
+        self._backlog = await self._count_backlog()
         self._deferred_waiting = await self._count_deferred_waiting()
 
     def _notified(self, *_: object) -> None:

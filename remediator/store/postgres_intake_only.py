@@ -20,9 +20,8 @@ from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.errors import ConfigError
 from remediator.store import postgres_schema
 from remediator.store.admission import Accept
-from remediator.store.postgres import redact
+from remediator.store.postgres import create_pool, redact
 from remediator.store.postgres_intake import PostgresIntake
-from remediator.store.records import JournalUnavailable
 
 
 class PostgresIntakeOnly(PostgresIntake):
@@ -43,8 +42,8 @@ class PostgresIntakeOnly(PostgresIntake):
         self.accepted = 0
 
     async def _refresh_backlog(self) -> None:
-        n = await self._pool.fetchval("SELECT count(*) FROM payloads WHERE processed_at IS NULL")
-        self._backlog = int(n)
+        """Only the backlog: shedding is all this process uses it for (no deferral counts)."""
+        self._backlog = await self._count_backlog()
 
     async def _refresh_forever(self, every_s: float) -> None:
         while True:
@@ -67,17 +66,13 @@ class PostgresIntakeOnly(PostgresIntake):
         clock: Clock = SYSTEM_CLOCK,
     ) -> AsyncIterator[PostgresIntakeOnly]:
         where = redact(url)
-        try:
-            pool = await asyncpg.create_pool(
-                url,
-                password=password,
-                min_size=1,
-                max_size=pool_size,
-                timeout=connect_timeout_s,
-                server_settings={"application_name": "remediator-intake"},
-            )
-        except (OSError, asyncpg.PostgresError, TimeoutError) as e:
-            raise JournalUnavailable(f"journal {where}: cannot connect: {e}") from e
+        pool = await create_pool(
+            url,
+            password=password,
+            max_size=pool_size,
+            connect_timeout_s=connect_timeout_s,
+            application_name="remediator-intake",
+        )
         try:
             async with pool.acquire() as conn:
                 version = await postgres_schema.current_version(conn)

@@ -45,6 +45,7 @@ from remediator.store.sqlite_executions import ExecutionRecords
 from remediator.store.sqlite_reads import SqliteReads
 from remediator.store.sqlite_revisions import OwnRevisionRecords
 from remediator.store.sqlite_sessions import ConsoleSessionRecords
+from remediator.store.sqlite_writer import set_pragmas
 
 log = get_logger("remediator.store")
 
@@ -117,9 +118,7 @@ class SqliteJournal(
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await aiosqlite.connect(path, isolation_level=None)
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-            await writer.execute("PRAGMA busy_timeout=5000")
+            await set_pragmas(writer, synchronous=synchronous, busy_timeout_ms=5000)
             applied = await sqlite_schema.migrate(writer, where=str(path), now=clock.now().timestamp())
             if applied:
                 log.info("journal schema migrated", journal=str(path), versions=applied)
@@ -137,18 +136,8 @@ class SqliteJournal(
             approval_remind_before_s=approval_remind_before_s,
             max_deferred=max_deferred,
         )
-        try:
-            await journal._load_counters()
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(journal._writer_loop(), name="journal-writer")
-                try:
-                    yield journal
-                finally:
-                    # Writes queued before the close are committed: what was acknowledged is on disk.
-                    journal._queue.put_nowait(None)
-        finally:
-            await reader.close()
-            await writer.close()
+        async with journal._serving(load=journal._load_counters, name="journal-writer"):
+            yield journal
 
     async def _load_counters(self) -> None:
         for table in _TABLES:

@@ -21,7 +21,7 @@ import aiosqlite
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.errors import ConfigError
 from remediator.store import sqlite_schema
-from remediator.store.sqlite_writer import SqliteWriter
+from remediator.store.sqlite_writer import SqliteWriter, set_pragmas
 
 BUSY_POLL_MS = 2
 """SQLite's busy handler sleeps 1, 2, 5, 10... up to 100 ms between tries: a writer that finds the lock
@@ -59,9 +59,7 @@ class SqliteIntake(SqliteWriter):
     ) -> AsyncIterator[SqliteIntake]:
         writer = await aiosqlite.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
         try:
-            await writer.execute("PRAGMA journal_mode=WAL")
-            await writer.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-            await writer.execute(f"PRAGMA busy_timeout={BUSY_POLL_MS}")
+            await set_pragmas(writer, synchronous=synchronous, busy_timeout_ms=BUSY_POLL_MS)
             version = await sqlite_schema.current_version(writer)
             latest = sqlite_schema.LATEST
             if version != latest:
@@ -75,15 +73,5 @@ class SqliteIntake(SqliteWriter):
             raise
         intake = cls(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
         intake._busy_s = busy_timeout_ms / 1000
-        try:
-            await intake._load_backlog()
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(intake._writer_loop(), name="intake-writer")
-                try:
-                    yield intake
-                finally:
-                    # Writes queued before the close are committed: what was acknowledged is on disk.
-                    intake._queue.put_nowait(None)
-        finally:
-            await reader.close()
-            await writer.close()
+        async with intake._serving(load=intake._load_backlog, name="intake-writer"):
+            yield intake

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -33,6 +33,14 @@ _PROBE_ID = "remediator:readiness-probe"
 """The `deliveries` row readiness rewrites (aged out with the others; no sender uses this id)."""
 
 _MAX_OPS_PER_COMMIT = 512
+
+
+async def set_pragmas(db: aiosqlite.Connection, *, synchronous: str, busy_timeout_ms: int) -> None:
+    """What every connection that writes the journal sets: WAL, the configured durability, the wait for
+    another writer's lock."""
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+    await db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 @dataclass
@@ -99,6 +107,23 @@ class SqliteWriter(Admission):
             await self._commit(ops)
             if closing:
                 return
+
+    @contextlib.asynccontextmanager
+    async def _serving(self, *, load: Callable[[], Awaitable[None]], name: str) -> AsyncIterator[None]:
+        """Load the counters (`load`), run the writer task while the caller's block runs, then close
+        both connections. Writes queued before the close are committed: what was acknowledged is on
+        disk."""
+        try:
+            await load()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._writer_loop(), name=name)
+                try:
+                    yield
+                finally:
+                    self._queue.put_nowait(None)
+        finally:
+            await self._r.close()
+            await self._w.close()
 
     def _save_counters(self) -> Any:
         """In-memory state a transaction changes (the next ids): restored when it rolls back."""
