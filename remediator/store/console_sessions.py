@@ -3,9 +3,10 @@ logged in. Only a digest of the session token is stored: whoever reads the journ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +18,21 @@ class ConsoleSession:
     scope: str
     created_at: datetime
     last_seen: datetime
+
+
+COLUMNS = "digest, name, scope, created_at, last_seen"
+"""What both back-ends select for `session_from_row`, in its order."""
+
+
+def session_from_row(r: Sequence[Any]) -> ConsoleSession:
+    """A session from a row of `COLUMNS` (times stored as Unix seconds on both back-ends)."""
+    return ConsoleSession(
+        digest=r[0],
+        name=r[1],
+        scope=r[2],
+        created_at=datetime.fromtimestamp(r[3], UTC),
+        last_seen=datetime.fromtimestamp(r[4], UTC),
+    )
 
 
 class ConsoleSessionStore(Protocol):

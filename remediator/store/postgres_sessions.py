@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
-from remediator.store.console_sessions import ConsoleSession
+from remediator.store.console_sessions import COLUMNS, ConsoleSession, session_from_row
 
 
 class PostgresConsoleSessions:
@@ -31,18 +31,12 @@ class PostgresConsoleSessions:
 
     async def console_session(self, digest: str) -> ConsoleSession | None:
         r = await self._pool.fetchrow(
-            "SELECT digest, name, scope, created_at, last_seen FROM console_sessions WHERE digest = $1",
+            f"SELECT {COLUMNS} FROM console_sessions WHERE digest = $1",
             digest,
         )
         if r is None:
             return None
-        return ConsoleSession(
-            digest=r[0],
-            name=r[1],
-            scope=r[2],
-            created_at=datetime.fromtimestamp(r[3], UTC),
-            last_seen=datetime.fromtimestamp(r[4], UTC),
-        )
+        return session_from_row(r)
 
     async def touch_console_session(self, digest: str, at: datetime) -> None:
         await self._pool.execute(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiosqlite
 
-from remediator.store.console_sessions import ConsoleSession
+from remediator.store.console_sessions import COLUMNS, ConsoleSession, session_from_row
 from remediator.store.sqlite_writer import SqliteWriter
 
 
@@ -37,20 +37,14 @@ class ConsoleSessionRecords(SqliteWriter):
     async def console_session(self, digest: str) -> ConsoleSession | None:
         rows = list(
             await self._r.execute_fetchall(
-                "SELECT digest, name, scope, created_at, last_seen FROM console_sessions WHERE digest = ?",
+                f"SELECT {COLUMNS} FROM console_sessions WHERE digest = ?",
                 (digest,),
             )
         )
         if not rows:
             return None
         r = rows[0]
-        return ConsoleSession(
-            digest=r[0],
-            name=r[1],
-            scope=r[2],
-            created_at=datetime.fromtimestamp(r[3], UTC),
-            last_seen=datetime.fromtimestamp(r[4], UTC),
-        )
+        return session_from_row(r)
 
     async def touch_console_session(self, digest: str, at: datetime) -> None:
         async def job(db: aiosqlite.Connection) -> None:
