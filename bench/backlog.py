@@ -25,6 +25,7 @@ backlog) after a longer drain, and SQLite's page cache (2 MiB a connection).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,13 +35,13 @@ from typing import Any
 from bench import procs, workload
 from bench._logs import daemon_logging
 from bench.config import BenchConfig
+from bench.processing import accept_bodies
 from remediator.app import open_app
 from remediator.config import Settings
 
 ALERTS_PER_PAYLOAD = 100
 BOUND_RATIO = 1.10
 BOUND_SLACK_MIB = 20.0
-_ACCEPT_CONCURRENCY = 256
 _SAMPLE_S = 0.1
 
 
@@ -65,13 +66,8 @@ async def fill(settings: Settings, bodies: Iterator[bytes], count: int) -> dict[
     """Accept `count` bodies into the journal through the webhook's write, 256 at a time."""
     started = time.perf_counter()
     async with open_app(settings, process=False) as app:
-        journal = app.journal
-        done = 0
-        while done < count:
-            chunk = [next(bodies) for _ in range(min(_ACCEPT_CONCURRENCY, count - done))]
-            await asyncio.gather(*(journal.accept("alertmanager", b) for b in chunk))
-            done += len(chunk)
-        backlog = journal.backlog()
+        await accept_bodies(app.journal, itertools.islice(bodies, count))
+        backlog = app.journal.backlog()
     return {"payloads": count, "seconds": time.perf_counter() - started, "backlog_payloads": backlog}
 
 
