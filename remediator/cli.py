@@ -28,6 +28,7 @@ from remediator.config import (
 )
 from remediator.errors import ConfigError, RemediatorError, RuleLoadError
 from remediator.intake.front import Front, open_front
+from remediator.intake.rundir import sweep_stale_run_directories
 from remediator.intake.supervisor import IntakeProcess, PayloadSink
 from remediator.logs import configure_logging, get_logger
 from remediator.override import ReloadFailed
@@ -107,6 +108,8 @@ async def serve(settings: Settings) -> None:
             bind_address(settings, webhook_token=token, listen=settings.intake.listen)
     except ConfigError as e:
         raise StartupError(_one_line(e)) from None
+    # Whatever this run's settings: a run on one port that was SIGKILLed left its private directory.
+    sweep_stale_run_directories()
     listening = False
     cannot_listen: StartupError | None = None
     try:

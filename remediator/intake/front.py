@@ -7,18 +7,17 @@ The main process binds http.listen itself and hands the listening socket to the 
 inherited descriptor: a bind error is the main process's start-up error as before, port 0 is chosen
 once, and while a dead intake process is started again the port stays bound, so connections wait in
 the kernel's queue instead of being refused. The main process serves on a Unix socket in a directory
-made afresh at each start with mode 0700 (tempfile.mkdtemp): only the daemon's user can reach it, and
-only the two processes know its path. That is why the main process trusts the X-Forwarded-For the
-front sets there (the console's login throttling counts per client).
+made afresh at each start with mode 0700 (rundir.py): only the daemon's user can reach it, and only
+the two processes know its path (a run that was killed leaves it behind; the next start removes it).
+That is why the main process trusts the X-Forwarded-For the front sets there (the console's login
+throttling counts per client).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from remediator.api.errors import PROXIED
 from remediator.api.front_metrics import joined_metrics
 from remediator.api.proxy import Proxy
 from remediator.errors import ConfigError
+from remediator.intake.rundir import run_directory
 
 LISTEN_FD_ENV = "REMEDIATOR_INTAKE_LISTEN_FD"
 UPSTREAM_ENV = "REMEDIATOR_INTAKE_UPSTREAM"
@@ -74,8 +74,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
 @contextlib.contextmanager
 def open_front(host: str, port: int) -> Iterator[Front]:
     """Bind http.listen and make the private directory of the main process's socket; undone at exit."""
-    directory = Path(tempfile.mkdtemp(prefix="remediator-"))
-    try:
+    with run_directory() as directory:
         upstream = directory / SOCKET_NAME
         if len(os.fsencode(upstream)) > UNIX_PATH_MAX:
             raise ConfigError(
@@ -84,8 +83,6 @@ def open_front(host: str, port: int) -> Iterator[Front]:
             )
         with bind_listener(host, port) as listener:
             yield Front(listener=listener, upstream=upstream)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(frozen=True, kw_only=True)
