@@ -161,7 +161,9 @@ async def test_serve_removes_a_killed_daemons_directory_and_not_a_live_ones(
         assert not killed_dir.exists()
         assert live_dir.exists() and live.behind().exists()
         assert following.behind().parent.exists()
-        swept = [e for e in following.log_lines() if e.get("event", "").startswith("removed the run directory")]
+        swept = [
+            e for e in following.log_lines() if e.get("event", "").startswith("removed the run directory")
+        ]
         assert [e["directory"] for e in swept] == [str(killed_dir)]
         async with aiohttp.ClientSession() as s, s.get(f"{live.url}/healthz") as r:
             assert r.status == 200  # the live daemon still reaches its main process
@@ -170,7 +172,11 @@ async def test_serve_removes_a_killed_daemons_directory_and_not_a_live_ones(
             if d.proc is not None and d.proc.poll() is None:
                 d.stop()
     assert not live_dir.exists()
-    assert [p for p in parent.iterdir() if NAME.fullmatch(p.name)] == []
+    assert _run_directories(parent) == []
+
+
+def _run_directories(parent: Path) -> list[Path]:
+    return [p for p in parent.iterdir() if NAME.fullmatch(p.name)]
 
 
 def _alive(pid: int) -> bool:
