@@ -8,9 +8,8 @@ executions) in `sqlite.py`. Part of `SqliteJournal`: it writes through the same 
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
-
-import aiosqlite
 
 from remediator.store.sqlite_writer import SqliteWriter
 
@@ -62,8 +61,8 @@ class OversightRecords(SqliteWriter):
         """pending -> approved/rejected, once. False if it was not pending (already decided or expired)."""
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, note = ?"
                 " WHERE id = ? AND status = 'pending' AND expires_at > ?",
                 (status, by, now, note, approval_id, now),
@@ -75,8 +74,8 @@ class OversightRecords(SqliteWriter):
     async def expire_approvals(self) -> int:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> int:
-            cur = await db.execute(
+        def job(db: sqlite3.Connection) -> int:
+            cur = db.execute(
                 "UPDATE approvals SET status = 'expired', decided_at = ?"
                 " WHERE status = 'pending' AND expires_at <= ?",
                 (now, now),
@@ -101,8 +100,8 @@ class OversightRecords(SqliteWriter):
     ) -> None:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO escalations(id, at, rule, target, dest, kind, dedup_key, status, attempts,"
                 " error,"
                 " execution_id, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -126,12 +125,13 @@ class OversightRecords(SqliteWriter):
 
     async def record_audit(self, *, actor: str, action: str, detail: dict[str, Any]) -> int:
         now = self._clock.now().timestamp()
+        detail_json = json.dumps(detail, default=str)  # here: the caller's dict is not the job's
 
-        async def job(db: aiosqlite.Connection) -> int:
+        def job(db: sqlite3.Connection) -> int:
             aid = self._take_ids("audit", 1)
-            await db.execute(
+            db.execute(
                 "INSERT INTO audit(id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-                (aid, now, actor, action, json.dumps(detail, default=str)),
+                (aid, now, actor, action, detail_json),
             )
             return aid
 

@@ -1,7 +1,8 @@
-"""The embedded journal: SQLite in WAL mode through aiosqlite. Implements `store.Journal`.
+"""The embedded journal: SQLite in WAL mode. Implements `store.Journal`.
 
-One writer task owns every write, in group commits (sqlite_writer.py). A second, read-only
-connection serves reads: WAL lets them run while the writer commits. This module holds opening
+One writer task owns every write, in group commits, each run in one call to the writer's own thread
+(sqlite_writer.py). A second, read-only connection (aiosqlite) serves reads: WAL lets them run while
+the writer commits. This module holds opening
 and migrating the file, the id counters, repeated deliveries and the decision scope; the classes it
 builds on hold the rest, one job each: decisions and processed batches (sqlite_decisions.py),
 executions and evidence (sqlite_executions.py), the guards' history (sqlite_reads.py), oversight
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -45,7 +48,7 @@ from remediator.store.sqlite_executions import ExecutionRecords
 from remediator.store.sqlite_reads import SqliteReads
 from remediator.store.sqlite_revisions import OwnRevisionRecords
 from remediator.store.sqlite_sessions import ConsoleSessionRecords
-from remediator.store.sqlite_writer import set_pragmas
+from remediator.store.sqlite_writer import close_writer, connect_writer, set_pragmas
 
 log = get_logger("remediator.store")
 
@@ -78,9 +81,10 @@ class SqliteJournal(
 
     def __init__(
         self,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection,
         reader: aiosqlite.Connection,
         *,
+        thread: ThreadPoolExecutor,
         max_pending: int,
         max_backlog: int,
         clock: Clock,
@@ -88,7 +92,9 @@ class SqliteJournal(
         approval_remind_before_s: float = 900.0,
         max_deferred: int = 1000,
     ) -> None:
-        super().__init__(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
+        super().__init__(
+            writer, reader, thread=thread, max_pending=max_pending, max_backlog=max_backlog, clock=clock
+        )
         self._approval_expiry_s = approval_expiry_s
         self._approval_remind_before_s = approval_remind_before_s
         self._max_deferred = max_deferred
@@ -116,19 +122,25 @@ class SqliteJournal(
         max_deferred: int = 1000,
     ) -> AsyncIterator[SqliteJournal]:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer, thread = await connect_writer(str(path))
+        now = clock.now().timestamp()
+
+        def prepare(db: sqlite3.Connection) -> list[int]:
+            set_pragmas(db, synchronous=synchronous, busy_timeout_ms=5000)
+            return sqlite_schema.migrate(db, where=str(path), now=now)
+
         try:
-            await set_pragmas(writer, synchronous=synchronous, busy_timeout_ms=5000)
-            applied = await sqlite_schema.migrate(writer, where=str(path), now=clock.now().timestamp())
+            applied = await asyncio.get_running_loop().run_in_executor(thread, prepare, writer)
             if applied:
                 log.info("journal schema migrated", journal=str(path), versions=applied)
             reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         except BaseException:
-            await writer.close()
+            await close_writer(writer, thread)
             raise
         journal = cls(
             writer,
             reader,
+            thread=thread,
             max_pending=max_pending,
             max_backlog=max_backlog,
             clock=clock,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
-
-import aiosqlite
 
 from remediator.store.controls import Control, ControlKind
 from remediator.store.sqlite_writer import SqliteWriter
@@ -15,21 +14,21 @@ from remediator.store.sqlite_writer import SqliteWriter
 
 class ControlRecords(SqliteWriter):
     async def set_control(self, kind: ControlKind, key: str, value: Mapping[str, Any], *, actor: str) -> None:
-        now = self._clock.now().timestamp()
+        row = (kind, key, json.dumps(dict(value), default=str), actor, self._clock.now().timestamp())
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO controls(kind, key, value, actor, at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, actor = excluded.actor,"
                 " at = excluded.at",
-                (kind, key, json.dumps(dict(value), default=str), actor, now),
+                row,
             )
 
         await self._submit(job)
 
     async def clear_control(self, kind: ControlKind, key: str) -> bool:
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute("DELETE FROM controls WHERE kind = ? AND key = ?", (kind, key))
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute("DELETE FROM controls WHERE kind = ? AND key = ?", (kind, key))
             return bool(cur.rowcount)
 
         return await self._submit(job)

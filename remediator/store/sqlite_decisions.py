@@ -6,11 +6,10 @@ a deferral), each in one transaction through the single writer. A base of `Sqlit
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from remediator.model import (
     Alert,
@@ -45,10 +44,11 @@ class DecisionRecords(SchedulingRecords):
         decisions: Sequence[tuple[int, Decision]],
     ) -> RecordedBatch:
         now = self._clock.now().timestamp()
+        payload_ids, alerts, decisions = tuple(payload_ids), tuple(alerts), tuple(decisions)  # the job's own
 
-        async def job(db: aiosqlite.Connection) -> RecordedBatch:
+        def job(db: sqlite3.Connection) -> RecordedBatch:
             first_alert = self._take_ids("alerts", len(alerts))
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO alerts(id, payload_id, source, fingerprint, status, starts_at, ends_at, labels,"
                 " annotations, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -68,10 +68,10 @@ class DecisionRecords(SchedulingRecords):
                 ],
             )
             alert_ids = tuple(AlertId(first_alert + i) for i in range(len(alerts)))
-            decision_ids, execution_ids = await self._insert_decisions(
+            decision_ids, execution_ids = self._insert_decisions(
                 db, [(alert_ids[i], d) for i, d in decisions], now
             )
-            await db.executemany(
+            db.executemany(
                 "UPDATE payloads SET processed_at = ? WHERE id = ?", [(now, pid) for pid in payload_ids]
             )
             return RecordedBatch(alert_ids=alert_ids, decision_ids=decision_ids, execution_ids=execution_ids)
@@ -81,8 +81,8 @@ class DecisionRecords(SchedulingRecords):
 
         return await self._submit(job, after_commit=processed)
 
-    async def _insert_decisions(
-        self, db: aiosqlite.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float
+    def _insert_decisions(
+        self, db: sqlite3.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float
     ) -> tuple[tuple[DecisionId, ...], dict[int, ExecutionId]]:
         first = self._take_ids("decisions", len(decisions))
         rows = []
@@ -122,7 +122,7 @@ class DecisionRecords(SchedulingRecords):
                     )
                 )
             elif d.outcome is Outcome.NEEDS_APPROVAL and d.target is not None:
-                if await self._approval_pending(db, d, approvals, now):
+                if self._approval_pending(db, d, approvals, now):
                     continue  # one pending approval per alert episode, rule and target
                 approvals.append(
                     (
@@ -138,25 +138,25 @@ class DecisionRecords(SchedulingRecords):
                         d.alert.starts_at.timestamp(),
                     )
                 )
-        await db.executemany(
+        db.executemany(
             "INSERT INTO decisions(id, alert_id, rule, target, actions, outcome, reason, dry_run, decided_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         if executions:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO executions(id, decision_id, alert_id, rule, target, actions, dry_run, status,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 executions,
             )
         if approvals:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO approvals(id, decision_id, alert_id, rule, target, status, created_at,"
                 " expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [a[:8] for a in approvals],
             )
-            await self._insert_timers(
+            self._insert_timers(
                 db,
                 approval_timers(
                     [a[0] for a in approvals],
@@ -167,13 +167,13 @@ class DecisionRecords(SchedulingRecords):
                 now,
             )
         decision_ids = tuple(DecisionId(first + i) for i in range(len(decisions)))
-        await self._insert_deferrals(
+        self._insert_deferrals(
             db, [(did, aid, d) for did, (aid, d) in zip(decision_ids, decisions, strict=True)], now
         )
         return decision_ids, execution_ids
 
-    async def _approval_pending(
-        self, db: aiosqlite.Connection, d: Decision, batch: list[tuple[Any, ...]], now: float
+    def _approval_pending(
+        self, db: sqlite3.Connection, d: Decision, batch: list[tuple[Any, ...]], now: float
     ) -> bool:
         """A pending approval exists for this decision's alert episode, rule and target (in the
         journal, or earlier in this batch): a re-sent alert must not ask a human twice."""
@@ -181,21 +181,22 @@ class DecisionRecords(SchedulingRecords):
         episode = (d.rule, d.target.key, d.alert.fingerprint, d.alert.starts_at.timestamp())
         if any((a[3], a[4], a[8], a[9]) == episode for a in batch):
             return True
-        rows = await db.execute_fetchall(
+        rows = db.execute(
             "SELECT 1 FROM approvals a JOIN alerts al ON al.id = a.alert_id WHERE a.status = 'pending'"
             " AND a.expires_at > ? AND a.rule = ? AND a.target = ? AND al.fingerprint = ?"
             " AND al.starts_at = ? LIMIT 1",
             (now, *episode),
-        )
+        ).fetchall()
         return bool(list(rows))
 
     async def record_decisions(
         self, decisions: Sequence[tuple[AlertId | None, Decision]]
     ) -> list[tuple[DecisionId, ExecutionId | None]]:
         now = self._clock.now().timestamp()
+        decisions = tuple(decisions)  # the job's own (see sqlite_writer.py)
 
-        async def job(db: aiosqlite.Connection) -> list[tuple[DecisionId, ExecutionId | None]]:
-            ids, executions = await self._insert_decisions(db, decisions, now)
+        def job(db: sqlite3.Connection) -> list[tuple[DecisionId, ExecutionId | None]]:
+            ids, executions = self._insert_decisions(db, decisions, now)
             return [(did, executions.get(i)) for i, did in enumerate(ids)]
 
         return await self._submit(job)

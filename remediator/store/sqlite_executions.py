@@ -5,10 +5,9 @@ around them, and interrupted at start-up when a crash left them unfinished. A ba
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
-
-import aiosqlite
 
 from remediator.model import AlertId, DecisionId, ExecutionId, ExecutionStatus
 from remediator.store.records import ExecutionUpdate, InterruptedExecution
@@ -32,8 +31,8 @@ class ExecutionRecords(SqliteWriter):
     async def start_execution(self, execution_id: ExecutionId) -> bool:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE executions SET status = ?, started_at = ? WHERE id = ? AND status = ?",
                 (ExecutionStatus.RUNNING.value, now, execution_id, ExecutionStatus.PENDING.value),
             )
@@ -89,8 +88,8 @@ class ExecutionRecords(SqliteWriter):
             json.dumps(body, default=str),
         )
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO evidence(at, fingerprint, starts_at, execution_id, target, moment, body)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 row,
@@ -101,15 +100,15 @@ class ExecutionRecords(SqliteWriter):
     async def interrupt_unfinished(self) -> list[InterruptedExecution]:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> list[InterruptedExecution]:
-            rows = await db.execute_fetchall(
+        def job(db: sqlite3.Connection) -> list[InterruptedExecution]:
+            rows = db.execute(
                 "SELECT e.id, e.decision_id, e.alert_id, e.rule, e.target, e.started_at, e.dry_run,"
                 " d.decided_at, a.fingerprint, a.starts_at FROM executions e"
                 " JOIN decisions d ON d.id = e.decision_id LEFT JOIN alerts a ON a.id = e.alert_id"
                 " WHERE e.status IN (?, ?) ORDER BY e.id",
                 _UNFINISHED,
-            )
-            await db.execute(
+            ).fetchall()
+            db.execute(
                 "UPDATE executions SET status = ?, finished_at = ?,"
                 " error = 'interrupted: the daemon stopped while this execution was '"
                 " || CASE WHEN started_at IS NULL THEN 'queued' ELSE 'running' END"

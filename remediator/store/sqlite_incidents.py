@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-
-import aiosqlite
 
 from remediator.model import AlertId
 from remediator.store.incidents import (
@@ -25,9 +24,9 @@ class IncidentRecords(SchedulingRecords):
     async def open_escalation(self, escalation: OpenEscalation) -> bool:
         e = escalation
 
-        async def job(db: aiosqlite.Connection) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
             # The alert's latest row now is the firing one being escalated: a resolution after it closes it.
-            cur = await db.execute(
+            cur = db.execute(
                 "INSERT INTO open_escalations(dedup_key, rule, target, fingerprint, pagerduty, opened_at,"
                 " alert_id) VALUES (?, ?, ?, ?, ?, ?, (SELECT MAX(id) FROM alerts WHERE fingerprint = ?))"
                 " ON CONFLICT(dedup_key) DO NOTHING",
@@ -46,8 +45,8 @@ class IncidentRecords(SchedulingRecords):
         return await self._submit(job)
 
     async def close_escalation(self, dedup_key: str) -> bool:
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute("DELETE FROM open_escalations WHERE dedup_key = ?", (dedup_key,))
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute("DELETE FROM open_escalations WHERE dedup_key = ?", (dedup_key,))
             return bool(cur.rowcount)
 
         return await self._submit(job)
@@ -78,11 +77,12 @@ class IncidentRecords(SchedulingRecords):
         if not changes:
             return
         now = self._clock.now().timestamp()
+        changes = tuple(changes)  # frozen values: the job's own (see sqlite_writer.py)
 
-        async def job(db: aiosqlite.Connection) -> None:
+        def job(db: sqlite3.Connection) -> None:
             for c in changes:
                 i = c.incident
-                await db.execute(
+                db.execute(
                     "INSERT INTO incidents(id, key, state, severity, opened_at, updated_at, doc)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
                     " severity = excluded.severity, updated_at = excluded.updated_at, doc = excluded.doc",
@@ -96,20 +96,20 @@ class IncidentRecords(SchedulingRecords):
                         incident_doc(i),
                     ),
                 )
-                await db.executemany(
+                db.executemany(
                     "INSERT INTO incident_events(incident_id, at, kind, text, detail) VALUES (?, ?, ?, ?, ?)",
                     [
                         (i.id, e.at.timestamp(), e.kind, e.text, json.dumps(dict(e.detail), default=str))
                         for e in c.events
                     ],
                 )
-                await db.executemany(
+                db.executemany(
                     "INSERT INTO incident_alerts(alert_id, incident_id) VALUES (?, ?)"
                     " ON CONFLICT(alert_id) DO NOTHING",
                     [(a, i.id) for a in c.alert_ids],
                 )
-                await self._cancel_timers(db, c.cancel, f"incident {i.id} is {i.state}", now)
-                await self._insert_timers(db, c.timers, now)
+                self._cancel_timers(db, c.cancel, f"incident {i.id} is {i.state}", now)
+                self._insert_timers(db, c.timers, now)
 
         await self._submit(job)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,12 +22,12 @@ import aiosqlite
 from remediator.clock import SYSTEM_CLOCK, Clock
 from remediator.errors import ConfigError
 from remediator.store import sqlite_schema
-from remediator.store.sqlite_writer import SqliteWriter, set_pragmas
+from remediator.store.sqlite_writer import SqliteWriter, close_writer, connect_writer, set_pragmas
 
 BUSY_POLL_MS = 2
 """SQLite's busy handler sleeps 1, 2, 5, 10... up to 100 ms between tries: a writer that finds the lock
 taken by the main process's decisions would sleep long past their commit. This process waits in
-short turns instead (each ~3 ms), for `busy_timeout_ms` in all."""
+short turns instead (each ~3 ms, in the writer's thread), for `busy_timeout_ms` in all."""
 
 
 class SqliteIntake(SqliteWriter):
@@ -34,15 +35,15 @@ class SqliteIntake(SqliteWriter):
 
     _busy_s = 5.0
 
-    async def _begin(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._busy_s
+    def _begin(self, db: sqlite3.Connection) -> None:
+        # In the writer's thread: the waiting blocks that thread, not the event loop.
+        deadline = time.monotonic() + self._busy_s
         while True:
             try:
-                await self._w.execute("BEGIN IMMEDIATE")
+                db.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or loop.time() >= deadline:
+                if "locked" not in str(e) or time.monotonic() >= deadline:
                     raise
 
     @classmethod
@@ -57,10 +58,14 @@ class SqliteIntake(SqliteWriter):
         busy_timeout_ms: int = 5000,
         clock: Clock = SYSTEM_CLOCK,
     ) -> AsyncIterator[SqliteIntake]:
-        writer = await aiosqlite.connect(f"file:{path}?mode=rw", uri=True, isolation_level=None)
+        writer, thread = await connect_writer(f"file:{path}?mode=rw", uri=True)
+
+        def prepare(db: sqlite3.Connection) -> int:
+            set_pragmas(db, synchronous=synchronous, busy_timeout_ms=BUSY_POLL_MS)
+            return sqlite_schema.current_version(db)
+
         try:
-            await set_pragmas(writer, synchronous=synchronous, busy_timeout_ms=BUSY_POLL_MS)
-            version = await sqlite_schema.current_version(writer)
+            version = await asyncio.get_running_loop().run_in_executor(thread, prepare, writer)
             latest = sqlite_schema.LATEST
             if version != latest:
                 raise ConfigError(
@@ -69,9 +74,11 @@ class SqliteIntake(SqliteWriter):
                 )
             reader = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         except BaseException:
-            await writer.close()
+            await close_writer(writer, thread)
             raise
-        intake = cls(writer, reader, max_pending=max_pending, max_backlog=max_backlog, clock=clock)
+        intake = cls(
+            writer, reader, thread=thread, max_pending=max_pending, max_backlog=max_backlog, clock=clock
+        )
         intake._busy_s = busy_timeout_ms / 1000
         async with intake._serving(load=intake._load_backlog, name="intake-writer"):
             yield intake

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import cast
-
-import aiosqlite
 
 from remediator.model import ExecutionId
 from remediator.store.revisions import OwnKind, OwnRevision
@@ -24,8 +23,8 @@ class OwnRevisionRecords(SqliteWriter):
             revision.execution_id,
         )
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO own_revisions(made_at, target, template, kind, action, summary, execution_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 row,

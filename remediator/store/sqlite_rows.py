@@ -1,10 +1,11 @@
 """Rows for one statement from many callers, written by one job of the single writer.
 
 A storm's dry-run executions finish within a few turns of the event loop, and each one finishing
-in a job of its own cost three round trips to the SQLite thread (savepoint, statement, release):
-more than the decisions that made them. Here a row added while a job for the statement is still
-queued rides on that job, and the job writes all its rows with one `executemany`. Each caller
-still returns only once its own row is committed, and gets the error its own job would have got:
+in a job of its own cost three statements (savepoint, statement, release): more than the decisions
+that made them. Here a row added while a job for the statement is still queued rides on that job,
+and the job writes all its rows with one `executemany`. The rows are taken on the event loop just
+before the transaction (`take`), so the writer's thread reads a list the loop no longer appends to.
+Each caller still returns only once its own row is committed, and gets the error its own job would have got:
 when the `executemany` fails, the rows are written again one by one, so one bad row fails only its
 caller. A row never overtakes a write of its own caller (each caller awaits its writes), so riding
 on an earlier job only reorders writes of independent callers within the journal's order.
@@ -20,14 +21,19 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-import aiosqlite
+from typing import Any, Protocol
 
 from remediator.store.records import JournalUnavailable
 
 Row = tuple[Any, ...]
-Submit = Callable[[Callable[[aiosqlite.Connection], Awaitable[Any]]], Awaitable[Any]]
+
+
+class Submit(Protocol):
+    """The writer's `_submit`: a job for the next transaction, and what to take just before it."""
+
+    def __call__(
+        self, fn: Callable[[sqlite3.Connection], Any], *, take: Callable[[], None] | None = ...
+    ) -> Awaitable[Any]: ...
 
 
 class RowBatch:
@@ -49,14 +55,20 @@ class RowBatch:
 
     def _start_job(self) -> None:
         taken: list[tuple[Row, asyncio.Future[int]]] = []
+        rows: list[Row] = []
+        """What the writer's thread reads: filled on the loop (`take`) before the transaction starts."""
 
-        async def job(db: aiosqlite.Connection) -> list[BaseException | int]:
+        def take() -> None:
+            # On the loop, just before the transaction: the rows added until now are this job's.
             taken.extend(self._rows)
             self._rows.clear()
-            return await self._write(db, [row for row, _ in taken])
+            rows.extend(row for row, _ in taken)
+
+        def job(db: sqlite3.Connection) -> list[BaseException | int]:
+            return self._write(db, rows)
 
         def done(task: asyncio.Task[list[BaseException | int]]) -> None:
-            if not taken:  # the job never ran (its transaction failed first): its rows fail with it
+            if not taken:  # the job never ran (the journal closed first): its rows fail with it
                 taken.extend(self._rows)
                 self._rows.clear()
             if task.cancelled():
@@ -73,28 +85,28 @@ class RowBatch:
                 else:
                     fut.set_result(result)
 
-        task = asyncio.ensure_future(self._submit(job))
+        task = asyncio.ensure_future(self._submit(job, take=take))
         task.add_done_callback(done)
 
-    async def _write(self, db: aiosqlite.Connection, rows: list[Row]) -> list[BaseException | int]:
-        await db.execute("SAVEPOINT rows")
+    def _write(self, db: sqlite3.Connection, rows: list[Row]) -> list[BaseException | int]:
+        db.execute("SAVEPOINT rows")
         try:
-            changed = (await db.executemany(self._sql, rows)).rowcount
+            changed = db.executemany(self._sql, rows).rowcount
         except sqlite3.Error:
             changed = None
         if changed is not None and (changed == 0 or len(rows) == 1):
-            await db.execute("RELEASE rows")
+            db.execute("RELEASE rows")
             return [changed] * len(rows)
         if changed is not None and self._keyed and changed == len(rows):
-            await db.execute("RELEASE rows")
+            db.execute("RELEASE rows")
             return [1] * len(rows)
         # A row failed, or some changed nothing: which ones, only writing them one by one says.
-        await db.execute("ROLLBACK TO rows")
-        await db.execute("RELEASE rows")
-        return [await self._write_one(db, row) for row in rows]
+        db.execute("ROLLBACK TO rows")
+        db.execute("RELEASE rows")
+        return [self._write_one(db, row) for row in rows]
 
-    async def _write_one(self, db: aiosqlite.Connection, row: Row) -> BaseException | int:
+    def _write_one(self, db: sqlite3.Connection, row: Row) -> BaseException | int:
         try:
-            return (await db.execute(self._sql, row)).rowcount
+            return db.execute(self._sql, row).rowcount
         except sqlite3.Error as e:  # what the writer makes of a job's database error
             return JournalUnavailable(f"journal write failed: {e}")

@@ -9,11 +9,10 @@ change or a deferral written with its decision share that transaction. Claims ar
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
-
-import aiosqlite
 
 from remediator.model import AlertId, Decision, DecisionId, ExecutionId, Outcome
 from remediator.severity import rank
@@ -75,18 +74,18 @@ class SchedulingRecords(SqliteWriter):
     _max_deferred: int
     _deferred_waiting: int
 
-    async def _insert_decisions(
-        self, db: aiosqlite.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float
+    def _insert_decisions(
+        self, db: sqlite3.Connection, decisions: Sequence[tuple[AlertId | None, Decision]], now: float
     ) -> tuple[tuple[DecisionId, ...], dict[int, ExecutionId]]:
         raise NotImplementedError
 
     # -- timers ------------------------------------------------------------------------------------
 
-    async def _insert_timers(self, db: aiosqlite.Connection, timers: Sequence[NewTimer], now: float) -> None:
+    def _insert_timers(self, db: sqlite3.Connection, timers: Sequence[NewTimer], now: float) -> None:
         for t in timers:
             due = t.due_at.timestamp()
             keep = "MIN(due_at, excluded.due_at)" if t.only_if_earlier else "excluded.due_at"
-            await db.execute(
+            db.execute(
                 "INSERT INTO timers(id, kind, key, due_at, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(kind, key) WHERE done_at IS NULL DO UPDATE SET"
                 f" due_at = {keep}, payload = excluded.payload, claimed_by = NULL, claimed_until = NULL",
@@ -97,23 +96,24 @@ class SchedulingRecords(SqliteWriter):
         if not timers:
             return
         now = self._clock.now().timestamp()
+        timers = tuple(timers)  # the job's own (see sqlite_writer.py)
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await self._insert_timers(db, timers, now)
+        def job(db: sqlite3.Connection) -> None:
+            self._insert_timers(db, timers, now)
 
         await self._submit(job)
 
     async def claim_timers(self, *, worker: str, lease_s: float, limit: int) -> list[Timer]:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> list[Timer]:
-            rows = await db.execute_fetchall(
+        def job(db: sqlite3.Connection) -> list[Timer]:
+            rows = db.execute(
                 "UPDATE timers SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1"
                 " WHERE id IN (SELECT id FROM timers WHERE done_at IS NULL AND due_at <= ?"
                 " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY due_at, id LIMIT ?)"
                 f" RETURNING {_TIMER_COLUMNS}",
                 (worker, now + lease_s, now, now, limit),
-            )
+            ).fetchall()
             return sorted((_timer(r) for r in rows), key=lambda t: (t.due_at, t.id))
 
         return await self._submit(job)
@@ -122,23 +122,24 @@ class SchedulingRecords(SqliteWriter):
         self, timer_id: int, *, worker: str, result: str, then: Sequence[NewTimer] = ()
     ) -> bool:
         now = self._clock.now().timestamp()
+        then = tuple(then)
 
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE timers SET done_at = ?, result = ?, claimed_until = NULL"
                 " WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
                 (now, result[:2000], timer_id, worker),
             )
             if not cur.rowcount:
                 return False
-            await self._insert_timers(db, then, now)
+            self._insert_timers(db, then, now)
             return True
 
         return await self._submit(job)
 
     async def retry_timer(self, timer_id: int, *, worker: str, due_at: datetime, result: str) -> None:
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE timers SET due_at = ?, result = ?, claimed_by = NULL, claimed_until = NULL"
                 " WHERE id = ? AND claimed_by = ? AND done_at IS NULL",
                 (due_at.timestamp(), result[:2000], timer_id, worker),
@@ -146,12 +147,12 @@ class SchedulingRecords(SqliteWriter):
 
         await self._submit(job)
 
-    async def _cancel_timers(
-        self, db: aiosqlite.Connection, keys: Sequence[tuple[str, str]], reason: str, now: float
+    def _cancel_timers(
+        self, db: sqlite3.Connection, keys: Sequence[tuple[str, str]], reason: str, now: float
     ) -> int:
         n = 0
         for kind, key in keys:
-            cur = await db.execute(
+            cur = db.execute(
                 "UPDATE timers SET done_at = ?, result = ?, claimed_by = NULL, claimed_until = NULL"
                 " WHERE kind = ? AND key = ? AND done_at IS NULL",
                 (now, f"cancelled: {reason}"[:2000], kind, key),
@@ -161,9 +162,10 @@ class SchedulingRecords(SqliteWriter):
 
     async def cancel_timers(self, keys: Sequence[tuple[str, str]], *, reason: str) -> int:
         now = self._clock.now().timestamp()
+        keys = tuple(keys)
 
-        async def job(db: aiosqlite.Connection) -> int:
-            return await self._cancel_timers(db, keys, reason, now)
+        def job(db: sqlite3.Connection) -> int:
+            return self._cancel_timers(db, keys, reason, now)
 
         return await self._submit(job)
 
@@ -180,9 +182,9 @@ class SchedulingRecords(SqliteWriter):
 
     # -- deferred decisions ------------------------------------------------------------------------
 
-    async def _insert_deferrals(
+    def _insert_deferrals(
         self,
-        db: aiosqlite.Connection,
+        db: sqlite3.Connection,
         rows: Sequence[tuple[DecisionId, AlertId | None, Decision]],
         now: float,
     ) -> int:
@@ -193,16 +195,16 @@ class SchedulingRecords(SqliteWriter):
             return 0
         fingerprints = sorted({d.alert.fingerprint for d in deferred})
         marks = ",".join("?" * len(fingerprints))
-        open_waits = await db.execute_fetchall(
+        open_waits = db.execute(
             "SELECT fingerprint, starts_at, rule, target FROM deferrals"
             f" WHERE status = 'waiting' AND fingerprint IN ({marks})",
             fingerprints,
-        )
+        ).fetchall()
         added = new_waits(rows, {(r[0], r[1], r[2], r[3]) for r in open_waits})
         if not added:
             return 0
         first = self._take_ids("deferrals", len(added))
-        await db.executemany(
+        db.executemany(
             "INSERT INTO deferrals(id, decision_id, alert_id, rule, target, fingerprint, starts_at, severity,"
             " rank, reason, skip_guards, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -227,7 +229,7 @@ class SchedulingRecords(SqliteWriter):
         waiting = self._deferred_waiting + len(added)
         shed = max(0, waiting - self._max_deferred)
         if shed:
-            await db.execute(
+            db.execute(
                 "UPDATE deferrals SET status = 'shed', done_at = ?, claimed_by = NULL,"
                 " result = 'shed: ' || ? || ' decisions were waiting (max ' || ? || '); the least severe and'"
                 " || ' newest gave way'"
@@ -242,14 +244,14 @@ class SchedulingRecords(SqliteWriter):
     async def claim_deferrals(self, *, worker: str, lease_s: float, limit: int) -> list[Deferral]:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> list[Deferral]:
-            rows = await db.execute_fetchall(
+        def job(db: sqlite3.Connection) -> list[Deferral]:
+            rows = db.execute(
                 "UPDATE deferrals SET claimed_by = ?, claimed_until = ?"
                 " WHERE id IN (SELECT id FROM deferrals WHERE status = 'waiting'"
                 " AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY rank, created_at, id LIMIT ?)"
                 f" RETURNING {_DEFERRAL_COLUMNS}, rank",
                 (worker, now + lease_s, now, limit),
-            )
+            ).fetchall()
             return [_deferral(r) for r in sorted(rows, key=lambda r: (r[-1], r[10], r[0]))]
 
         return await self._submit(job)
@@ -259,17 +261,17 @@ class SchedulingRecords(SqliteWriter):
     ) -> tuple[DecisionId, ExecutionId | None] | None:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> tuple[DecisionId, ExecutionId | None] | None:
+        def job(db: sqlite3.Connection) -> tuple[DecisionId, ExecutionId | None] | None:
             rows = list(
-                await db.execute_fetchall(
+                db.execute(
                     "SELECT 1 FROM deferrals WHERE id = ? AND status = 'waiting' AND claimed_by = ?",
                     (deferral_id, worker),
-                )
+                ).fetchall()
             )
             if not rows:
                 return None
-            ids, executions = await self._insert_decisions(db, [(alert_id, decision)], now)
-            await db.execute(
+            ids, executions = self._insert_decisions(db, [(alert_id, decision)], now)
+            db.execute(
                 "UPDATE deferrals SET status = 'redecided', done_at = ?, decision = ?, result = ?,"
                 " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                 (now, ids[0], f"{decision.outcome.value}: {decision.reason}"[:2000], deferral_id),
@@ -282,8 +284,8 @@ class SchedulingRecords(SqliteWriter):
     async def end_deferral(self, deferral_id: int, *, status: DeferralStatus, result: str) -> bool:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> bool:
-            cur = await db.execute(
+        def job(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE deferrals SET status = ?, done_at = ?, result = ?, claimed_by = NULL,"
                 " claimed_until = NULL WHERE id = ? AND status = 'waiting'",
                 (status, now, result[:2000], deferral_id),
@@ -296,8 +298,8 @@ class SchedulingRecords(SqliteWriter):
     async def keep_deferred(self, deferral_id: int, *, worker: str, reason: str) -> None:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE deferrals SET attempts = attempts + 1, last_at = ?, reason = ?, claimed_by = NULL,"
                 " claimed_until = NULL WHERE id = ? AND status = 'waiting' AND claimed_by = ?",
                 (now, reason[:2000], deferral_id, worker),
@@ -308,8 +310,8 @@ class SchedulingRecords(SqliteWriter):
     async def cancel_deferrals(self, fingerprint: str, *, reason: str) -> int:
         now = self._clock.now().timestamp()
 
-        async def job(db: aiosqlite.Connection) -> int:
-            cur = await db.execute(
+        def job(db: sqlite3.Connection) -> int:
+            cur = db.execute(
                 "UPDATE deferrals SET status = 'cancelled', done_at = ?, result = ?, claimed_by = NULL,"
                 " claimed_until = NULL WHERE fingerprint = ? AND status = 'waiting'",
                 (now, reason[:2000], fingerprint),

@@ -6,7 +6,7 @@ verbatim: a journal file from those releases is recognised by its tables and mig
 
 from __future__ import annotations
 
-import aiosqlite
+import sqlite3
 
 from remediator.store.migrations import Step, latest_version, pending_steps
 
@@ -146,29 +146,30 @@ STEPS = (
 LATEST = latest_version(STEPS)
 
 
-async def current_version(db: aiosqlite.Connection) -> int:
-    tables = {r[0] for r in await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def current_version(db: sqlite3.Connection) -> int:
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
     if "schema_version" in tables:
-        rows = await db.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        return int(next(iter(rows))[0])
+        row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        return int(row[0])
     return 1 if "payloads" in tables else 0
 
 
-async def migrate(db: aiosqlite.Connection, *, where: str, now: float) -> list[int]:
-    """Bring the file to the latest schema in one transaction; the versions applied, oldest first."""
-    await db.execute("BEGIN IMMEDIATE")  # no other process migrates the same file meanwhile
+def migrate(db: sqlite3.Connection, *, where: str, now: float) -> list[int]:
+    """Bring the file to the latest schema in one transaction; the versions applied, oldest first.
+    Blocking: run in the writer's thread."""
+    db.execute("BEGIN IMMEDIATE")  # no other process migrates the same file meanwhile
     try:
-        steps = pending_steps(current=await current_version(db), steps=STEPS, where=where)
+        steps = pending_steps(current=current_version(db), steps=STEPS, where=where)
         for step in steps:
             for statement in step.statements:
-                await db.execute(statement)
+                db.execute(statement)
         if steps:
-            await db.executemany(
+            db.executemany(
                 "INSERT INTO schema_version(version, applied_at, description) VALUES (?, ?, ?)",
                 [(s.version, now, s.description) for s in steps if s.version >= 2],
             )
-        await db.execute("COMMIT")
+        db.execute("COMMIT")
     except BaseException:
-        await db.execute("ROLLBACK")
+        db.execute("ROLLBACK")
         raise
     return [s.version for s in steps]

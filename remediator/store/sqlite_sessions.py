@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
-
-import aiosqlite
 
 from remediator.store.console_sessions import COLUMNS, ConsoleSession, session_from_row
 from remediator.store.sqlite_writer import SqliteWriter
@@ -20,13 +19,13 @@ class ConsoleSessionRecords(SqliteWriter):
             session.last_seen.timestamp(),
         )
 
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
                 "INSERT INTO console_sessions(digest, name, scope, created_at, last_seen)"
                 " VALUES (?, ?, ?, ?, ?)",
                 row,
             )
-            await db.execute(
+            db.execute(
                 "DELETE FROM console_sessions WHERE digest NOT IN"
                 " (SELECT digest FROM console_sessions ORDER BY last_seen DESC LIMIT ?)",
                 (keep,),
@@ -47,15 +46,13 @@ class ConsoleSessionRecords(SqliteWriter):
         return session_from_row(r)
 
     async def touch_console_session(self, digest: str, at: datetime) -> None:
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute(
-                "UPDATE console_sessions SET last_seen = ? WHERE digest = ?", (at.timestamp(), digest)
-            )
+        def job(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE console_sessions SET last_seen = ? WHERE digest = ?", (at.timestamp(), digest))
 
         await self._submit(job)
 
     async def end_console_session(self, digest: str) -> None:
-        async def job(db: aiosqlite.Connection) -> None:
-            await db.execute("DELETE FROM console_sessions WHERE digest = ?", (digest,))
+        def job(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM console_sessions WHERE digest = ?", (digest,))
 
         await self._submit(job)

@@ -6,6 +6,7 @@ Run here in one process, with the two journal objects on one file, as the two pr
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -134,16 +135,16 @@ async def test_writes_waiting_in_the_intake_keep_the_main_process_batches_small(
 async def test_the_intake_waits_for_the_main_process_write_lock_in_short_turns(
     main: SqliteJournal, path: Path
 ) -> None:
-    release = asyncio.Event()
-    holding = asyncio.Event()
+    release = threading.Event()
+    holding = threading.Event()
 
-    async def long_decision(db: object) -> None:  # a decision transaction that takes its time
+    def long_decision(db: object) -> None:  # a decision transaction that takes its time
         holding.set()
-        await release.wait()
+        release.wait(10)
 
     async with SqliteIntake.open(path, synchronous="normal", busy_timeout_ms=5000) as intake:
         decided = asyncio.create_task(main._submit(long_decision))
-        await holding.wait()
+        await asyncio.to_thread(holding.wait, 10)
         accepted = asyncio.create_task(intake.accept("alertmanager", b"{}"))
         await asyncio.sleep(0.05)  # the lock is held: the accept cannot commit yet
         assert not accepted.done()
@@ -156,16 +157,16 @@ async def test_the_intake_waits_for_the_main_process_write_lock_in_short_turns(
 async def test_a_write_lock_held_past_busy_timeout_is_a_503_not_a_hang(
     main: SqliteJournal, path: Path
 ) -> None:
-    release = asyncio.Event()
-    holding = asyncio.Event()
+    release = threading.Event()
+    holding = threading.Event()
 
-    async def stuck(db: object) -> None:
+    def stuck(db: object) -> None:
         holding.set()
-        await release.wait()
+        release.wait(10)
 
     async with SqliteIntake.open(path, synchronous="normal", busy_timeout_ms=100) as intake:
         decided = asyncio.create_task(main._submit(stuck))
-        await holding.wait()
+        await asyncio.to_thread(holding.wait, 10)
         with pytest.raises(JournalUnavailable, match="locked"):
             await intake.accept("alertmanager", b"{}")
         release.set()

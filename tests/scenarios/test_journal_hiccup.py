@@ -29,17 +29,22 @@ async def test_after_failed_commits_the_same_alerts_act_normally(
     error: str,
 ) -> None:
     failures = 2
-    writer = daemon.journal._w
-    real = writer.executemany
+    real = daemon.journal._w
 
-    async def flaky(sql: str, rows: Any) -> Any:
-        nonlocal failures
-        if sql.startswith("INSERT INTO decisions") and failures > 0:
-            failures -= 1
-            raise sqlite3.OperationalError(error)  # inside the batch's transaction: it rolls back
-        return await real(sql, rows)
+    class Flaky:
+        """The writer's connection, refusing the first batches' decisions (sqlite3's is not patchable)."""
 
-    monkeypatch.setattr(writer, "executemany", flaky)
+        def executemany(self, sql: str, rows: Any) -> Any:
+            nonlocal failures
+            if sql.startswith("INSERT INTO decisions") and failures > 0:
+                failures -= 1
+                raise sqlite3.OperationalError(error)  # inside the batch's transaction: it rolls back
+            return real.executemany(sql, rows)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr(daemon.journal, "_w", Flaky())
     body = am_payload(
         am_alert("AuthFailures", deployment="search", status_code="401", value="3"),
         am_alert("HighLatency", deployment="image-gen", value="7.3"),

@@ -19,7 +19,9 @@ async def _ready(client: TestClient) -> tuple[int, dict[str, object]]:
 async def test_not_ready_while_the_journal_cannot_be_written(daemon: Application, client: TestClient) -> None:
     status, body = await _ready(client)
     assert status == 200 and body["checks"]["journal"] == "ok"  # type: ignore[index]
-    await daemon.journal._w.execute("PRAGMA query_only = ON")  # every write now fails, as on a full disk
+    await daemon.journal._call(
+        lambda db: db.execute("PRAGMA query_only = ON")
+    )  # every write now fails, as on a full disk
     try:
         hook = await client.post("/webhook/alertmanager", data=am_payload(am_alert()), headers=auth())
         assert hook.status == 503
@@ -28,7 +30,7 @@ async def test_not_ready_while_the_journal_cannot_be_written(daemon: Application
         assert "journal write failed" in str(body["checks"]["journal"])  # type: ignore[index]
         assert (await client.get("/healthz")).status == 200  # alive: restarting would not help
     finally:
-        await daemon.journal._w.execute("PRAGMA query_only = OFF")
+        await daemon.journal._call(lambda db: db.execute("PRAGMA query_only = OFF"))
     status, _ = await _ready(client)
     assert status == 200
 

@@ -96,13 +96,13 @@ async def test_overloaded_journal_answers_503_so_alertmanager_retries(
 async def test_unwritable_journal_answers_503_and_counts_it(
     client: TestClient, daemon: Application, examples_dir: Path
 ) -> None:
-    await daemon.journal._w.execute("PRAGMA query_only = ON")
+    await daemon.journal._call(lambda db: db.execute("PRAGMA query_only = ON"))
     try:
         resp = await client.post(
             "/webhook/alertmanager", data=fixture_body(examples_dir, "firing.json"), headers=auth()
         )
     finally:
-        await daemon.journal._w.execute("PRAGMA query_only = OFF")
+        await daemon.journal._call(lambda db: db.execute("PRAGMA query_only = OFF"))
     assert resp.status == 503
     assert "journal unavailable" in (await resp.json())["error"]
     text = await (await client.get("/metrics")).text()

@@ -35,10 +35,10 @@ async def test_ids_taken_by_a_failed_batch_are_reused(tmp_path: Path) -> None:
 
 async def test_unwritable_journal_raises_unavailable(tmp_path: Path) -> None:
     async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
-        await j._w.execute("PRAGMA query_only = ON")  # simulate a disk that refuses writes
+        await j._call(lambda db: db.execute("PRAGMA query_only = ON"))  # simulate a disk that refuses writes
         with pytest.raises(JournalUnavailable):
             await j.accept("alertmanager", b"{}")
-        await j._w.execute("PRAGMA query_only = OFF")
+        await j._call(lambda db: db.execute("PRAGMA query_only = OFF"))
         assert await j.accept("alertmanager", b"{}") == 1
 
 
@@ -111,10 +111,12 @@ async def test_rows_of_a_failed_commit_all_fail(tmp_path: Path) -> None:
     async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
         pid = await j.accept("alertmanager", b"{}")
         rows = RowBatch("UPDATE payloads SET source = ? WHERE id = ?", j._submit)
-        await j._w.execute("PRAGMA query_only = ON")  # the disk refuses the transaction itself
+        await j._call(
+            lambda db: db.execute("PRAGMA query_only = ON")
+        )  # the disk refuses the transaction itself
         results = await asyncio.gather(rows.write(("a", pid)), rows.write(("b", pid)), return_exceptions=True)
         assert all(isinstance(r, JournalUnavailable) for r in results)
-        await j._w.execute("PRAGMA query_only = OFF")
+        await j._call(lambda db: db.execute("PRAGMA query_only = OFF"))
         await rows.write(("c", pid))  # and the next ones are written
         [(source,)] = await j._r.execute_fetchall("SELECT source FROM payloads")
         assert source == "c"
