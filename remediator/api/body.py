@@ -13,9 +13,15 @@ from aiohttp import web
 from remediator.api.state import BODY_TIMEOUT
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The whole body; raises HTTPRequestTimeout (408) when it does not arrive in time."""
-    timeout_s = request.app[BODY_TIMEOUT]
+async def read_body(request: web.Request, *, timeout_s: float | None = None) -> bytes:
+    """The whole body; raises HTTPRequestTimeout (408) when it does not arrive in time.
+    `timeout_s`: http.body_timeout when the caller has it at hand (else the application's)."""
+    if request.content.is_eof():
+        # Already all here (a webhook's body usually comes in the packets of its headers): reading
+        # cannot wait, so no timer is armed (one per request is a measurable part of a webhook's cost).
+        return await request.read()
+    if timeout_s is None:
+        timeout_s = request.app[BODY_TIMEOUT]
     try:
         async with asyncio.timeout(timeout_s):
             return await request.read()
