@@ -11,6 +11,7 @@ and any `Authorization` credential it still finds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -86,6 +87,154 @@ def dumps(event: dict[str, Any], **kw: Any) -> str:
     return json.dumps(event, separators=(",", ":"), **kw)
 
 
+class _JsonLines(structlog.stdlib.ProcessorFormatter):
+    """structlog's own events rendered straight from their event dict.
+
+    `ProcessorFormatter.format` copies each record (a second `LogRecord`) and formats the copy with
+    `%(message)s` after the processors; for remediator's own events the processors' string is that
+    message. Library lines (no event dict) take the parent's path."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        logger = getattr(record, "_logger", None)
+        method = getattr(record, "_name", None)
+        if logger is None or method is None or self.logger is not None or not isinstance(record.msg, dict):
+            return super().format(record)
+        return self.render(logger, method, record.msg.copy(), record)
+
+    def render(self, logger: Any, method: str, event: Any, record: Any) -> str:
+        """The line for `event` (consumed: the processors change it)."""
+        event["_record"] = record
+        event["_from_structlog"] = True
+        for processor in self.processors:
+            event = processor(logger, method, event)
+        return str(event)
+
+
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that flushes once per event-loop iteration, not once per line.
+
+    On the event loop, a batch's lines (thousands in a storm) are written through the stream's
+    buffer and flushed together when the loop next runs its callbacks; off a loop (threads, start-up,
+    the CLI) every line is flushed as it is written, as `StreamHandler` does."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self._queued_on: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._write(self.format(record))
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def write_event(
+        self, logger: logging.Logger, method: str, level: int, event_dict: dict[str, Any]
+    ) -> None:
+        """`event_dict` (a structlog event, processed) written as `emit` writes its record, without the
+        record: see `_BoundLogger`."""
+        formatter = self.formatter
+        assert isinstance(formatter, _JsonLines)
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            try:
+                self._write(formatter.render(logger, method, event_dict, None))
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(
+                    logger.makeRecord(logger.name, level, "(unknown file)", 0, event_dict, (), None)
+                )
+
+    def _write(self, line: str) -> None:
+        self.stream.write(line + self.terminator)
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self.flush()
+        elif self._queued_on is not loop:
+            # Also when a flush is queued on another loop: that loop may never run it.
+            self._queued_on = loop
+            loop.call_soon(self._flush_queued, loop)
+
+    def _flush_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._queued_on is loop:
+            self._queued_on = None
+        self.flush()
+
+
+_WRAP = structlog.stdlib.ProcessorFormatter.wrap_for_formatter
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+
+
+def _direct_handler(logger: logging.Logger, level: int) -> _LineHandler | None:
+    """The one handler a record from `logger` would reach, when nothing between (no other handler, no
+    filter) could see the record: then the line can be written without building it."""
+    node: logging.Logger | None = logger
+    while node is not None:
+        if node.filters or node.disabled:
+            return None
+        if node.parent is None:  # the root
+            handlers = node.handlers
+            if len(handlers) != 1:
+                return None
+            handler = handlers[0]
+            if type(handler) is not _LineHandler or handler.filters or level < handler.level:
+                return None
+            return handler if type(handler.formatter) is _JsonLines else None
+        if node.handlers or not node.propagate:
+            return None
+        node = node.parent
+    return None
+
+
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """structlog's stdlib logger, writing the daemon's own JSON lines straight to its handler.
+
+    A line through `logging` builds a `LogRecord`, walks the logger tree and takes the handler's lock
+    to reach the one handler the daemon configures; a storm writes two lines per dry-run plan, and
+    that walk was half of each. When the record could reach nothing else (`_direct_handler`: no other
+    handler or filter, structlog's chain ending with `wrap_for_formatter`), the processed event goes
+    straight to the handler's renderer: the same processors, the same line. Anything else (tracebacks,
+    positional arguments, a test's capturing handler, another configuration) takes the stdlib path."""
+
+    def _proxy_to_logger(
+        self, method_name: str, event: str | None = None, *event_args: str, **event_kw: Any
+    ) -> Any:
+        level = _METHOD_LEVELS.get(method_name)
+        processors: Any = self._processors  # the configured list
+        if (
+            level is None
+            or event_args
+            or "exc_info" in event_kw
+            or "stack_info" in event_kw
+            or not processors
+            or processors[-1] is not _WRAP
+        ):
+            return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
+        logger: logging.Logger = self._logger
+        if not logger.isEnabledFor(level):
+            return None  # what logging would do with it, after the same processors (none with effects)
+        handler = _direct_handler(logger, level)
+        if handler is None:
+            return super()._proxy_to_logger(method_name, event, **event_kw)
+        try:
+            args, kw = self._process_event(method_name, event, event_kw)
+        except structlog.DropEvent:
+            return None
+        event_dict = args[0] if len(args) == 1 else None
+        if type(event_dict) is not dict or "exc_info" in event_dict or "stack_info" in event_dict:
+            return getattr(logger, method_name)(*args, **kw)
+        handler.write_event(logger, method_name, level, event_dict)
+        return None
+
+
 def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     """Route every logger through structlog to `stream` (default: stdout; the demo sends it to a file)."""
     shared: list[Any] = [
@@ -106,14 +255,14 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_BoundLogger,
         # No caching: a cached logger keeps its processors forever, so capture_logs() and a later
         # configure_logging() would not reach loggers already used.
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler = _LineHandler(stream if stream is not None else sys.stdout)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        (_JsonLines if fmt == "json" else structlog.stdlib.ProcessorFormatter)(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
