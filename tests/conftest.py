@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestClient, TestServer
 
+from remediator.api.webhook_app import WebhookRunner
 from tests.pgserver import PASSWORD_ENV, PgCluster, running_cluster
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +27,30 @@ def repo() -> Path:
 def examples_dir() -> Path:
     """examples/: captured Alertmanager payloads (alerts/) and signed PagerDuty webhooks (pagerduty/)."""
     return EXAMPLES
+
+
+class ServedAsTheDaemonServes(TestServer):
+    """An application served by the daemon's runner (`WebhookRunner`: the webhooks' direct path)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return WebhookRunner(self.app, **kwargs)
+
+
+@pytest.fixture
+def aiohttp_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> Callable[..., Awaitable[TestClient]]:
+    """pytest-aiohttp's, with an application served as the daemon serves it, so every test of an
+    application's webhooks goes through the path `remediator serve` and an intake process answer on."""
+
+    async def client(
+        app: web.Application | BaseTestServer, *, server_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> TestClient:
+        if isinstance(app, web.Application):
+            app = ServedAsTheDaemonServes(app, **(server_kwargs or {}))
+        return await aiohttp_client(app, **kwargs)
+
+    return client
 
 
 @pytest.fixture(autouse=True)

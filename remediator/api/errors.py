@@ -51,38 +51,51 @@ def not_json(request: web.Request) -> web.Response | None:
     return error_response(415, f"Content-Type must be application/json, not {sent!r}")
 
 
-def make_error_middleware(*, timeout_s: float) -> Any:
+def make_error_middleware(*, timeout_s: float, max_body: int | None = None) -> Any:
+    """The middleware every route runs under (`answer_safely`); the front's proxy without the timeout.
+    `max_body`: the application's client_max_size, named in a 413 (read from the application if None)."""
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            if request.match_info.route.name == PROXIED:
-                return await handler(request)
-            async with asyncio.timeout(timeout_s):
-                return await handler(request)
-        except web.HTTPException as e:
-            if e.status < 400:
-                raise
-            reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
-            if e.status == 413:
-                reason = f"request body too large (limit {request.app._client_max_size} bytes)"
-            # A 405 names the methods the resource allows (RFC 9110 15.5.6); aiohttp puts them in Allow.
-            allow = {"Allow": e.headers["Allow"]} if e.status == 405 and "Allow" in e.headers else None
-            response = error_response(e.status, reason, headers=allow)
-            if e.status in (408, 413):
-                response.force_close()  # the unread rest of the body must not be parsed as a request
-            return response
-        except TimeoutError:
-            log.warning("request timed out", path=request.path, timeout_s=timeout_s)
-            return error_response(503, "timed out; retry later", headers={"Retry-After": "5"})
-        except (HttpProcessingError, web.RequestPayloadError) as e:
-            message = e.message if isinstance(e, HttpProcessingError) else str(e)
-            reason = one_line(str(message or type(e).__name__).removeprefix("400, message:"), 200)
-            log.info("request body unreadable", path=request.path, reason=reason)
-            response = error_response(400, f"cannot read the request body: {reason}")
-            response.force_close()  # the rest of the body cannot be framed: this connection is done
-            return response
-        except Exception:
-            log.exception("request failed", method=request.method, path=request.path)
-            return error_response(500, "internal error; see the daemon's log")
+        timeout = None if request.match_info.route.name == PROXIED else timeout_s
+        return await answer_safely(request, handler, timeout_s=timeout, max_body=max_body)
 
     return errors
+
+
+async def answer_safely(
+    request: web.Request, handler: Handler, *, timeout_s: float | None, max_body: int | None
+) -> web.StreamResponse:
+    """`handler`'s answer, or the error it ends in as a JSON answer (see the module's docstring);
+    `timeout_s` None: no handler timeout. Also the webhooks' direct path (webhook_app.py) runs it."""
+    try:
+        if timeout_s is None:
+            return await handler(request)
+        async with asyncio.timeout(timeout_s):
+            return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+        if e.status == 413:
+            limit = max_body if max_body is not None else request.app._client_max_size
+            reason = f"request body too large (limit {limit} bytes)"
+        # A 405 names the methods the resource allows (RFC 9110 15.5.6); aiohttp puts them in Allow.
+        allow = {"Allow": e.headers["Allow"]} if e.status == 405 and "Allow" in e.headers else None
+        response = error_response(e.status, reason, headers=allow)
+        if e.status in (408, 413):
+            response.force_close()  # the unread rest of the body must not be parsed as a request
+        return response
+    except TimeoutError:
+        log.warning("request timed out", path=request.path, timeout_s=timeout_s)
+        return error_response(503, "timed out; retry later", headers={"Retry-After": "5"})
+    except (HttpProcessingError, web.RequestPayloadError) as e:
+        message = e.message if isinstance(e, HttpProcessingError) else str(e)
+        reason = one_line(str(message or type(e).__name__).removeprefix("400, message:"), 200)
+        log.info("request body unreadable", path=request.path, reason=reason)
+        response = error_response(400, f"cannot read the request body: {reason}")
+        response.force_close()  # the rest of the body cannot be framed: this connection is done
+        return response
+    except Exception:
+        log.exception("request failed", method=request.method, path=request.path)
+        return error_response(500, "internal error; see the daemon's log")
