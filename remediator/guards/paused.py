@@ -17,7 +17,10 @@ class PausedGuard:
         self._clock = clock
 
     async def check(self, proposal: Proposal) -> Verdict | None:
-        pause = self._mode.pause_for(proposal.rule, self._clock.now())
+        mode = self._mode
+        if mode.paused is None and not mode.paused_rules:
+            return None  # nothing paused: no clock to read
+        pause = mode.pause_for(proposal.rule, self._clock.now())
         if pause is None:
             return None
         return Verdict(outcome=Outcome.PAUSED, reason=pause.describe())

@@ -37,6 +37,14 @@ class RateLimitGuard:
         self._s = settings
         self._clock = clock
         self._windows: dict[tuple[str, ...], Window] = {}
+        self._kept = (
+            settings.max_actions_per_rule is not None,
+            settings.max_actions_global is not None,
+            settings.storm_brake is not None,
+        )
+        """Which scopes' windows are kept besides the per-target one (a reloaded rule may bring its own
+        per-target limit, so that one always is). The settings hold for the daemon's life (a reload changes
+        rules only), so a scope without a limit is never counted: its window would only grow."""
 
     def _window(self, key: tuple[str, ...]) -> Window:
         w = self._windows.get(key)
@@ -44,10 +52,15 @@ class RateLimitGuard:
             w = self._windows[key] = Window()
         return w
 
-    @staticmethod
-    def _keys(rule: str, target: str, dry_run: bool) -> tuple[tuple[str, ...], ...]:
+    def _keys(self, rule: str, target: str, dry_run: bool) -> tuple[tuple[str, ...], ...]:
         mode = "dry" if dry_run else "live"
-        return ((mode, "target", rule, target), (mode, "rule", rule), (mode, "global"), (mode, "storm"))
+        by_rule, in_total, in_storm = self._kept
+        return (
+            (mode, "target", rule, target),
+            *([(mode, "rule", rule)] if by_rule else []),
+            *([(mode, "global")] if in_total else []),
+            *([(mode, "storm")] if in_storm else []),
+        )
 
     def _limits(self, proposal: Proposal) -> tuple[WindowLimit | None, ...]:
         own = proposal.definition.guards.max_actions
@@ -57,9 +70,15 @@ class RateLimitGuard:
         return (target, self._s.max_actions_per_rule, self._s.max_actions_global, self._s.storm_brake)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        limits = self._limits(proposal)
+        if all(limit is None for limit in limits):
+            return None  # no limit in force: nothing to count, no clock to read
         now = self._clock.now()
-        keys = self._keys(proposal.rule, proposal.target.key, proposal.dry_run)
-        for scope, key, limit in zip(_SCOPES, keys, self._limits(proposal), strict=True):
+        mode = "dry" if proposal.dry_run else "live"
+        keys = ((mode, "target", proposal.rule, proposal.target.key), (mode, "rule", proposal.rule))
+        for scope, key, limit in zip(
+            _SCOPES, (*keys, (mode, "global"), (mode, "storm")), limits, strict=True
+        ):
             if limit is None:
                 continue
             n = self._window(key).count(now, limit.per)

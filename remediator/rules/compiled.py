@@ -194,6 +194,8 @@ class Rule:
 
     def render_actions(self, alert: Alert) -> tuple[ActionSpec, ...] | str:
         """The actions with templates filled in and validated, or the reason they cannot be."""
+        if not any(_renders(spec) for spec in self.actions):
+            return self.actions  # nothing to fill in: the actions as written (params are read-only)
         rendered: list[ActionSpec] = []
         for i, spec in enumerate(self.actions):
             params = render_params(spec, alert)
@@ -209,6 +211,14 @@ _TEMPLATED: dict[str, tuple[str, ...]] = {
     "delete_pod": ("selector", "pod"),
     "set_image": ("image",),
 }
+
+
+def _renders(spec: ActionSpec) -> bool:
+    """Whether `render_params` would fill in or check anything for `spec` (else it returns a copy)."""
+    if spec.kind == "http_request" or spec.kind == "run_job":
+        return True
+    params = spec.params
+    return any(params.get(key) is not None for key in _TEMPLATED.get(spec.kind, ()))
 
 
 def render_params(spec: ActionSpec, alert: Alert) -> dict[str, Any] | str:

@@ -48,3 +48,41 @@ async def test_a_rule_limit_overrides_the_default_and_history_loads_from_the_jou
     assert await guard.check(proposal()) is None
     verdict = await guard.check(proposal(guards="{max_actions: {count: 1, per: 1h}}"))
     assert verdict is not None and verdict.outcome is Outcome.RATE_LIMITED
+
+
+async def test_with_every_limit_off_a_rule_reloaded_with_its_own_limit_still_counts_the_acts_before() -> None:
+    """Limits off (the settings hold for the daemon's life): nothing is counted, except per rule and
+    target, which a reloaded rule's own `max_actions` may limit at any time."""
+    clock = FakeClock(T0)
+    off = GuardSettings(
+        max_actions_per_target=None, max_actions_per_rule=None, max_actions_global=None, storm_brake=None
+    )
+    guard = RateLimitGuard(settings=off, clock=clock)
+    for _ in range(3):
+        p = proposal()
+        assert await guard.check(p) is None
+        guard.record(acted(p, clock.now()))
+        clock.advance(60)
+    assert await guard.check(proposal(replace(CHECKOUT, name="search"), rule="r2")) is None
+    verdict = await guard.check(proposal(guards="{max_actions: {count: 3, per: 1h}}"))
+    assert verdict is not None and verdict.outcome is Outcome.RATE_LIMITED
+    assert "3 actions on" in verdict.reason
+    assert await guard.check(proposal(guards="{max_actions: {count: 4, per: 1h}}")) is None
+
+
+async def test_a_taken_back_act_counts_no_more_when_only_some_scopes_are_limited() -> None:
+    clock = FakeClock(T0)
+    guard = RateLimitGuard(
+        settings=GuardSettings(
+            max_actions_per_target=None,
+            max_actions_per_rule=None,
+            max_actions_global=WindowLimit(count=1, per=3600),
+        ),
+        clock=clock,
+    )
+    undo = guard.record(acted(proposal(), clock.now()))
+    verdict = await guard.check(proposal(replace(CHECKOUT, name="search"), rule="r2"))
+    assert verdict is not None and "across all rules" in verdict.reason
+    assert undo is not None
+    undo()
+    assert await guard.check(proposal(replace(CHECKOUT, name="search"), rule="r2")) is None
