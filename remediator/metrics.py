@@ -144,6 +144,15 @@ class Metrics:
         self.paused = Gauge("remediator_paused", "1 while automation is paused globally.", registry=r)
         self.dry_run = Gauge("remediator_dry_run", "1 while every action runs as dry-run.", registry=r)
         self.build_info = Gauge("remediator_build_info", "Build information.", ["version"], registry=r)
+        self.acknowledgement_saves = Counter(
+            "remediator_pagerduty_acknowledgement_saves_total",
+            "Saves of PagerDuty acknowledgements of remediator's own pages, by result: saved, failed "
+            "(tried again), gave_up (replayed at the next start).",
+            ["result"],
+            registry=r,
+        )
+        for result in ("saved", "failed", "gave_up"):
+            self.acknowledgement_saves.labels(result=result)
         self.timers = Counter(
             "remediator_timers_total",
             "Scheduled work run (escalation steps, updates, watches, approvals, deferred retries), by kind "

@@ -20,6 +20,11 @@ desk_timers.py, what they say in desk_messages.py):
 
 Messages are sent before the record that they were sent is committed: a crash in between can send
 one twice (PagerDuty folds a repeat into the same incident by its dedup key), never lose one.
+
+A PagerDuty acknowledgement whose save fails is tried again while running (`_retry_taken`: a back-off
+on the injected clock, bounded by `ACK_RETRY_FOR_S`); meanwhile the ladder pages nobody for it, since
+PagerDuty says a human has it. Its payload stays in the journal: one not saved by the end of the
+retries (or of the run) is replayed at the next start (app/acknowledgements.py).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from remediator.clock import Clock
+from remediator.clock import Clock, wait_for_time
 from remediator.config import IncidentSettings
 from remediator.durations import format_duration
 from remediator.escalate._change import Change
@@ -56,6 +61,11 @@ _OPENS = frozenset(
     {Outcome.ACT, Outcome.DEFERRED, Outcome.NEEDS_APPROVAL, Outcome.ESCALATED, Outcome.BREAKER_OPEN}
 )
 """Decisions that mean remediator (or a human it asked) is handling the alert: they open an incident."""
+ACK_RETRY_FIRST_S = 1.0
+ACK_RETRY_MAX_S = 60.0
+ACK_RETRY_FOR_S = 3600.0
+"""How long a PagerDuty acknowledgement whose save fails is tried again (doubling from a second to a
+minute between tries): an hour of a failing journal, then it waits for the next start's replay."""
 
 
 def incident_key(alert: Alert, target: Target | None) -> str:
@@ -103,6 +113,11 @@ class IncidentDesk(DeskTimers):
         self._live = LiveIncidents()
         self._lock = asyncio.Lock()
         self._tasks = TaskSet()
+        self._retries = TaskSet()
+        """Acknowledgements tried again: not awaited by `idle` (they sleep on the clock); cancelled
+        first at close (the next start replays them)."""
+        self._acks_pending: dict[str, datetime] = {}
+        """Incidents acknowledged in PagerDuty whose save is being retried: when it was received."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -116,6 +131,7 @@ class IncidentDesk(DeskTimers):
         await self._tasks.idle()
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
+        await self._retries.aclose(0.0)
         await self._tasks.aclose(timeout_s)
 
     def live(self) -> list[IncidentRecord]:
@@ -398,9 +414,74 @@ class IncidentDesk(DeskTimers):
 
     async def _taken(self, incident_id: str, status: str, by: str) -> None:
         i = self._live.get(incident_id)
-        if i is None or i.acknowledged_at is not None:
+        if i is None or i.acknowledged_at is not None or incident_id in self._acks_pending:
+            return  # (pending: its retry saves it)
+        try:
+            await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
+        except Exception as e:
+            self._acks_pending[incident_id] = self._clock.now()
+            self._ack_failed(incident_id, by=by, attempt=1, error=e, retry_in_s=ACK_RETRY_FIRST_S)
+            self._retries.spawn(self._retry_taken(incident_id, status, by), "incidents-pagerduty-retry")
             return
-        await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
+        self._metrics.acknowledgement_saves.labels(result="saved").inc()
+
+    async def _retry_taken(self, incident_id: str, status: str, by: str) -> None:
+        """Save a PagerDuty acknowledgement whose save failed, until it is saved, is moot (the incident
+        is gone, acknowledged, or escalated again since), or `ACK_RETRY_FOR_S` has passed."""
+        received = self._acks_pending[incident_id]
+        started = self._clock.monotonic()
+        delay, attempt = ACK_RETRY_FIRST_S, 1
+        try:
+            while True:
+                await wait_for_time(self._clock, delay)
+                attempt += 1
+                async with self._lock:
+                    i = self._live.get(incident_id)
+                    if (
+                        i is None
+                        or i.acknowledged_at is not None
+                        or (i.escalated_at is not None and i.escalated_at > received)
+                    ):
+                        return
+                    try:
+                        await self._acknowledge(i, by=by, reason=f"PagerDuty incident {status}")
+                    except Exception as e:
+                        delay = min(delay * 2, ACK_RETRY_MAX_S)
+                        if self._clock.monotonic() - started + delay > ACK_RETRY_FOR_S:
+                            self._ack_failed(incident_id, by=by, attempt=attempt, error=e, retry_in_s=None)
+                            return
+                        self._ack_failed(incident_id, by=by, attempt=attempt, error=e, retry_in_s=delay)
+                        continue
+                self._metrics.acknowledgement_saves.labels(result="saved").inc()
+                log.info("PagerDuty acknowledgement saved", incident=incident_id, by=by, attempts=attempt)
+                return
+        except asyncio.CancelledError:
+            log.warning(
+                "PagerDuty acknowledgement not saved at shutdown: replayed at the next start",
+                incident=incident_id,
+                by=by,
+            )
+            raise
+        finally:
+            self._acks_pending.pop(incident_id, None)
+
+    def _ack_failed(
+        self, incident_id: str, *, by: str, attempt: int, error: Exception, retry_in_s: float | None
+    ) -> None:
+        said = log.bind(
+            incident=incident_id, by=by, attempt=attempt, error=str(error) or type(error).__name__
+        )
+        if retry_in_s is not None:
+            self._metrics.acknowledgement_saves.labels(result="failed").inc()
+            said.warning("saving a PagerDuty acknowledgement failed: trying again", retry_in_s=retry_in_s)
+        else:
+            self._metrics.acknowledgement_saves.labels(result="gave_up").inc()
+            said.error("saving a PagerDuty acknowledgement failed: giving up until the next start replays it")
+
+    def acknowledgement_pending(self, i: IncidentRecord) -> bool:
+        """Acknowledged in PagerDuty for this round of escalation, its save still being retried."""
+        received = self._acks_pending.get(i.id)
+        return received is not None and (i.escalated_at is None or i.escalated_at <= received)
 
     def paged_unacknowledged_since(self) -> datetime | None:
         """When the oldest live escalation no one has acknowledged yet began (None: there is none)."""

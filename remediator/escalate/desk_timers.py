@@ -46,6 +46,8 @@ class DeskTimers(DeskMessages):
 
         async def _save(self, changes: Sequence[Change]) -> None: ...
 
+        def acknowledgement_pending(self, i: IncidentRecord) -> bool: ...
+
     def _step_timer(self, i: IncidentRecord) -> NewTimer:
         assert i.escalated_at is not None
         due = i.escalated_at + timedelta(seconds=i.ladder[i.step].after_s)
@@ -62,6 +64,9 @@ class DeskTimers(DeskMessages):
                 return Fired(result=f"skipped: incident {timer.key} is {i.state if i else 'gone'}")
             if i.acknowledged_at is not None:
                 return Fired(result=f"skipped: acknowledged by {i.acknowledged_by}")
+            if self.acknowledgement_pending(i):
+                # PagerDuty says a human has it; its save is being retried and cancels this ladder.
+                return Fired(result="skipped: acknowledged in PagerDuty (its save is being retried)")
             if i.step != n or n >= len(i.ladder):
                 # Fired already (a crash before this timer was finished): carry on with the ladder.
                 then = [self._step_timer(i)] if i.step < len(i.ladder) else []

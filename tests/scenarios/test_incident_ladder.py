@@ -350,3 +350,110 @@ async def test_an_acknowledgement_processed_just_before_a_crash_still_stops_the_
         [again] = [i for i in app.desk.live() if i.id == incident.id]
         assert again.acknowledged_by == "Dana Ops"
         assert [e.kind for e in await app.journal.incident_events(incident.id)].count("acknowledged") == 1
+
+
+class IncidentWritesFail:
+    """The journal's incident writes fail until simulated time reaches `until` (then recover)."""
+
+    def __init__(self, app: Application, clock: FakeClock, *, for_s: float) -> None:
+        self.real = app.journal.save_incidents
+        self.clock = clock
+        self.until = clock.monotonic() + for_s
+        self.failed = 0
+
+    async def save_incidents(self, changes: Any) -> None:
+        if self.clock.monotonic() < self.until:
+            self.failed += 1
+            raise OSError("disk I/O error")
+        await self.real(changes)
+
+
+def ack_saves(app: Application, result: str) -> float:
+    value = app.metrics.registry.get_sample_value(
+        "remediator_pagerduty_acknowledgement_saves_total", {"result": result}
+    )
+    return value or 0.0
+
+
+async def test_an_acknowledgement_whose_save_fails_is_saved_when_the_journal_recovers(
+    daemon: Application,
+    clock: FakeClock,
+    outside: tuple[Outside, TestServer],
+    examples_dir: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dana acknowledges the page at minute 12 while the journal's incident writes fail for 20
+    minutes: nobody else is paged for it (secondary was due at minute 25), and once the journal
+    recovers the acknowledgement is saved while running, not only at the next start."""
+    out, _ = outside
+    app = daemon
+    client = await aiohttp_client(build_web_app(app.api_state()))
+    firing = am_payload(am_alert(deployment="checkout"))
+    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 12 * 60)
+    assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
+    [incident] = app.desk.live()
+    outage = IncidentWritesFail(app, clock, for_s=20 * 60)
+    monkeypatch.setattr(app.journal, "save_incidents", outage.save_incidents)
+    body, headers = pagerduty_event(
+        examples_dir, event_type="incident.acknowledged", incident_key=out.dedup_keys[0]
+    )
+    assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
+    await app.processor.drained()
+    await run(app, clock, 15 * 60)  # minute 27: still failing
+    assert app.desk.live()[0].acknowledged_at is None, "the journal is the truth: not saved yet"
+    failed_while_down, saved_while_down = ack_saves(app, "failed"), ack_saves(app, "saved")
+    await run(app, clock, 60 * 60)
+    assert outage.failed > 0 and clock.monotonic() > outage.until
+    [saved] = [i for i in app.desk.live() if i.id == incident.id]
+    assert saved.acknowledged_by == "Dana Ops"
+    # Saved within a minute of the recovery (the back-off is at most a minute), while running.
+    assert saved.acknowledged_at is not None
+    assert saved.acknowledged_at - (FIXTURES_NOW + timedelta(minutes=32)) <= timedelta(minutes=1)
+    assert [to for _, to, what in out.sent if what == "trigger"] == ["pagerduty:primary"]
+    assert not [to for _, to, _ in out.sent if to in ("team-lead", "eng-manager")]
+    detail = await board(client, f"/{incident.id}")
+    assert [e["kind"] for e in detail["events"]].count("acknowledged") == 1
+    # Each failure counted while the journal was down (and logged); one save once it was back.
+    assert failed_while_down >= 5 and saved_while_down == 0
+    assert ack_saves(app, "saved") == 1 and ack_saves(app, "gave_up") == 0
+
+
+async def test_an_acknowledgement_is_retried_for_a_bounded_time_then_left_to_the_replay(
+    settings: Settings,
+    clock: FakeClock,
+    outside: tuple[Outside, TestServer],
+    examples_dir: Path,
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The journal's incident writes fail for two hours: the retries stop after an hour (counted and
+    logged), and the next start replays the acknowledgement from its journaled payload."""
+    out, server = outside
+    configured = daemon_settings(settings, server)
+    async with open_app(configured, clock=clock) as app:
+        client = await aiohttp_client(build_web_app(app.api_state()))
+        firing = am_payload(am_alert(deployment="checkout"))
+        assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+        await app.processor.drained()
+        await run(app, clock, 12 * 60)
+        [incident] = app.desk.live()
+        outage = IncidentWritesFail(app, clock, for_s=2 * 3600)
+        monkeypatch.setattr(app.journal, "save_incidents", outage.save_incidents)
+        body, headers = pagerduty_event(
+            examples_dir, event_type="incident.acknowledged", incident_key=out.dedup_keys[0]
+        )
+        assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
+        await app.processor.drained()
+        await run(app, clock, 90 * 60)
+        assert ack_saves(app, "gave_up") == 1 and ack_saves(app, "saved") == 0
+        # Doubling from 1s to a minute for an hour: bounded, not a tight loop.
+        assert 60 <= ack_saves(app, "failed") <= 70
+        await client.close()
+    monkeypatch.undo()
+    clock.advance(3600)  # the journal is back
+    async with open_app(configured, clock=clock) as app:
+        [again] = [i for i in app.desk.live() if i.id == incident.id]
+        assert again.acknowledged_by == "Dana Ops"
