@@ -43,6 +43,20 @@ async def wait_for_time(clock: Clock, seconds: float) -> None:
         await clock.sleep(seconds)
 
 
+@runtime_checkable
+class _Deadlines(Protocol):
+    async def deadline(self, seconds: float) -> None: ...
+
+
+async def deadline_passes(clock: Clock, seconds: float) -> None:
+    """Return once `seconds` of `clock` time have passed: a deadline raced against other work (a
+    probe), which neither makes time pass nor is a step a fake clock's `run` stops at."""
+    if isinstance(clock, _Deadlines):
+        await clock.deadline(seconds)
+    else:
+        await clock.sleep(seconds)
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -71,6 +85,7 @@ class FakeClock:
         self._mono = 0.0
         self._autojump = autojump
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._raced: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self.slept: list[float] = []
         """Every sleep requested, in order: tests assert backoff spacing with it."""
@@ -84,10 +99,11 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self._mono += seconds
-        while self._sleepers and self._sleepers[0][0] <= self._mono:
-            _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
-                fut.set_result(None)
+        for heap in (self._sleepers, self._raced):
+            while heap and heap[0][0] <= self._mono:
+                _, _, fut = heapq.heappop(heap)
+                if not fut.done():
+                    fut.set_result(None)
 
     async def sleep(self, seconds: float) -> None:
         seconds = max(seconds, 0.0)
@@ -108,6 +124,13 @@ class FakeClock:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._mono + max(seconds, 0.0), next(self._seq), fut))
+        await fut
+
+    async def deadline(self, seconds: float) -> None:
+        """Wait until `seconds` have passed, never moving the clock, and unseen by `run`: the work
+        raced against it (real I/O) takes no simulated time, as before the deadline existed."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._raced, (self._mono + max(seconds, 0.0), next(self._seq), fut))
         await fut
 
     async def run(self, seconds: float, *, settle_s: float = 0.005, quiet_s: float = 0.1) -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from remediator.clock import TEST_CLOCK_ENV, FileClock, clock_from_env, write_clock_file
+from remediator.clock import (
+    TEST_CLOCK_ENV,
+    FakeClock,
+    FileClock,
+    clock_from_env,
+    deadline_passes,
+    write_clock_file,
+)
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -52,3 +59,18 @@ def test_only_the_test_variable_selects_it(tmp_path: Path) -> None:
     write_clock_file(path, T0)
     clock = clock_from_env({TEST_CLOCK_ENV: str(path)})
     assert isinstance(clock, FileClock) and clock.now() == T0
+
+
+async def test_a_deadline_passes_with_time_but_is_no_step_of_run() -> None:
+    """A fake clock's `run` steps to sleepers; a deadline raced against real I/O is not one, so the
+    I/O gets `quiet_s` of real time as before, and the deadline still passes when time does."""
+    clock = FakeClock(autojump=False)
+    deadline = asyncio.ensure_future(deadline_passes(clock, 60))
+    sleeper = asyncio.ensure_future(clock.sleep(90))
+    await asyncio.sleep(0)
+    assert clock._pending() == [90.0]  # the deadline is not a step
+    clock.advance(59)
+    await asyncio.sleep(0)
+    assert not deadline.done()
+    await clock.run(31)
+    assert deadline.done() and sleeper.done() and clock.monotonic() == 90

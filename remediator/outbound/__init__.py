@@ -7,7 +7,7 @@ never appear in plans, logs or the journal, and answers are read only up to a bo
 `health.HealthChecker` runs a rule's `http` check on it.
 """
 
-from remediator.outbound.client import HttpAnswer, OutboundHttp, host_allowed
+from remediator.outbound.client import HttpAnswer, OutboundHttp, host_allowed, read_bounded
 from remediator.outbound.health import HealthChecker, HealthResult
 
-__all__ = ["HealthChecker", "HealthResult", "HttpAnswer", "OutboundHttp", "host_allowed"]
+__all__ = ["HealthChecker", "HealthResult", "HttpAnswer", "OutboundHttp", "host_allowed", "read_bounded"]

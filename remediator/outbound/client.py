@@ -138,7 +138,7 @@ class OutboundHttp:
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             **kwargs,
         ) as resp:
-            data = await resp.content.read(self._max_body + 1)
+            data = await read_bounded(resp.content, self._max_body)
             location = resp.headers.get("Location") if resp.status in _REDIRECTS else None
             answer = HttpAnswer(
                 status=resp.status,
@@ -148,6 +148,20 @@ class OutboundHttp:
                 retry_after_s=_retry_after(resp.headers.get("Retry-After")),
             )
         return answer, location
+
+
+async def read_bounded(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body up to `limit` + 1 bytes (one more says it was longer). `read(n)` returns what has
+    arrived, up to n: one call can stop at any packet boundary of a longer body."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _resolve(headers: Mapping[str, Header]) -> dict[str, str]:

@@ -7,15 +7,22 @@ until a PromQL query is back under a threshold (`metric`: error rate, latency).
 Each wait is bounded by its own window from the action's start; they run in that
 order. Not verified in time counts as a failure: it feeds the circuit breaker and
 runs the rule's `on_failure` steps.
+
+A probe (the rollout read, the health check, the PromQL query) that has not answered
+when its window ends is abandoned there, in the clock's time: its own timeout (up to
+5 minutes for a health check) never holds the verdict past the window. A probe made
+with the window already over (the action took longer) keeps only its own timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from remediator.actions.protocols import Verification
-from remediator.clock import Clock
+from remediator.clock import Clock, deadline_passes
 from remediator.durations import format_duration
 from remediator.engine.resolutions import ResolutionBoard
 from remediator.errors import RemediatorError
@@ -24,6 +31,12 @@ from remediator.model import Alert, Decision, Target
 from remediator.outbound import HealthChecker
 from remediator.rules import RenderError, Rule
 from remediator.rules.checks import HttpCheck, MetricCheck
+
+T = TypeVar("T")
+
+
+class _WindowEnded(Exception):
+    """The window ended while a probe was still waiting for its answer."""
 
 
 class RolloutReader(Protocol):
@@ -69,12 +82,14 @@ class Verifier:
             reason = "not checked"
             while True:
                 try:
-                    status = await self._kube.rollout_status(decision.target)
+                    status = await self._before(deadline, self._kube.rollout_status(decision.target))
                     if status.complete:
                         break
                     reason = status.reason
                 except RemediatorError as e:
                     reason = f"cannot read rollout status: {e}"
+                except _WindowEnded:
+                    reason = "the rollout status read had no answer when the window ended"
                 if self._clock.now() >= deadline:
                     return Verification(
                         ok=False,
@@ -117,10 +132,14 @@ class Verifier:
             if self._health is None:
                 detail = "health checks are not configured"
             else:
-                probe = await self._health.probe(check, alert)
-                if probe.healthy:
-                    return None
-                detail = probe.detail
+                try:
+                    probe = await self._before(deadline, self._health.probe(check, alert))
+                except _WindowEnded:
+                    detail = "the health check had no answer when the window ended"
+                else:
+                    if probe.healthy:
+                        return None
+                    detail = probe.detail
             if self._clock.now() >= deadline:
                 window = format_duration(within_s)
                 return Verification(
@@ -142,9 +161,11 @@ class Verifier:
                 detail = "no Prometheus configured (prometheus.url)"
             else:
                 try:
-                    got = await self._prom.query(query)
+                    got = await self._before(deadline, self._prom.query(query))
                 except PrometheusUnavailable as e:
                     detail = f"Prometheus unreachable: {e}"
+                except _WindowEnded:
+                    detail = "Prometheus had not answered when the window ended"
                 else:
                     if got is not None and got < metric.below:
                         return None, got
@@ -160,3 +181,22 @@ class Verifier:
                     value,
                 )
             await self._clock.sleep(self._poll_s)
+
+    async def _before(self, deadline: datetime, probe: Awaitable[T]) -> T:
+        """`probe`'s answer, or _WindowEnded when the clock reaches `deadline` first (the probe is
+        cancelled). Past the deadline already: the probe alone, under its own timeout."""
+        remaining = (deadline - self._clock.now()).total_seconds()
+        if remaining <= 0:
+            return await probe
+        answer = asyncio.ensure_future(probe)
+        window = asyncio.ensure_future(deadline_passes(self._clock, remaining))
+        try:
+            done, _ = await asyncio.wait({answer, window}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            window.cancel()
+            if not answer.done():
+                answer.cancel()
+            await asyncio.gather(answer, window, return_exceptions=True)
+        if answer not in done:
+            raise _WindowEnded
+        return answer.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -44,9 +45,20 @@ async def service(seen: Seen, aiohttp_server: Callable[..., Awaitable[TestServer
     async def big(request: web.Request) -> web.Response:
         return web.Response(body=b"x" * 5000)
 
+    async def slow(request: web.Request) -> web.StreamResponse:
+        """A small JSON answer that arrives in two pieces, as over a real network."""
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(b'{"ok": true, "pad": "')
+        await asyncio.sleep(0.05)
+        await resp.write(b'xyz"}')
+        await resp.write_eof()
+        return resp
+
     app = web.Application()
     app.router.add_route("*", "/redirect", redirect)
     app.router.add_get("/big", big)
+    app.router.add_get("/slow", slow)
     app.router.add_route("*", "/{tail:.*}", record)
     return await aiohttp_server(app, host="127.0.0.1")
 
@@ -136,6 +148,12 @@ async def test_answers_are_read_up_to_the_bound(service: TestServer, session: ai
     assert (len(answer.body), answer.truncated) == (1024, True)
     with pytest.raises(ValueError, match="larger than the bound"):
         answer.json()
+
+
+async def test_an_answer_in_pieces_is_read_whole(service: TestServer, session: aiohttp.ClientSession) -> None:
+    answer = await client(session).send(method="GET", url=url(service, "/slow"), headers={}, timeout_s=5)
+    assert not answer.truncated
+    assert answer.json() == {"ok": True, "pad": "xyz"}
 
 
 async def test_unreachable_is_transient(session: aiohttp.ClientSession, unused_tcp_port: int) -> None:
