@@ -173,6 +173,10 @@ class KubeSettings(_Strict):
     context: str | None = None
     call_timeout: Seconds = 10.0
     """Every API call is bounded: kubernetes-asyncio has no default timeout."""
+    max_in_flight: int = Field(default=10, ge=1, le=100)
+    """API calls remediator has in flight at once (client-go's default burst): a storm's executions
+    queue here instead of piling onto the API server they all depend on. Waiting for a slot is
+    bounded by `call_timeout` of its own, and does not count against the call's."""
 
 
 class WindowLimit(_Strict):

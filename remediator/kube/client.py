@@ -40,11 +40,20 @@ _PAGE = 500
 
 class KubeClient:
     """The calls the actions make, for one cluster. kubernetes-asyncio has no default timeout:
-    every call here runs under `call_timeout_s`."""
+    every call here runs under `call_timeout_s`.
 
-    def __init__(self, api: ApiClient, *, call_timeout_s: float, clock: Clock) -> None:
+    At most `max_in_flight` calls are in flight at once: under a storm, executions, verification
+    polls and evidence reads queue here rather than pile onto the API server (a starved one answers
+    everything late, so every call would time out). A call's timeout starts when it is sent, so the
+    queue does not fail it; the wait for a slot has a bound of its own (`call_timeout_s` again)."""
+
+    def __init__(
+        self, api: ApiClient, *, call_timeout_s: float, clock: Clock, max_in_flight: int = 10
+    ) -> None:
         self._timeout_s = call_timeout_s
         self._clock = clock
+        self._max_in_flight = max_in_flight
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._apps = client.AppsV1Api(api)
         self._core = client.CoreV1Api(api)
         self._events = client.EventsV1Api(api)
@@ -259,6 +268,28 @@ class KubeClient:
 
         Every failure leaves as a RemediatorError saying what to do about it.
         """
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._slots.acquire()
+        except TimeoutError as e:
+            raise TransientActionError(
+                f"{op}: not sent: all {self._max_in_flight} API call slots stayed busy for "
+                f"{self._timeout_s:g}s (the API server answers slowly)"
+            ) from e
+        try:
+            return await self._sent(op, call, *args, tolerate=tolerate, as_text=as_text, **kwargs)
+        finally:
+            self._slots.release()
+
+    async def _sent(
+        self,
+        op: Op,
+        call: Callable[..., Awaitable[Any]],
+        *args: Any,
+        tolerate: Collection[int],
+        as_text: bool,
+        **kwargs: Any,
+    ) -> Any:
         try:
             async with asyncio.timeout(self._timeout_s):
                 resp = await call(*args, _preload_content=False, _request_timeout=self._timeout_s, **kwargs)

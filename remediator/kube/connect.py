@@ -47,7 +47,9 @@ async def open_client(settings: KubeSettings, *, clock: Clock) -> AsyncIterator[
         return
     async with ApiClient(configuration=cfg) as api:
         _read_environment_once(api, cfg.host)
-        kube = KubeClient(api, call_timeout_s=settings.call_timeout, clock=clock)
+        kube = KubeClient(
+            api, call_timeout_s=settings.call_timeout, clock=clock, max_in_flight=settings.max_in_flight
+        )
         ok, detail = await kube.probe()
         if ok:
             log.info(f"kubernetes: connected ({mode}, {detail})", mode=mode, host=cfg.host)
