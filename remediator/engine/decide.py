@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from remediator.clock import Clock
 from remediator.engine.mode import Mode
-from remediator.engine.protocols import Guard, Proposal
+from remediator.engine.protocols import Guard, Proposal, QuickGuard, Verdict
 from remediator.engine.reservations import Reservations
 from remediator.model import Alert, Decision, Outcome, RuleName, Target
 from remediator.rules import Rule, RuleSet
@@ -31,6 +31,10 @@ class Decider:
     ) -> None:
         self._rules = rules
         self._guards = list(guards)
+        self._chain: list[tuple[Guard, Callable[[Proposal], Verdict | None] | None]] = [
+            (g, g.verdict if isinstance(g, QuickGuard) else None) for g in self._guards
+        ]
+        """Each guard with its answer from memory, when it has one (`QuickGuard`)."""
         self.reservations = reservations if reservations is not None else Reservations()
         """Guard state held for decisions until their journal write settles or releases it."""
         self._mode = mode
@@ -98,10 +102,10 @@ class Decider:
             definition=rule,
             skip_guards=skip_guards,
         )
-        for guard in self._guards:
-            if guard.name in skip_guards:
+        for guard, quick in self._chain:
+            if skip_guards and guard.name in skip_guards:
                 continue
-            verdict = await guard.check(proposal)
+            verdict = quick(proposal) if quick is not None else await guard.check(proposal)
             if verdict is not None:
                 outcome, reason = verdict.outcome, verdict.reason
                 if verdict.transient and self._defer:

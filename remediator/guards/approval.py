@@ -16,6 +16,10 @@ class ApprovalGuard:
     name = "approval"
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         if not proposal.definition.guards.approval or proposal.dry_run:
             return None
         return Verdict(

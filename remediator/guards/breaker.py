@@ -78,6 +78,10 @@ class CircuitBreaker:
         return OPEN
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         if proposal.dry_run:
             return None
         st = self._states.get((proposal.rule, proposal.target.key))

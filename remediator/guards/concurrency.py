@@ -27,6 +27,10 @@ class ConcurrencyGuard:
         self._per_ns: Counter[str] = Counter()
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         if proposal.dry_run:
             return None
         if len(self._busy) >= self._max_global:

@@ -47,6 +47,10 @@ class CooldownGuard:
         self._remove((rule, target, dry_run), at)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         acts = self._last.get((proposal.rule, proposal.target.key, proposal.dry_run))
         if not acts:
             return None

@@ -36,6 +36,10 @@ class DedupGuard:
         return (p.alert.fingerprint, p.alert.starts_at, p.rule, p.target.key, p.dry_run)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         at = self._seen.get(self._key(proposal))
         if at is None:
             return None

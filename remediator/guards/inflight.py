@@ -23,6 +23,10 @@ class InFlightGuard:
         self._busy: dict[_Key, str] = {}
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         holder = self._busy.get((proposal.target.key, proposal.dry_run))
         if holder is None:
             return None

@@ -21,6 +21,10 @@ class NamespaceGuard:
         self._denied = frozenset(denied)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         ns = proposal.target.namespace
         if ns in self._denied:
             return Verdict(outcome=Outcome.OUTSIDE_ALLOWED_NAMESPACES, reason=f"namespace {ns!r} is denied")

@@ -17,6 +17,10 @@ class PausedGuard:
         self._clock = clock
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         mode = self._mode
         if mode.paused is None and not mode.paused_rules:
             return None  # nothing paused: no clock to read

@@ -70,6 +70,10 @@ class RateLimitGuard:
         return (target, self._s.max_actions_per_rule, self._s.max_actions_global, self._s.storm_brake)
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         limits = self._limits(proposal)
         if all(limit is None for limit in limits):
             return None  # no limit in force: nothing to count, no clock to read

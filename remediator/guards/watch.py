@@ -28,6 +28,10 @@ class WatchGuard:
         self._watches = watches
 
     async def check(self, proposal: Proposal) -> Verdict | None:
+        return self.verdict(proposal)
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        """`check`, answered from memory without awaiting (the decider's fast path)."""
         if proposal.dry_run:
             return None
         reason = self._watches.refire(proposal.alert, proposal.target)

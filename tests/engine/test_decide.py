@@ -94,3 +94,65 @@ async def test_a_paused_rule_is_recorded_as_paused() -> None:
     mode = Mode(paused_rules={"restart-on-errors": Pause(by="alice", reason="migration")})
     [d] = await decider(PausedGuard(mode=mode, clock=FakeClock(T0)), mode=mode).decide(alert())
     assert d.outcome is Outcome.PAUSED and d.reason == "paused by alice: migration"
+
+
+class Quick(Recording):
+    """A guard that answers from memory: the decider asks `verdict`, never awaits `check`."""
+
+    def verdict(self, proposal: Proposal) -> Verdict | None:
+        self.checked.append(proposal)
+        return self.deny
+
+    async def check(self, proposal: Proposal) -> Verdict | None:
+        raise AssertionError("a guard with an answer from memory is not awaited")
+
+
+async def test_guards_answering_from_memory_and_awaited_ones_keep_their_order() -> None:
+    awaited, quick = (
+        Recording(),
+        Quick(Verdict(outcome=Outcome.IN_FLIGHT, reason="in flight", transient=True)),
+    )
+    [d] = await decider(awaited, quick).decide(alert())
+    assert d.outcome is Outcome.DEFERRED and d.reason == "deferred until a slot frees: in flight"
+    assert len(awaited.checked) == len(quick.checked) == 1
+    first, later = Quick(Verdict(outcome=Outcome.COOLDOWN, reason="cooldown")), Recording()
+    [d] = await decider(first, later).decide(alert())
+    assert d.outcome is Outcome.COOLDOWN and later.checked == []
+
+
+async def test_every_shipped_guard_without_io_answers_the_same_from_memory() -> None:
+    """The guards the decider calls without awaiting: their `check` and `verdict` agree, denying or not."""
+    from remediator.config import GuardSettings
+    from remediator.engine.protocols import QuickGuard
+    from remediator.guards.cooldown import CooldownGuard
+    from remediator.guards.inflight import InFlightGuard
+    from remediator.guards.namespaces import NamespaceGuard
+    from remediator.guards.ratelimit import RateLimitGuard
+
+    clock = FakeClock(T0)
+    mode = Mode(paused_rules={"restart-on-errors": Pause(by="alice", reason="migration")})
+    guards: list[QuickGuard] = [
+        PausedGuard(mode=mode, clock=clock),
+        NamespaceGuard(allowed=("prod-*",), denied=()),
+        CooldownGuard(default_s=900, clock=clock),
+        InFlightGuard(),
+        RateLimitGuard(settings=GuardSettings(max_actions_per_target=None), clock=clock),
+    ]
+    [acted] = await decider().decide(alert())
+    for guard in guards:
+        assert isinstance(guard, QuickGuard)
+        guard.record(acted)
+    for a in (alert(), alert(namespace="prod-eu")):
+        [d] = await decider().decide(a)
+        assert d.target is not None
+        p = Proposal(
+            alert=a,
+            rule=d.rule,
+            target=d.target,
+            actions=d.actions,
+            dry_run=False,
+            definition=decider().matching(a)[0],
+        )
+        answers = [(await g.check(p), g.verdict(p)) for g in guards]
+        assert [checked == quick for checked, quick in answers] == [True] * len(guards)
+        assert any(checked is not None for checked, _ in answers)
