@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -185,3 +186,13 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+def test_daemons_starting_together_sweep_each_dead_directory_once(parent: Path) -> None:
+    """Several `serve` starting at once: each dead directory is removed by one of them, and none
+    of them fails or touches the live one."""
+    dead = [_dead(parent, f"remediator-run-dead{n:04d}") for n in range(40)]
+    with run_directory(parent) as live, ThreadPoolExecutor(max_workers=4) as pool:
+        swept = list(pool.map(lambda _: sweep_stale_run_directories(parent), range(4)))
+        assert sorted(p for removed in swept for p in removed) == dead  # each once
+        assert _run_directories(parent) == [live]
