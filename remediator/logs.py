@@ -17,6 +17,7 @@ import logging
 import math
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import msgspec
@@ -94,6 +95,9 @@ class _JsonLines(structlog.stdlib.ProcessorFormatter):
     `%(message)s` after the processors; for remediator's own events the processors' string is that
     message. Library lines (no event dict) take the parent's path."""
 
+    fused: _Fused | None = None
+    """The whole chain in one step, for the structlog chain it was configured with (`_Fused`)."""
+
     def format(self, record: logging.LogRecord) -> str:
         logger = getattr(record, "_logger", None)
         method = getattr(record, "_name", None)
@@ -108,6 +112,24 @@ class _JsonLines(structlog.stdlib.ProcessorFormatter):
         for processor in self.processors:
             event = processor(logger, method, event)
         return str(event)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Fused:
+    """Both halves of the JSON chain run as one, for `_BoundLogger`'s straight path: the structlog
+    side's adders, then the formatter's renderer and `scrub`. Left out, because on that path they
+    do nothing: `ExtraAdder` (no record to copy from), `wrap_for_formatter` and
+    `remove_processors_meta` (no record), the traceback renderer (no `exc_info`)."""
+
+    chain: list[Any]
+    """The structlog chain this stands for: used only when a logger's processors are this list."""
+    adders: tuple[Any, ...]
+    renderer: Any
+
+    def line(self, logger: logging.Logger, method: str, event: dict[str, Any]) -> str:
+        for adder in self.adders:
+            event = adder(logger, method, event)
+        return str(scrub(logger, method, self.renderer(logger, method, event)))
 
 
 class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -145,6 +167,18 @@ class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.handleError(
                     logger.makeRecord(logger.name, level, "(unknown file)", 0, event_dict, (), None)
                 )
+
+    def write_fused(
+        self, fused: _Fused, logger: logging.Logger, method: str, level: int, event_dict: dict[str, Any]
+    ) -> None:
+        """`event_dict` (a structlog event, unprocessed) written as `write_event` writes one."""
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            try:
+                self._write(fused.line(logger, method, event_dict))
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(logger.makeRecord(logger.name, level, "(unknown file)", 0, "", (), None))
 
     def _write(self, line: str) -> None:
         self.stream.write(line + self.terminator)
@@ -224,6 +258,16 @@ class _BoundLogger(structlog.stdlib.BoundLogger):
         handler = _direct_handler(logger, level)
         if handler is None:
             return super()._proxy_to_logger(method_name, event, **event_kw)
+        fused = handler.formatter.fused if isinstance(handler.formatter, _JsonLines) else None
+        if fused is not None and processors is fused.chain:
+            # `_process_event`'s event dict, then the chain as one step.
+            event_dict: Any = self._context.copy()
+            event_dict.update(**event_kw)
+            if event is not None:
+                event_dict["event"] = event
+            if "exc_info" not in event_dict and "stack_info" not in event_dict:
+                handler.write_fused(fused, logger, method_name, level, event_dict)
+                return None
         try:
             args, kw = self._process_event(method_name, event, event_kw)
         except structlog.DropEvent:
@@ -252,8 +296,9 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
             colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
     )
+    chain = [*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=chain,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=_BoundLogger,
         # No caching: a cached logger keeps its processors forever, so capture_logs() and a later
@@ -261,18 +306,20 @@ def configure_logging(*, level: str = "info", fmt: str = "json", stream: TextIO 
         cache_logger_on_first_use=False,
     )
     handler = _LineHandler(stream if stream is not None else sys.stdout)
-    handler.setFormatter(
-        (_JsonLines if fmt == "json" else structlog.stdlib.ProcessorFormatter)(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                # JSON carries tracebacks as data; the console renderer formats them itself.
-                *([_TRACEBACKS] if fmt == "json" else []),
-                renderer,
-                scrub,
-            ],
-        )
+    formatter = (_JsonLines if fmt == "json" else structlog.stdlib.ProcessorFormatter)(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # JSON carries tracebacks as data; the console renderer formats them itself.
+            *([_TRACEBACKS] if fmt == "json" else []),
+            renderer,
+            scrub,
+        ],
     )
+    if isinstance(formatter, _JsonLines):
+        merge, level_of, name_of, stamp, _extra = shared
+        formatter.fused = _Fused(chain=chain, adders=(merge, level_of, name_of, stamp), renderer=renderer)
+    handler.setFormatter(formatter)
     # No line shows where a call was made, or the thread or process: the logging HOWTO's
     # "Optimization" settings skip collecting them (a stack walk per line was 15% of logging).
     logging._srcfile = None
