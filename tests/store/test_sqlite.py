@@ -6,7 +6,10 @@ Everything both back-ends promise is in `test_journal_contract.py`.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,36 @@ async def test_ids_are_dense_in_commit_order(tmp_path: Path) -> None:
     async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
         ids = await asyncio.gather(*(j.accept("alertmanager", b"{}") for _ in range(200)))
         assert sorted(ids) == list(range(1, 201))
+
+
+async def test_a_group_commit_is_one_call_into_the_writer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with SqliteJournal.open(tmp_path / "j.sqlite") as j:
+        ran_on: set[int] = set()
+
+        def job(db: sqlite3.Connection) -> int:
+            ran_on.add(threading.get_ident())
+            return int(db.execute("SELECT COUNT(*) FROM payloads").fetchone()[0])
+
+        calls = 0
+        submit = j._thread.submit
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return submit(*args, **kwargs)
+
+        monkeypatch.setattr(j._thread, "submit", counted)
+        commits = j.commits
+        results = await asyncio.gather(
+            *(j.accept("alertmanager", b"{}") for _ in range(50)), *(j._submit(job) for _ in range(50))
+        )
+        assert j.commits == commits + 1 and calls == 1  # 50 payloads and 50 jobs: one transaction, one call
+        assert (
+            results[50:] == [50] * 50
+        )  # each job saw the payloads inserted before it, in the same transaction
+        assert len(ran_on) == 1 and threading.get_ident() not in ran_on  # the writer's thread, not the loop's
 
 
 async def test_ids_taken_by_a_failed_batch_are_reused(tmp_path: Path) -> None:
