@@ -11,13 +11,13 @@ nothing, logged once with its traceback (no frame locals, see logs.py).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from remediator.api.deadlines import Deadlines
 from remediator.logs import get_logger
 
 log = get_logger("remediator.api")
@@ -45,8 +45,11 @@ def error_response(
 def not_json(request: web.Request) -> web.Response | None:
     """A 415 unless the body is declared JSON (`application/json`, as Alertmanager and PagerDuty send
     it; a charset parameter is fine). None: go on."""
-    if request.content_type == "application/json":
-        return None
+    if (
+        request.headers.get("Content-Type") == "application/json"
+        or request.content_type == "application/json"
+    ):
+        return None  # the first test is what senders send: the header's parse is skipped
     sent = one_line(request.headers.get("Content-Type", ""), 80) or "none"
     return error_response(415, f"Content-Type must be application/json, not {sent!r}")
 
@@ -55,24 +58,25 @@ def make_error_middleware(*, timeout_s: float, max_body: int | None = None) -> A
     """The middleware every route runs under (`answer_safely`); the front's proxy without the timeout.
     `max_body`: the application's client_max_size, named in a 413 (read from the application if None)."""
 
+    deadlines = Deadlines(timeout_s)
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        timeout = None if request.match_info.route.name == PROXIED else timeout_s
-        return await answer_safely(request, handler, timeout_s=timeout, max_body=max_body)
+        timed = None if request.match_info.route.name == PROXIED else deadlines
+        return await answer_safely(request, handler, deadlines=timed, max_body=max_body)
 
     return errors
 
 
 async def answer_safely(
-    request: web.Request, handler: Handler, *, timeout_s: float | None, max_body: int | None
+    request: web.Request, handler: Handler, *, deadlines: Deadlines | None, max_body: int | None
 ) -> web.StreamResponse:
     """`handler`'s answer, or the error it ends in as a JSON answer (see the module's docstring);
-    `timeout_s` None: no handler timeout. Also the webhooks' direct path (webhook_app.py) runs it."""
+    `deadlines` None: no handler timeout. Also the webhooks' direct path (webhook_app.py) runs it."""
     try:
-        if timeout_s is None:
+        if deadlines is None:
             return await handler(request)
-        async with asyncio.timeout(timeout_s):
-            return await handler(request)
+        return await deadlines.run(handler(request))
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -87,6 +91,7 @@ async def answer_safely(
             response.force_close()  # the unread rest of the body must not be parsed as a request
         return response
     except TimeoutError:
+        timeout_s = deadlines.timeout_s if deadlines is not None else None
         log.warning("request timed out", path=request.path, timeout_s=timeout_s)
         return error_response(503, "timed out; retry later", headers={"Retry-After": "5"})
     except (HttpProcessingError, web.RequestPayloadError) as e:

@@ -13,6 +13,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_request import BaseRequest
 
 from remediator.api import webhooks
+from remediator.api.deadlines import Deadlines
 from remediator.api.errors import answer_safely, make_error_middleware
 from remediator.api.pagerduty import add_pagerduty_route
 from remediator.api.proxy import trust_forwarded
@@ -84,7 +85,11 @@ def direct_webhooks(app: web.Application, application: Answer) -> Answer:
     if state is None or not app.get(DIRECT, False) or len(app.on_response_prepare):
         return application
     http = state.settings.http
-    timeout_s, max_body, body_timeout = http.handler_timeout, http.max_body_bytes, app[BODY_TIMEOUT]
+    deadlines, max_body, body_timeout = (
+        Deadlines(http.handler_timeout),
+        http.max_body_bytes,
+        app[BODY_TIMEOUT],
+    )
 
     async def alertmanager(request: web.Request) -> web.StreamResponse:
         return await webhooks.answer_alertmanager(request, state, body_timeout=body_timeout)
@@ -96,7 +101,7 @@ def direct_webhooks(app: web.Application, application: Answer) -> Answer:
             and hdrs.EXPECT not in request.headers  # the application answers the expectation
         ):
             return await answer_safely(
-                cast(web.Request, request), alertmanager, timeout_s=timeout_s, max_body=max_body
+                cast(web.Request, request), alertmanager, deadlines=deadlines, max_body=max_body
             )
         return await application(request)
 

@@ -8,12 +8,13 @@ a scrape sees must be the same.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
@@ -31,6 +32,7 @@ from remediator.store.sqlite import SqliteJournal
 from tests.conftest import ServedAsTheDaemonServes
 from tests.scenarios.conftest import TOKEN, am_alert, am_payload
 
+PATH = "/webhook/alertmanager"
 HOOK = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 MAX_BODY = 4096
 Served = tuple[TestClient, IntakeMetrics, Path]
@@ -194,3 +196,40 @@ async def test_an_application_behind_the_front_is_always_answered_by_the_applica
             "POST", "/webhook/alertmanager", headers=HOOK, app=app, payload=EmptyStreamReader()
         )
         assert await _answered_directly(app, request) is False
+
+
+class _StuckJournal:
+    """A journal whose write never commits: the handler timeout must answer."""
+
+    async def accept(self, source: str, body: bytes) -> int:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def backlog(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize("server_cls", [TestServer, ServedAsTheDaemonServes])
+async def test_a_stuck_journal_write_is_a_503_at_the_handler_timeout(server_cls: type[TestServer]) -> None:
+    settings = Settings(http=HttpSettings(max_body_bytes=MAX_BODY, handler_timeout=0.3))
+    state = WebhookState(
+        settings=settings,
+        journal=cast(Any, _StuckJournal()),
+        metrics=IntakeMetrics(),
+        clock=FakeClock(),
+        webhook_token=Secret(TOKEN),
+    )
+    async with TestClient(server_cls(build_intake_app(state))) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(10):  # a failure, not a hang, if nothing times the handler out
+            status, text, headers = await _send(client, "POST", PATH, am_payload(am_alert()).encode(), HOOK)
+        took = loop.time() - started
+        assert (status, json.loads(text)["error"], headers["Retry-After"]) == (
+            503,
+            "timed out; retry later",
+            "5",
+        )
+        assert 0.3 <= took < 0.3 + 2.0
+        # The next request is answered the same way: the first one's deadline left nothing behind.
+        assert (await _send(client, "POST", PATH, am_payload(am_alert()).encode(), HOOK))[0] == 503
