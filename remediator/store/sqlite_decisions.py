@@ -44,30 +44,31 @@ class DecisionRecords(SchedulingRecords):
         decisions: Sequence[tuple[int, Decision]],
     ) -> RecordedBatch:
         now = self._clock.now().timestamp()
-        payload_ids, alerts, decisions = tuple(payload_ids), tuple(alerts), tuple(decisions)  # the job's own
+        payload_ids, decisions = tuple(payload_ids), tuple(decisions)  # the job's own (see sqlite_writer.py)
+        # The rows are made here, on the loop: the job runs while the writer holds the write lock.
+        alert_rows = [
+            (
+                a.payload_id,
+                a.source,
+                a.fingerprint,
+                a.status,
+                a.starts_at.timestamp(),
+                _ts(a.ends_at),
+                json.dumps(dict(a.labels)),
+                json.dumps(dict(a.annotations)),
+                a.generator_url,
+            )
+            for a in alerts
+        ]
 
         def job(db: sqlite3.Connection) -> RecordedBatch:
-            first_alert = self._take_ids("alerts", len(alerts))
+            first_alert = self._take_ids("alerts", len(alert_rows))
             db.executemany(
                 "INSERT INTO alerts(id, payload_id, source, fingerprint, status, starts_at, ends_at, labels,"
                 " annotations, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        first_alert + i,
-                        a.payload_id,
-                        a.source,
-                        a.fingerprint,
-                        a.status,
-                        a.starts_at.timestamp(),
-                        _ts(a.ends_at),
-                        json.dumps(dict(a.labels)),
-                        json.dumps(dict(a.annotations)),
-                        a.generator_url,
-                    )
-                    for i, a in enumerate(alerts)
-                ],
+                [(first_alert + i, *row) for i, row in enumerate(alert_rows)],
             )
-            alert_ids = tuple(AlertId(first_alert + i) for i in range(len(alerts)))
+            alert_ids = tuple(AlertId(first_alert + i) for i in range(len(alert_rows)))
             decision_ids, execution_ids = self._insert_decisions(
                 db, [(alert_ids[i], d) for i, d in decisions], now
             )

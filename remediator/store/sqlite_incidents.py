@@ -77,39 +77,49 @@ class IncidentRecords(SchedulingRecords):
         if not changes:
             return
         now = self._clock.now().timestamp()
-        changes = tuple(changes)  # frozen values: the job's own (see sqlite_writer.py)
+        # The rows are made here, on the loop: the job runs while the writer holds the write lock.
+        incidents = [
+            (
+                c.incident.id,
+                c.incident.key,
+                c.incident.state,
+                c.incident.severity,
+                c.incident.opened_at.timestamp(),
+                c.incident.updated_at.timestamp(),
+                incident_doc(c.incident),
+            )
+            for c in changes
+        ]
+        events = [
+            (c.incident.id, e.at.timestamp(), e.kind, e.text, json.dumps(dict(e.detail), default=str))
+            for c in changes
+            for e in c.events
+        ]
+        alerts = [(a, c.incident.id) for c in changes for a in c.alert_ids]
+        timers = [
+            (tuple(c.cancel), f"incident {c.incident.id} is {c.incident.state}", tuple(c.timers))
+            for c in changes
+        ]
 
         def job(db: sqlite3.Connection) -> None:
-            for c in changes:
-                i = c.incident
-                db.execute(
-                    "INSERT INTO incidents(id, key, state, severity, opened_at, updated_at, doc)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
-                    " severity = excluded.severity, updated_at = excluded.updated_at, doc = excluded.doc",
-                    (
-                        i.id,
-                        i.key,
-                        i.state,
-                        i.severity,
-                        i.opened_at.timestamp(),
-                        i.updated_at.timestamp(),
-                        incident_doc(i),
-                    ),
-                )
-                db.executemany(
-                    "INSERT INTO incident_events(incident_id, at, kind, text, detail) VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (i.id, e.at.timestamp(), e.kind, e.text, json.dumps(dict(e.detail), default=str))
-                        for e in c.events
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO incident_alerts(alert_id, incident_id) VALUES (?, ?)"
-                    " ON CONFLICT(alert_id) DO NOTHING",
-                    [(a, i.id) for a in c.alert_ids],
-                )
-                self._cancel_timers(db, c.cancel, f"incident {i.id} is {i.state}", now)
-                self._insert_timers(db, c.timers, now)
+            db.executemany(
+                "INSERT INTO incidents(id, key, state, severity, opened_at, updated_at, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state,"
+                " severity = excluded.severity, updated_at = excluded.updated_at, doc = excluded.doc",
+                incidents,
+            )
+            db.executemany(
+                "INSERT INTO incident_events(incident_id, at, kind, text, detail) VALUES (?, ?, ?, ?, ?)",
+                events,
+            )
+            db.executemany(
+                "INSERT INTO incident_alerts(alert_id, incident_id) VALUES (?, ?)"
+                " ON CONFLICT(alert_id) DO NOTHING",
+                alerts,
+            )
+            for cancel, reason, new in timers:  # in the changes' order: a later change may move a timer again
+                self._cancel_timers(db, cancel, reason, now)
+                self._insert_timers(db, new, now)
 
         await self._submit(job)
 
