@@ -49,11 +49,17 @@ class LiveIncidents:
             return
         # Re-indexed by difference: a storm's incident holds thousands of alerts, and is saved again
         # with every batch that adds a few.
-        if old.firing != incident.firing:
-            before, after = set(old.firing), set(incident.firing)
-            for fp in before - after:
-                _discard(self._by_fingerprint, fp, incident.id)
-            self._index(incident.id, after - before, None)
+        before, after = old.firing, incident.firing
+        if after is not before and after != before:
+            n = len(before)
+            if len(after) > n and after[:n] == before:
+                # Alerts added at the end (a batch fired them): only those to index.
+                self._index(incident.id, after[n:], None)
+            else:
+                gone, now = set(before), set(after)
+                for fp in gone - now:
+                    _discard(self._by_fingerprint, fp, incident.id)
+                self._index(incident.id, now - gone, None)
         if old.key != incident.key:
             _discard(self._by_key, old.key, incident.id)
             self._index(incident.id, (), incident.key)

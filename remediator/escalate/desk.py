@@ -30,6 +30,7 @@ retries (or of the run) is replayed at the next start (app/acknowledgements.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -80,6 +81,13 @@ def incident_key(alert: Alert, target: Target | None) -> str:
 def _incident_id(key: str, opened: datetime) -> str:
     """Readable and unique: when it opened (like the runbooks' #incident-YYYYMMDD-HHMM) and its group."""
     return f"{opened:%Y%m%d-%H%M%S}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _worse(a: str | None, b: str | None) -> str:
+    """`most_severe` of two words, "" for none: asked twice for every alert of a batch, of the same
+    few words (cached: the answer depends on the words alone)."""
+    return most_severe(a, b) or ""
 
 
 def own_page(alert: Alert) -> bool:
@@ -201,34 +209,33 @@ class IncidentDesk(DeskTimers):
         for r in recorded:
             d = r.decision
             alert = d.alert
-            current = self._find(alert, d.target)
-            if current is not None and current.id in changes:
-                current = changes[current.id].incident
+            found = self._find(alert, d.target)
+            change = changes.get(found.id) if found is not None else None
             if alert.status == "firing":
-                if current is None:
+                if found is None:
                     if d.outcome not in _OPENS or d.target is None:
                         continue
                     change = self._open(d, now)
                 else:
-                    change = changes.get(current.id) or Change(current)
-                    if current.state == "watching":
+                    if change is None:
+                        change = Change(found)
+                    if change.state == "watching":
                         self._reopen(change, d, now)
-                    change.fire(
-                        alert.fingerprint, most_severe(change.incident.severity, self._severity(d)) or ""
-                    )
+                    change.fire(alert.fingerprint, _worse(change.severity, self._severity(d)))
                 self._note(change, d, now)
             else:
-                if current is None:
+                if found is None:
                     continue
-                change = changes.get(current.id) or Change(current)
+                if change is None:
+                    change = Change(found)
                 self._alert_resolved(change, alert, now)
             if r.alert_id is not None:
                 change.alert_ids.append(r.alert_id)
-            changes[change.incident.id] = change
+            changes[change.id] = change
         await self._save(list(changes.values()))
 
     def _severity(self, d: Decision) -> str:
-        return most_severe(d.severity, d.alert.labels.get("severity")) or ""
+        return _worse(d.severity, d.alert.labels.get("severity"))
 
     def _open(self, d: Decision, now: datetime) -> Change:
         rule = self._rules(d.rule)

@@ -9,6 +9,7 @@ releases (`notification_reason` in 0.32, `routeLabels` in 0.34).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 from typing import Literal
@@ -130,6 +131,9 @@ def normalize(payload: WireMessage, *, payload_id: PayloadId | None = None) -> l
     return alerts
 
 
+@functools.lru_cache(maxsize=4096)
 def _read_time(text: str) -> datetime:
-    """A time `validate` checked: read as it read it."""
+    """A time `validate` checked: read as it read it. Cached (a datetime is immutable): the same
+    strings come again and again (Go's zero time ends every firing alert, a group's alerts share
+    their start)."""
     return _am_wire.parse_time(text)

@@ -81,3 +81,32 @@ def test_random_changes_agree_with_a_scan() -> None:
         fp, key = f"fp{rng.randrange(32)}", f"k{rng.randrange(9)}"
         assert live.find(fingerprint=fp, key=key) == _scan(mirror, fp, key), step
         assert list(live.values()) == list(mirror.values())
+
+
+def test_incidents_growing_by_appended_alerts_agree_with_a_scan() -> None:
+    """A batch's save appends the alerts it fired (indexed by the tail alone); other changes
+    (resolved alerts, a tail that repeats one already held) are indexed by difference."""
+    rng = random.Random(5)
+    live = LiveIncidents()
+    mirror: dict[str, IncidentRecord] = {}
+    for step in range(3000):
+        n = rng.randrange(12)
+        old = mirror.get(f"inc-{n}")
+        held = old.firing if old is not None else ()
+        roll = rng.random()
+        if roll < 0.1:
+            live.pop(f"inc-{n}")
+            mirror.pop(f"inc-{n}", None)
+            continue
+        if roll < 0.7:
+            firing = (*held, *(f"fp{rng.randrange(60)}" for _ in range(rng.randrange(1, 4))))
+        elif roll < 0.85:
+            firing = tuple(fp for fp in held if rng.random() < 0.8)
+        else:
+            firing = held
+        rec = _incident(n, key=f"k{rng.randrange(4)}", firing=firing)
+        live.put(rec)
+        mirror[rec.id] = rec
+        for _ in range(3):
+            fp, key = f"fp{rng.randrange(62)}", f"k{rng.randrange(5)}"
+            assert live.find(fingerprint=fp, key=key) == _scan(mirror, fp, key), step
