@@ -136,3 +136,21 @@ def test_backlog_rows_drained_and_sampled(results: dict[str, Any]) -> None:
         assert row["alerts_processed_in_window"] > 0 and row["decisions_in_window"] > 0, row
         assert 0 < row["rss_at_ready_mib"] <= row["peak_rss_mib"], row
     assert "Backlog memory" in report.render(results)
+
+
+def test_the_request_path_bench_measures_accepted_webhooks() -> None:
+    """`python -m bench.request_path` (not part of the run above): both servers answer every request
+    2xx, so what it measures is the accepting path, not a refusal."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.request_path", "--sizes", "1", "--duration", "1", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    rows = [line.split() for line in out.splitlines() if "alerts/payload" in line]
+    assert [row[0] for row in rows] == ["bare", "intake"], out
+    assert all("non-2xx 0" in line for line in out.splitlines() if "alerts/payload" in line), out
