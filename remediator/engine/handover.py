@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 
 from remediator.engine.protocols import Executor
 from remediator.engine.reservations import Reservations
@@ -238,7 +238,7 @@ class HandOver:
             counts[(d.rule, "+".join(a.kind for a in d.actions), d.outcome.value)] += 1
             if r.execution_id is not None and d.acts:
                 # With its alert's id: an execution refused try-later is deferred again on that alert.
-                run = d if d.alert_id is not None or r.alert_id is None else replace(d, alert_id=r.alert_id)
+                run = d if d.alert_id is not None or r.alert_id is None else with_alert_id(d, r.alert_id)
                 self._executor.submit(r.execution_id, run)
             repeat = from_alerts and d.outcome in QUIET
             if repeat:
@@ -271,6 +271,16 @@ class HandOver:
         if self._listeners and recorded:
             for listener in self._listeners:
                 listener(recorded)
+
+
+_CARRIED = tuple(f.name for f in fields(Decision) if f.init and f.name != "alert_id")
+
+
+def with_alert_id(d: Decision, alert_id: AlertId) -> Decision:
+    """`dataclasses.replace(d, alert_id=alert_id)` at half its cost (the fields to carry are listed
+    once, not looked up at each call): it runs for every acting decision of a batch."""
+    carried = {name: getattr(d, name) for name in _CARRIED}
+    return Decision(**carried, alert_id=alert_id)
 
 
 _QUIET_SHOWN = 20

@@ -32,7 +32,7 @@ Status = Literal["firing", "resolved"]
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
 
 
-class WireAlert(msgspec.Struct, forbid_unknown_fields=True):
+class WireAlert(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     status: Status
     labels: dict[str, str]
     startsAt: str
@@ -42,7 +42,7 @@ class WireAlert(msgspec.Struct, forbid_unknown_fields=True):
     fingerprint: str = ""
 
 
-class WireMessage(msgspec.Struct, forbid_unknown_fields=True):
+class WireMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A webhook body as Alertmanager (0.25 to 0.28) sends it, every field typed."""
 
     version: Literal["4"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from structlog.testing import capture_logs
 
-from remediator.engine.handover import HandOver
+from remediator.engine.handover import HandOver, with_alert_id
 from remediator.metrics import Metrics
 from remediator.model import (
     ActionSpec,
@@ -142,3 +143,16 @@ async def test_recorded_decisions_of_humans_and_recovery_are_submitted_too() -> 
     assert _count(metrics, "remediator_rule_matches_total", rule="r1") == 0, (
         "a human's trigger is not a match"
     )
+
+
+def test_a_decision_handed_over_with_its_alert_id_is_the_decision_replaced() -> None:
+    full = replace(
+        decision(Outcome.ACT),
+        id=DecisionId(9),
+        severity="P1",
+        skipped_guards=frozenset({"cooldown"}),
+    )
+    for d in (decision(Outcome.DRY_RUN), full):
+        copied = with_alert_id(d, AlertId(42))
+        assert copied == replace(d, alert_id=AlertId(42))
+        assert copied.alert_id == 42 and d.alert_id is None
