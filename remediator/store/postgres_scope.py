@@ -7,7 +7,6 @@ expired, all before the transaction commits.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from remediator.model import Alert, AlertId, Decision, DecisionId, ExecutionId, PayloadId
+from remediator.store.alert_rows import ALERT_COLUMNS, alert_row
 from remediator.store.postgres_decisions import take_ids
 from remediator.store.postgres_reads import fetch_alert, stored_payload
 from remediator.store.records import (
@@ -27,10 +27,6 @@ from remediator.store.records import (
 
 if TYPE_CHECKING:
     from remediator.store.postgres_deciding import PostgresDeciding
-
-
-def _ts(dt: datetime | None) -> float | None:
-    return dt.timestamp() if dt is not None else None
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -97,23 +93,8 @@ class PostgresScope:
         alert_ids = tuple(AlertId(i) for i in ids)
         if alerts:
             await self._conn.executemany(
-                "INSERT INTO alerts(id, payload_id, source, fingerprint, status, starts_at, ends_at, labels,"
-                " annotations, generator_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                [
-                    (
-                        aid,
-                        a.payload_id,
-                        a.source,
-                        a.fingerprint,
-                        a.status,
-                        a.starts_at.timestamp(),
-                        _ts(a.ends_at),
-                        json.dumps(dict(a.labels)),
-                        json.dumps(dict(a.annotations)),
-                        a.generator_url,
-                    )
-                    for aid, a in zip(alert_ids, alerts, strict=True)
-                ],
+                f"INSERT INTO alerts(id, {ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                [(aid, *alert_row(a)) for aid, a in zip(alert_ids, alerts, strict=True)],
             )
         decision_ids, execution_ids = await self._j._insert_decisions_on(
             self._conn, [(alert_ids[i], d) for i, d in decisions], now

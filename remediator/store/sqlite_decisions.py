@@ -5,10 +5,8 @@ a deferral), each in one transaction through the single writer. A base of `Sqlit
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from remediator.model import (
@@ -21,13 +19,10 @@ from remediator.model import (
     Outcome,
     PayloadId,
 )
+from remediator.store.alert_rows import ALERT_COLUMNS, alert_row
 from remediator.store.records import RecordedBatch
 from remediator.store.scheduling import approval_timers
 from remediator.store.sqlite_scheduling import SchedulingRecords
-
-
-def _ts(dt: datetime | None) -> float | None:
-    return dt.timestamp() if dt is not None else None
 
 
 class DecisionRecords(SchedulingRecords):
@@ -46,26 +41,12 @@ class DecisionRecords(SchedulingRecords):
         now = self._clock.now().timestamp()
         payload_ids, decisions = tuple(payload_ids), tuple(decisions)  # the job's own (see sqlite_writer.py)
         # The rows are made here, on the loop: the job runs while the writer holds the write lock.
-        alert_rows = [
-            (
-                a.payload_id,
-                a.source,
-                a.fingerprint,
-                a.status,
-                a.starts_at.timestamp(),
-                _ts(a.ends_at),
-                json.dumps(dict(a.labels)),
-                json.dumps(dict(a.annotations)),
-                a.generator_url,
-            )
-            for a in alerts
-        ]
+        alert_rows = [alert_row(a) for a in alerts]
 
         def job(db: sqlite3.Connection) -> RecordedBatch:
             first_alert = self._take_ids("alerts", len(alert_rows))
             db.executemany(
-                "INSERT INTO alerts(id, payload_id, source, fingerprint, status, starts_at, ends_at, labels,"
-                " annotations, generator_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO alerts(id, {ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(first_alert + i, *row) for i, row in enumerate(alert_rows)],
             )
             alert_ids = tuple(AlertId(first_alert + i) for i in range(len(alert_rows)))

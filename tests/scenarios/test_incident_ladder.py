@@ -27,6 +27,7 @@ from remediator.api import build_web_app
 from remediator.app import Application, open_app
 from remediator.clock import FakeClock
 from remediator.config import Settings
+from remediator.store.incidents import IncidentRecord
 from remediator.testing.fake_kube import FakeKubeServer
 from tests.scenarios.conftest import FIXTURES_NOW, am_alert, am_payload, auth
 
@@ -245,6 +246,34 @@ def pagerduty_event(
     return raw, {"X-PagerDuty-Signature": f"v1={sig}", "Content-Type": "application/json"}
 
 
+async def primary_paged(
+    app: Application, client: TestClient, clock: FakeClock, out: Outside
+) -> IncidentRecord:
+    """A checkout alert fires and is not verified after 10 minutes: the primary is paged (minute 12)."""
+    firing = am_payload(am_alert(deployment="checkout"))
+    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
+    await app.processor.drained()
+    await run(app, clock, 12 * 60)
+    assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
+    [incident] = app.desk.live()
+    return incident
+
+
+async def answered_in_pagerduty(
+    app: Application,
+    client: TestClient,
+    examples_dir: Path,
+    *,
+    incident_key: str,
+    event_type: str = "incident.acknowledged",
+) -> None:
+    """Dana acknowledges (or resolves) a page in PagerDuty; PagerDuty tells remediator by webhook."""
+    body, headers = pagerduty_event(examples_dir, event_type=event_type, incident_key=incident_key)
+    r = await client.post("/webhook/pagerduty", data=body, headers=headers)
+    assert r.status == 202, await r.text()
+    await app.processor.drained()
+
+
 @pytest.mark.parametrize("event_type", ["incident.acknowledged", "incident.resolved"])
 async def test_acknowledging_or_resolving_the_page_in_pagerduty_stops_the_ladder(
     daemon: Application,
@@ -257,17 +286,10 @@ async def test_acknowledging_or_resolving_the_page_in_pagerduty_stops_the_ladder
     out, _ = outside
     app = daemon
     client = await aiohttp_client(build_web_app(app.api_state()))
-    firing = am_payload(am_alert(deployment="checkout"))
-    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
-    await app.processor.drained()
-    await run(app, clock, 12 * 60)  # not verified after 10m: primary paged
-    assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
-    [incident] = app.desk.live()
-    # Dana acknowledges (or resolves) the page in PagerDuty; PagerDuty tells remediator by webhook.
-    body, headers = pagerduty_event(examples_dir, event_type=event_type, incident_key=out.dedup_keys[0])
-    r = await client.post("/webhook/pagerduty", data=body, headers=headers)
-    assert r.status == 202, await r.text()
-    await app.processor.drained()
+    incident = await primary_paged(app, client, clock, out)
+    await answered_in_pagerduty(
+        app, client, examples_dir, incident_key=out.dedup_keys[0], event_type=event_type
+    )
     await run(app, clock, 60 * 60)  # secondary (+15m), team lead (+30m), manager (+1h): none of them
     assert [to for _, to, what in out.sent if what == "trigger"] == ["pagerduty:primary"]
     assert not [to for _, to, _ in out.sent if to in ("team-lead", "eng-manager")]
@@ -292,15 +314,8 @@ async def test_a_page_that_is_not_remediators_own_does_not_stop_the_ladder(
     out, _ = outside
     app = daemon
     client = await aiohttp_client(build_web_app(app.api_state()))
-    firing = am_payload(am_alert(deployment="checkout"))
-    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
-    await app.processor.drained()
-    await run(app, clock, 12 * 60)
-    body, headers = pagerduty_event(
-        examples_dir, event_type="incident.acknowledged", incident_key="checkout-api/HighErrorRate"
-    )
-    assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
-    await app.processor.drained()
+    await primary_paged(app, client, clock, out)
+    await answered_in_pagerduty(app, client, examples_dir, incident_key="checkout-api/HighErrorRate")
     await run(app, clock, 15 * 60)
     assert [to for _, to, what in out.sent if what == "trigger"] == [
         "pagerduty:primary",
@@ -323,19 +338,10 @@ async def test_an_acknowledgement_processed_just_before_a_crash_still_stops_the_
     configured = daemon_settings(settings, server)
     async with open_app(configured, clock=clock) as app:
         client = await aiohttp_client(build_web_app(app.api_state()))
-        firing = am_payload(am_alert(deployment="checkout"))
-        assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
-        await app.processor.drained()
-        await run(app, clock, 12 * 60)  # not verified after 10m: primary paged
-        assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
-        [incident] = app.desk.live()
+        incident = await primary_paged(app, client, clock, out)
         # The crash comes between the two steps: the desk's task that saves it never runs.
         monkeypatch.setattr(app.desk, "taken_in_pagerduty", lambda **_: None)
-        body, headers = pagerduty_event(
-            examples_dir, event_type="incident.acknowledged", incident_key=out.dedup_keys[0]
-        )
-        assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
-        await app.processor.drained()
+        await answered_in_pagerduty(app, client, examples_dir, incident_key=out.dedup_keys[0])
         assert app.journal.backlog() == 0, "its payload is processed"
         await client.close()
     async with open_app(configured, clock=clock) as app:
@@ -389,19 +395,10 @@ async def test_an_acknowledgement_whose_save_fails_is_saved_when_the_journal_rec
     out, _ = outside
     app = daemon
     client = await aiohttp_client(build_web_app(app.api_state()))
-    firing = am_payload(am_alert(deployment="checkout"))
-    assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
-    await app.processor.drained()
-    await run(app, clock, 12 * 60)
-    assert [(t, to) for t, to, what in out.sent if what == "trigger"] == [(10.0, "pagerduty:primary")]
-    [incident] = app.desk.live()
+    incident = await primary_paged(app, client, clock, out)
     outage = IncidentWritesFail(app, clock, for_s=20 * 60)
     monkeypatch.setattr(app.journal, "save_incidents", outage.save_incidents)
-    body, headers = pagerduty_event(
-        examples_dir, event_type="incident.acknowledged", incident_key=out.dedup_keys[0]
-    )
-    assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
-    await app.processor.drained()
+    await answered_in_pagerduty(app, client, examples_dir, incident_key=out.dedup_keys[0])
     await run(app, clock, 15 * 60)  # minute 27: still failing
     assert app.desk.live()[0].acknowledged_at is None, "the journal is the truth: not saved yet"
     failed_while_down, saved_while_down = ack_saves(app, "failed"), ack_saves(app, "saved")
@@ -435,18 +432,10 @@ async def test_an_acknowledgement_is_retried_for_a_bounded_time_then_left_to_the
     configured = daemon_settings(settings, server)
     async with open_app(configured, clock=clock) as app:
         client = await aiohttp_client(build_web_app(app.api_state()))
-        firing = am_payload(am_alert(deployment="checkout"))
-        assert (await client.post("/webhook/alertmanager", data=firing, headers=auth())).status == 202
-        await app.processor.drained()
-        await run(app, clock, 12 * 60)
-        [incident] = app.desk.live()
+        incident = await primary_paged(app, client, clock, out)
         outage = IncidentWritesFail(app, clock, for_s=2 * 3600)
         monkeypatch.setattr(app.journal, "save_incidents", outage.save_incidents)
-        body, headers = pagerduty_event(
-            examples_dir, event_type="incident.acknowledged", incident_key=out.dedup_keys[0]
-        )
-        assert (await client.post("/webhook/pagerduty", data=body, headers=headers)).status == 202
-        await app.processor.drained()
+        await answered_in_pagerduty(app, client, examples_dir, incident_key=out.dedup_keys[0])
         await run(app, clock, 90 * 60)
         assert ack_saves(app, "gave_up") == 1 and ack_saves(app, "saved") == 0
         # Doubling from 1s to a minute for an hour: bounded, not a tight loop.
