@@ -25,6 +25,7 @@ from remediator.actions.attempts import Attempts
 from remediator.actions.canary import Resolutions, canary_window_s, undo_if_still_firing
 from remediator.actions.dispatch import ActionRouter
 from remediator.actions.evidence import EvidenceRecorder
+from remediator.actions.lease_fence import LeaseFence, TakenOver
 from remediator.actions.protocols import Escalation, IncidentMessages, Verifier
 from remediator.actions.retry import RetryPolicy, attempts_of, call_with_retries
 from remediator.clock import Clock
@@ -35,6 +36,7 @@ from remediator.errors import (
     TransientActionError,
     TryLaterError,
 )
+from remediator.kube.fence import fenced
 from remediator.logs import get_logger
 from remediator.metrics import Metrics
 from remediator.model import (
@@ -47,7 +49,7 @@ from remediator.model import (
     Target,
 )
 from remediator.rules import Rule
-from remediator.store import ExecutionUpdate, JournalUnavailable, PipelineJournal
+from remediator.store import ExecutionUpdate, PipelineJournal
 from remediator.tasks import TaskSet
 
 log = get_logger("remediator.actions")
@@ -275,16 +277,22 @@ class ActionRunner:
 
         Asked before every attempt, retries included: a replica starved long enough for its lease
         to lapse may have had this execution taken over and decided again by another, and whatever
-        it applied now would be applied a second time."""
+        it applied now would be applied a second time. Each write is fenced too (actions/lease_fence):
+        sent only while the lease covers its whole timeout, so it cannot land after a take-over."""
+        fence = LeaseFence(
+            journal=self._journal, clock=self._clock, execution_id=execution_id, action=spec.kind
+        )
         try:
-            ours = await self._journal.still_running(execution_id)
-        except JournalUnavailable as e:
-            raise TransientActionError(f"not acting without the journal: {e}") from e
-        if not ours:
+            await fence.renew()
+        except TakenOver:
             log.warning("execution taken over by another replica: not applied", action=spec.kind)
-            raise _TakenOver(f"taken over by another replica before {spec.kind}: not applied")
+            raise
         try:
-            return await self._actions.execute(spec, target, attempts=scope)
+            with fenced(fence):
+                return await self._actions.execute(spec, target, attempts=scope)
+        except TakenOver:
+            log.warning("execution taken over by another replica: its next write not sent", action=spec.kind)
+            raise
         except TransientActionError:
             # A timeout, a reset or a 5xx after the write went out says nothing about whether it
             # landed; a definite refusal (403, 422, a failed Job) is a PermanentActionError.
@@ -316,7 +324,7 @@ class ActionRunner:
                     policy=policy,
                     clock=self._clock,
                 )
-            except _TakenOver as e:
+            except TakenOver as e:
                 return _update(ExecutionStatus.INTERRUPTED, results, attempts=attempts, error=str(e))
             except TryLaterError as e:
                 error = f"{TRY_LATER}{e}"
@@ -359,7 +367,7 @@ class ActionRunner:
                 poll_s=self._poll_s,
                 run=run,
             )
-        except _TakenOver as e:
+        except TakenOver as e:
             return _update(ExecutionStatus.INTERRUPTED, results, attempts=attempts, error=str(e))
         except (NotApplicableError, PermanentActionError, TransientActionError) as e:
             # Still bad and no way back: the canary stays paused, and a human must hear of it.
@@ -371,10 +379,6 @@ class ActionRunner:
 
 
 MAY_HAVE_LANDED = "a write was sent and its answer lost: it may have been applied"
-
-
-class _TakenOver(Exception):
-    """The execution is no longer this replica's to run: stop without applying anything more."""
 
 
 def _update(

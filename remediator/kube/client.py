@@ -21,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from remediator.clock import Clock
 from remediator.errors import RemediatorError, TransientActionError
 from remediator.kube.errors import Op, status_error
+from remediator.kube.fence import before_write
 from remediator.model import Target, WorkloadKind
 
 __all__ = ["JSON_PATCH", "MERGE", "RESOURCES", "STRATEGIC_MERGE", "KubeClient", "Op"]
@@ -34,6 +35,8 @@ RESOURCES: dict[WorkloadKind, str] = {
     "StatefulSet": "statefulsets.apps",
     "DaemonSet": "daemonsets.apps",
 }
+_WRITES = frozenset({"patch", "create", "delete"})
+"""Verbs that change the cluster: each is fenced by the lease (kube/fence.py) right before it is sent."""
 _PAGE = 500
 """List page size: one page covers nearly every namespace, yet a huge one cannot time a call out."""
 
@@ -277,6 +280,9 @@ class KubeClient:
                 f"{self._timeout_s:g}s (the API server answers slowly)"
             ) from e
         try:
+            if op.verb in _WRITES:
+                # After the slot wait, not before: the lease must cover the call from when it is sent.
+                await before_write(self._timeout_s)
             return await self._sent(op, call, *args, tolerate=tolerate, as_text=as_text, **kwargs)
         finally:
             self._slots.release()

@@ -35,11 +35,16 @@ class PostgresExecutions:
         )
         return bool(done != "UPDATE 0")
 
+    @property
+    def write_lease_s(self) -> float | None:
+        return self._lease_s
+
     async def still_running(self, execution_id: ExecutionId) -> bool:
         """Renew this replica's lease and say whether the execution is still its own and running, in
         one statement. A take-over deletes the lease row in the transaction that interrupts the
         executions, so the renewal either comes first (and no one takes the execution over for a
-        whole lease: the write that follows is covered) or finds no row (taken over: do not write)."""
+        whole lease from when it was asked: a write that ends within it is covered, see actions/lease_fence)
+        or finds no row (taken over: do not write)."""
         held = await self._pool.fetchval(
             "WITH renewed AS (UPDATE replicas SET lease_until = clock_timestamp()"
             " + make_interval(secs => $3) WHERE id = $2 RETURNING id)"

@@ -142,6 +142,12 @@ class PipelineJournal(Intake, DeferralStore, Protocol):
         was interrupted): then it must not run."""
         ...
 
+    @property
+    def write_lease_s(self) -> float | None:
+        """How long a `still_running` renewal keeps other replicas from taking the execution over,
+        counted from when it was asked (a write must end within it); None: no other replica can."""
+        ...
+
     async def still_running(self, execution_id: ExecutionId) -> bool:
         """Asked before each write of a running execution: True while it is still this replica's to
         run (on PostgreSQL the lease is renewed in the same statement, so no other replica can take it

@@ -40,6 +40,11 @@ class ExecutionRecords(SqliteWriter):
 
         return await self._submit(job)
 
+    @property
+    def write_lease_s(self) -> float | None:
+        """One daemon on its own file: nobody takes its executions over while it runs."""
+        return None
+
     async def still_running(self, execution_id: ExecutionId) -> bool:
         rows = list(
             await self._r.execute_fetchall("SELECT status FROM executions WHERE id = ?", (execution_id,))

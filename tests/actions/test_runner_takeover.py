@@ -18,7 +18,7 @@ from remediator.clock import FakeClock
 from remediator.metrics import Metrics
 from remediator.model import ActionSpec, Alert, Decision, ExecutionStatus, Outcome, RuleName, Target
 from remediator.rules import Rule
-from remediator.store import ExecutionUpdate
+from remediator.store import ExecutionUpdate, PipelineJournal
 from remediator.store.sqlite import SqliteJournal
 from remediator.testing.fake_kube import FakeKubeServer
 
@@ -48,7 +48,7 @@ def restart(clock: FakeClock) -> Decision:
 
 
 def runner_for(
-    journal: SqliteJournal, kube_actions: KubeActions, clock: FakeClock, ended: list[ExecutionUpdate]
+    journal: PipelineJournal, kube_actions: KubeActions, clock: FakeClock, ended: list[ExecutionUpdate]
 ) -> ActionRunner:
     """A runner with three quick attempts that notes every execution's end in `ended`."""
     return ActionRunner(
