@@ -24,14 +24,10 @@ from remediator.model import ExecutionId, ExecutionStatus
 from remediator.store import ExecutionUpdate
 from remediator.store.postgres import PostgresJournal
 from remediator.testing.fake_kube import FakeKubeServer
-from tests.actions.test_runner_takeover import restart, runner_for
+from tests.actions.test_runner_takeover import arrived, cart_requests, recorded, restart, runner_for
 from tests.pgserver import PASSWORD_ENV
 
 LEASE_S = 30.0
-
-
-def cart_requests(fake: FakeKubeServer, method: str) -> list[int]:
-    return [r.status for r in fake.requests if r.method == method and r.path.endswith("/deployments/cart")]
 
 
 async def test_a_write_is_not_sent_once_the_lease_may_have_lapsed_during_the_read_before_it(
@@ -46,15 +42,12 @@ async def test_a_write_is_not_sent_once_the_lease_may_have_lapsed_during_the_rea
     ):
         runner = runner_for(a, kube_actions, clock, ended)
         decision = restart(clock)
-        batch = await a.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
-        execution = batch.execution_ids[0]
+        execution = await recorded(a, decision)
         answered = asyncio.Event()
         # A's read of the Deployment (before its PATCH) is held inside the API server.
         fake_kube.inject(status=0, method="GET", path=r"/deployments/cart$", hold=answered)
         runner.submit(execution, decision)
-        async with asyncio.timeout(10):
-            while not cart_requests(fake_kube, "GET"):  # noqa: ASYNC110 - the fake records it on arrival
-                await asyncio.sleep(0.01)
+        await arrived(fake_kube, "GET")
         # Meanwhile A's lease runs out (on its clock and in the database) and B takes the execution over.
         clock.advance(LEASE_S + 1)
         conn = await asyncpg.connect(pg_url, password=password)

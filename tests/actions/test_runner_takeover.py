@@ -16,7 +16,16 @@ from remediator.actions.retry import RetryPolicy
 from remediator.actions.runner import MAY_HAVE_LANDED, ActionRunner
 from remediator.clock import FakeClock
 from remediator.metrics import Metrics
-from remediator.model import ActionSpec, Alert, Decision, ExecutionStatus, Outcome, RuleName, Target
+from remediator.model import (
+    ActionSpec,
+    Alert,
+    Decision,
+    ExecutionId,
+    ExecutionStatus,
+    Outcome,
+    RuleName,
+    Target,
+)
 from remediator.rules import Rule
 from remediator.store import ExecutionUpdate, PipelineJournal
 from remediator.store.sqlite import SqliteJournal
@@ -61,8 +70,23 @@ def runner_for(
     )
 
 
-def deployment_patches(fake: FakeKubeServer) -> list[int]:
-    return [r.status for r in fake.requests if r.method == "PATCH" and r.path.endswith("/deployments/cart")]
+def cart_requests(fake: FakeKubeServer, method: str) -> list[int]:
+    """The statuses the fake answered to `method` requests for the cart Deployment, in order."""
+    return [r.status for r in fake.requests if r.method == method and r.path.endswith("/deployments/cart")]
+
+
+async def recorded(journal: PipelineJournal, decision: Decision) -> ExecutionId:
+    """The decision's execution, recorded as the processor records a batch of one."""
+    batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+    return batch.execution_ids[0]
+
+
+async def arrived(fake: FakeKubeServer, method: str) -> None:
+    """Return once the fake has received a `method` request for the cart Deployment (it records a
+    request on arrival, before an injected hold)."""
+    async with asyncio.timeout(10):
+        while not cart_requests(fake, method):  # noqa: ASYNC110 - the fake records it on arrival
+            await asyncio.sleep(0.01)
 
 
 async def test_a_retry_after_the_execution_was_taken_over_applies_nothing(
@@ -73,15 +97,12 @@ async def test_a_retry_after_the_execution_was_taken_over_applies_nothing(
     async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
         runner = runner_for(journal, kube_actions, clock, ended)
         decision = restart(clock)
-        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
-        execution = batch.execution_ids[0]
+        execution = await recorded(journal, decision)
         stalled = asyncio.Event()
         # The first PATCH stalls, then fails without landing (503): a retry would normally follow.
         fake_kube.inject(status=503, method="PATCH", path=r"/deployments/cart$", hold=stalled)
         runner.submit(execution, decision)
-        async with asyncio.timeout(10):
-            while not deployment_patches(fake_kube):  # noqa: ASYNC110 - the fake records it on arrival
-                await asyncio.sleep(0.01)
+        await arrived(fake_kube, "PATCH")
         # Meanwhile the execution is taken over: interrupted, to be decided again elsewhere.
         [taken] = await journal.interrupt_unfinished()
         assert (taken.execution_id, taken.started) == (execution, True)
@@ -89,7 +110,7 @@ async def test_a_retry_after_the_execution_was_taken_over_applies_nothing(
         await runner.idle()
         await runner.aclose()
         [ex] = [e for e in await journal.executions() if e.id == execution]
-    assert deployment_patches(fake_kube) == [503], "no retry once the execution was taken over"
+    assert cart_requests(fake_kube, "PATCH") == [503], "no retry once the execution was taken over"
     assert [w for w in fake_kube.writes if w.method == "PATCH"] == []
     [update] = ended
     assert update.status is ExecutionStatus.INTERRUPTED
@@ -108,15 +129,13 @@ async def test_a_failure_after_a_write_was_sent_says_it_may_have_landed(
     async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
         runner = runner_for(journal, kube_actions, clock, ended)
         decision = restart(clock)
-        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        execution = await recorded(journal, decision)
         answered = asyncio.Event()
         fake_kube.inject(
             status=504, method="PATCH", path=r"/deployments/cart$", after_write=True, hold=answered
         )
-        runner.submit(batch.execution_ids[0], decision)
-        async with asyncio.timeout(10):
-            while not deployment_patches(fake_kube):  # noqa: ASYNC110 - the fake records it on arrival
-                await asyncio.sleep(0.01)
+        runner.submit(execution, decision)
+        await arrived(fake_kube, "PATCH")
         fake_kube.inject(status=503, method="GET", path=r"/deployments/cart$", times=10)
         answered.set()  # the write lands, its answer is lost, and every re-read fails from now on
         await runner.idle()
@@ -138,9 +157,9 @@ async def test_a_refused_write_fails_without_saying_it_may_have_landed(
     async with SqliteJournal.open(tmp_path / "journal.sqlite", clock=clock) as journal:
         runner = runner_for(journal, kube_actions, clock, ended)
         decision = restart(clock)
-        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        execution = await recorded(journal, decision)
         fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$")
-        runner.submit(batch.execution_ids[0], decision)
+        runner.submit(execution, decision)
         await runner.idle()
         await runner.aclose()
     [update] = ended
@@ -150,7 +169,7 @@ async def test_a_refused_write_fails_without_saying_it_may_have_landed(
     deployment = fake_kube.get("Deployment", "shop", "cart")
     assert deployment is not None
     assert RESTARTED_AT not in (deployment["spec"]["template"].get("metadata") or {}).get("annotations", {})
-    assert deployment_patches(fake_kube) == [403]
+    assert cart_requests(fake_kube, "PATCH") == [403]
 
 
 class _Pages:
@@ -188,14 +207,11 @@ async def test_an_end_after_the_execution_was_taken_over_reaches_the_guards_as_t
             on_finished=[lambda _, update: ended.append(update)],
         )
         decision = restart(clock)
-        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
-        execution = batch.execution_ids[0]
+        execution = await recorded(journal, decision)
         stalled = asyncio.Event()
         fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$", hold=stalled)
         runner.submit(execution, decision)
-        async with asyncio.timeout(10):
-            while not deployment_patches(fake_kube):  # noqa: ASYNC110 - the fake records it on arrival
-                await asyncio.sleep(0.01)
+        await arrived(fake_kube, "PATCH")
         [taken] = await journal.interrupt_unfinished()
         assert taken.execution_id == execution
         stalled.set()
@@ -230,9 +246,9 @@ async def test_an_end_that_is_journaled_reaches_the_guards_as_it_ended(
             on_finished=[lambda _, update: ended.append(update)],
         )
         decision = restart(clock)
-        batch = await journal.record_batch(payload_ids=[], alerts=[decision.alert], decisions=[(0, decision)])
+        execution = await recorded(journal, decision)
         fake_kube.inject(status=403, method="PATCH", path=r"/deployments/cart$")
-        runner.submit(batch.execution_ids[0], decision)
+        runner.submit(execution, decision)
         await runner.idle()
         await runner.aclose()
         [ex] = await journal.executions()
