@@ -28,6 +28,7 @@ from remediator.config import HttpSettings, Settings
 from remediator.intake.child import build_intake_app
 from remediator.metrics import IntakeMetrics
 from remediator.secrets import Secret
+from remediator.store import Intake
 from remediator.store.sqlite import SqliteJournal
 from tests.conftest import ServedAsTheDaemonServes
 from tests.scenarios.conftest import TOKEN, am_alert, am_payload
@@ -38,10 +39,10 @@ MAX_BODY = 4096
 Served = tuple[TestClient, IntakeMetrics, Path]
 
 
-def _state(journal: SqliteJournal) -> WebhookState:
-    settings = Settings(http=HttpSettings(max_body_bytes=MAX_BODY))
+def _state(journal: Intake, **http: Any) -> WebhookState:
+    """The webhooks' state on `journal`, with the body limit these tests send against (and `http`)."""
     return WebhookState(
-        settings=settings,
+        settings=Settings(http=HttpSettings(max_body_bytes=MAX_BODY, **http)),
         journal=journal,
         metrics=IntakeMetrics(),
         clock=FakeClock(),
@@ -211,14 +212,7 @@ class _StuckJournal:
 
 @pytest.mark.parametrize("server_cls", [TestServer, ServedAsTheDaemonServes])
 async def test_a_stuck_journal_write_is_a_503_at_the_handler_timeout(server_cls: type[TestServer]) -> None:
-    settings = Settings(http=HttpSettings(max_body_bytes=MAX_BODY, handler_timeout=0.3))
-    state = WebhookState(
-        settings=settings,
-        journal=cast(Any, _StuckJournal()),
-        metrics=IntakeMetrics(),
-        clock=FakeClock(),
-        webhook_token=Secret(TOKEN),
-    )
+    state = _state(cast(Any, _StuckJournal()), handler_timeout=0.3)
     async with TestClient(server_cls(build_intake_app(state))) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
